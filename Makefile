@@ -1,0 +1,68 @@
+# kubegrant: make build | test | run | stop | install | lint | fmt | fuzz | bench | clean
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+BUILD_DIR ?= build
+ASAN_BUILD_DIR ?= build-asan
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+DEV_DIR ?= .dev
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: deps
+deps: ## Install missing Debian packages (apt-get update once, only if something is missing)
+	@scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+.PHONY: build
+build: deps $(BUILD_DIR)/build.ninja ## Build the operator, libraries and tests
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+.PHONY: controlplane
+controlplane: deps ## Build (or reuse cached) kube-apiserver and etcd for the local control plane
+	tests/controlplane/build.sh
+
+.PHONY: test
+test: build controlplane ## All tests: unit, then integration and e2e against a real control plane + PostgreSQL
+	scripts/run-tests.sh $(BUILD_DIR)
+
+.PHONY: unit
+unit: build ## Unit tests only (no control plane)
+	ctest --test-dir $(BUILD_DIR) -L unit --output-on-failure -j $(JOBS)
+
+.PHONY: test-asan
+test-asan: deps ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKUBEGRANT_SANITIZE=ON
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	ctest --test-dir $(ASAN_BUILD_DIR) -L unit --output-on-failure -j $(JOBS)
+
+.PHONY: run
+run: build controlplane ## Run the operator (starts the local control plane + PostgreSQL in .dev/ when no KUBECONFIG is set)
+	scripts/run-operator.sh $(BUILD_DIR) $(DEV_DIR)
+
+.PHONY: stop
+stop: ## Stop the local control plane and PostgreSQL started by `make run`
+	tests/controlplane/down.sh $(DEV_DIR)
+
+.PHONY: install
+install: ## Install the CRDs into the current cluster (KUBECONFIG)
+	kubectl apply --server-side -f crds/
+
+.PHONY: lint
+lint: ## Check formatting (clang-format, Google style, 100 columns)
+	@files=$$(git ls-files '*.cc' '*.h'); \
+	clang-format --dry-run --Werror $$files && echo "lint: $$(echo $$files | wc -w) files formatted"
+
+.PHONY: fmt
+fmt: ## Format all C++ sources in place
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+.PHONY: clean
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'

@@ -1,0 +1,142 @@
+#include "tests/support/test_env.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace kubegrant::testing {
+namespace {
+
+std::optional<std::string> var(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr || *v == '\0') return std::nullopt;
+  return std::string(v);
+}
+
+}  // namespace
+
+std::string TestEnv::kubeconfig(std::string_view user) const {
+  return dir + "/kubeconfig/" + std::string(user) + ".yaml";
+}
+
+std::string TestEnv::pgAdminConnString() const {
+  return "host=" + pgHost + " port=" + pgPort + " dbname=" + pgDatabase + " user=" + pgAdminUser +
+         " password=" + pgAdminPassword + " connect_timeout=5";
+}
+
+std::optional<TestEnv> requireEnv() {
+  TestEnv env;
+  struct Field {
+    const char* name;
+    std::string* out;
+  } fields[] = {
+      {"KUBEGRANT_TEST_DIR", &env.dir},
+      {"KUBEGRANT_API_SERVER", &env.apiServer},
+      {"KUBEGRANT_CA_CERT", &env.caCert},
+      {"KUBEGRANT_CA_KEY", &env.caKey},
+      {"KUBEGRANT_PG_HOST", &env.pgHost},
+      {"KUBEGRANT_PG_PORT", &env.pgPort},
+      {"KUBEGRANT_PG_DATABASE", &env.pgDatabase},
+      {"KUBEGRANT_PG_ADMIN_USER", &env.pgAdminUser},
+      {"KUBEGRANT_PG_ADMIN_PASSWORD", &env.pgAdminPassword},
+  };
+  for (auto& f : fields) {
+    auto v = var(f.name);
+    if (!v) {
+      ADD_FAILURE() << f.name
+                    << " is not set: integration tests need the local control plane. Run them "
+                       "with `make test`, or `tests/controlplane/up.sh DIR && source DIR/env`.";
+      return std::nullopt;
+    }
+    *f.out = *v;
+  }
+  return env;
+}
+
+CommandResult runCommand(const std::vector<std::string>& argv, std::string_view input) {
+  CommandResult result;
+  int inPipe[2], outPipe[2], errPipe[2];
+  if (pipe2(inPipe, O_CLOEXEC) != 0 || pipe2(outPipe, O_CLOEXEC) != 0 ||
+      pipe2(errPipe, O_CLOEXEC) != 0) {
+    result.err = std::string("pipe: ") + std::strerror(errno);
+    return result;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(inPipe[0], 0);
+    dup2(outPipe[1], 1);
+    dup2(errPipe[1], 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(inPipe[0]);
+  close(outPipe[1]);
+  close(errPipe[1]);
+  size_t written = 0;
+  if (input.empty()) {
+    close(inPipe[1]);
+    inPipe[1] = -1;
+  }
+  pollfd fds[3] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}, {inPipe[1], POLLOUT, 0}};
+  bool outOpen = true, errOpen = true;
+  while (outOpen || errOpen) {
+    fds[0].fd = outOpen ? outPipe[0] : -1;
+    fds[1].fd = errOpen ? errPipe[0] : -1;
+    fds[2].fd = inPipe[1];
+    if (poll(fds, 3, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    char buf[8192];
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = read(fds[i].fd, buf, sizeof buf);
+        if (n > 0) {
+          (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(n));
+        } else {
+          (i == 0 ? outOpen : errOpen) = false;
+        }
+      }
+    }
+    if (inPipe[1] >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP))) {
+      ssize_t n = write(inPipe[1], input.data() + written, input.size() - written);
+      if (n > 0) written += static_cast<size_t>(n);
+      if (n <= 0 || written == input.size()) {
+        close(inPipe[1]);
+        inPipe[1] = -1;
+      }
+    }
+  }
+  if (inPipe[1] >= 0) close(inPipe[1]);
+  close(outPipe[0]);
+  close(errPipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return result;
+}
+
+CommandResult kubectl(const TestEnv& env, std::string_view user, std::vector<std::string> args,
+                      std::string_view input) {
+  std::vector<std::string> argv = {"kubectl", "--kubeconfig", env.kubeconfig(user)};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runCommand(argv, input);
+}
+
+std::string uniqueName(std::string_view prefix) {
+  static std::atomic<int> counter{0};
+  return std::string(prefix) + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);
+}
+
+}  // namespace kubegrant::testing
