@@ -11,7 +11,7 @@ export PATH := $(PATH):/usr/local/go/bin
 
 .PHONY: deps
 deps: ## Install missing Debian packages (apt-get update once, only if something is missing)
-	@scripts/install-deps.sh
+	@.ci/install-deps.sh
 
 $(BUILD_DIR)/build.ninja:
 	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
@@ -26,7 +26,7 @@ controlplane: deps ## Build (or reuse cached) kube-apiserver and etcd for the lo
 
 .PHONY: test
 test: build controlplane ## All tests: unit, then integration and e2e against a real control plane + PostgreSQL
-	scripts/run-tests.sh $(BUILD_DIR)
+	.ci/run-tests.sh $(BUILD_DIR)
 
 .PHONY: unit
 unit: build ## Unit tests only (no control plane)
@@ -40,7 +40,7 @@ test-asan: deps ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitize
 
 .PHONY: run
 run: build controlplane ## Run the operator (starts the local control plane + PostgreSQL in .dev/ when no KUBECONFIG is set)
-	scripts/run-operator.sh $(BUILD_DIR) $(DEV_DIR)
+	operator/deploy/run-local.sh $(BUILD_DIR) $(DEV_DIR)
 
 .PHONY: stop
 stop: ## Stop the local control plane and PostgreSQL started by `make run`
