@@ -1,0 +1,34 @@
+#pragma once
+
+// Client over HTTPS with cpprestsdk. This header exposes no cpprestsdk type: only
+// rest/*.cc include it.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "operator/common/clock.h"
+#include "operator/common/result.h"
+#include "operator/kube/client.h"
+#include "operator/kube/config.h"
+
+namespace kubegrant::kube::rest {
+
+struct RestOptions {
+  double qps = 50;  // client-side token bucket; <= 0 disables
+  int burst = 100;
+  std::chrono::milliseconds timeout{30000};       // every non-watch request
+  std::chrono::seconds watchTimeoutMargin{30};    // added to a watch's timeoutSeconds
+  std::int64_t defaultWatchTimeoutSeconds = 300;  // when WatchOptions::timeoutSeconds = 0
+  int maxRetries = 3;  // 429/Retry-After retries of idempotent requests (GET, LIST, PUT w/ rv)
+  std::chrono::seconds maxRetryAfter{10};  // caps a server-sent Retry-After
+  std::string userAgent = "kubegrant";
+  Clock* clock = nullptr;  // nullptr = system clock
+};
+
+// Builds a client. Fails (Invalid) on an unusable config: bad PEM, missing server,
+// insecure TLS without permission. One keep-alive connection pool per client.
+[[nodiscard]] Result<std::unique_ptr<Client>> makeRestClient(const ClusterConfig& config,
+                                                             const RestOptions& options = {});
+
+}  // namespace kubegrant::kube::rest
