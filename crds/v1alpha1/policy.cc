@@ -1,0 +1,462 @@
+#include "crds/v1alpha1/policy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <regex>
+#include <set>
+
+#include "crds/v1alpha1/duration.h"
+#include "operator/common/time.h"
+
+namespace kubegrant::v1alpha1 {
+namespace {
+
+// std::regex (libstdc++) recurses per input character: long inputs can exhaust the stack,
+// so tickets are bounded before matching (the CRD bounds them too).
+constexpr size_t kMaxTicketLength = 256;
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+std::string joinOrNone(const std::vector<std::string>& v) {
+  return v.empty() ? std::string("none") : fmt::format("{}", fmt::join(v, ", "));
+}
+
+std::string policyName(const AccessPolicy& p) {
+  return p.metadata.name.empty() ? std::string("(unnamed)") : p.metadata.name;
+}
+
+std::string describeSubjects(const Subjects& s) {
+  if (s.users.empty() && s.groups.empty()) return "nobody";
+  std::vector<std::string> parts;
+  if (!s.groups.empty()) parts.push_back(fmt::format("groups {}", fmt::join(s.groups, ", ")));
+  if (!s.users.empty()) parts.push_back(fmt::format("users {}", fmt::join(s.users, ", ")));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+std::string describeUser(const UserInfo& u) {
+  if (u.groups.empty()) return fmt::format("user {}", u.username);
+  return fmt::format("user {} (groups: {})", u.username, fmt::join(u.groups, ", "));
+}
+
+// Compiles a policy's ticketPattern; the error text when it does not compile.
+std::optional<std::regex> compilePattern(const std::string& pattern, std::string& error) {
+  try {
+    return std::regex(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error& e) {
+    error = e.what();
+    return std::nullopt;
+  }
+}
+
+struct ParsedDuration {
+  std::optional<Duration> value;  // nullopt when absent
+  std::optional<std::string> error;
+};
+
+ParsedDuration parseOptional(const std::optional<std::string>& s) {
+  ParsedDuration out;
+  if (!s) return out;
+  auto d = parseDuration(*s);
+  if (!d) {
+    out.error = d.error().message;
+  } else if (d->count() <= 0) {
+    out.error = fmt::format("duration \"{}\" must be greater than zero", *s);
+  } else {
+    out.value = *d;
+  }
+  return out;
+}
+
+bool isBlank(const std::optional<std::string>& s) {
+  return !s || std::all_of(s->begin(), s->end(),
+                           [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
+}
+
+Result<Duration> policyDurationOr(const AccessPolicy& policy, const std::optional<std::string>& v,
+                                  std::string_view field, Duration fallback) {
+  if (!v) return fallback;
+  auto d = parseOptional(v);
+  if (d.error) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("policy {} {}: {}", policyName(policy), field, *d.error));
+  }
+  return *d.value;
+}
+
+}  // namespace
+
+std::string describe(const Violation& v) {
+  return v.field.empty() ? v.message : fmt::format("{}: {}", v.field, v.message);
+}
+
+std::string describe(const std::vector<Violation>& vs) {
+  std::vector<std::string> parts;
+  for (const auto& v : vs) parts.push_back(describe(v));
+  return fmt::format("{}", fmt::join(parts, "; "));
+}
+
+bool matches(const Subjects& subjects, const UserInfo& user) {
+  if (!user.username.empty() && contains(subjects.users, user.username)) return true;
+  return std::any_of(user.groups.begin(), user.groups.end(),
+                     [&](const std::string& g) { return contains(subjects.groups, g); });
+}
+
+bool isRequester(const AccessPolicy& policy, const UserInfo& user) {
+  return matches(policy.spec.requesters, user) || isBreakGlass(policy, user);
+}
+
+bool isApprover(const AccessPolicy& policy, const UserInfo& user) {
+  return matches(policy.spec.approval.approvers, user);
+}
+
+bool isBreakGlass(const AccessPolicy& policy, const UserInfo& requester) {
+  return policy.spec.approval.autoApprove && matches(*policy.spec.approval.autoApprove, requester);
+}
+
+std::vector<Violation> checkRequest(const AccessPolicy& policy, const AccessRequestSpec& spec,
+                                    const UserInfo& caller, std::string_view requestNamespace) {
+  std::vector<Violation> out;
+  const std::string pname = policyName(policy);
+  const auto& ps = policy.spec;
+
+  if (!policy.metadata.name.empty() && spec.policy != policy.metadata.name) {
+    out.push_back({"spec.policy", fmt::format("request names policy \"{}\" but was checked "
+                                              "against policy {}",
+                                              spec.policy, pname)});
+  }
+  if (!isRequester(policy, caller)) {
+    out.push_back(
+        {"spec.policy", fmt::format("{} is not a requester of policy {} (requesters: {})",
+                                    describeUser(caller), pname, describeSubjects(ps.requesters))});
+  }
+  if (spec.roles.empty() && spec.databases.empty()) {
+    out.push_back({"spec",
+                   "the request asks for nothing: list at least one entry in spec.roles "
+                   "or spec.databases"});
+  }
+
+  std::vector<std::string> allowedRoles;
+  for (const auto& r : ps.roles)
+    allowedRoles.push_back(fmt::format("{}/{}", toString(r.kind), r.name));
+  for (size_t i = 0; i < spec.roles.size(); ++i) {
+    const auto& role = spec.roles[i];
+    const bool allowed = std::any_of(ps.roles.begin(), ps.roles.end(), [&](const PolicyRole& r) {
+      return r.kind == role.kind && r.name == role.name;
+    });
+    if (!allowed) {
+      out.push_back({fmt::format("spec.roles[{}].name", i),
+                     fmt::format("role {}/{} is not allowed by policy {} (allowed: {})",
+                                 toString(role.kind), role.name, pname, joinOrNone(allowedRoles))});
+    }
+    if (role.namespaces.empty()) {
+      if (!contains(ps.namespaces, requestNamespace)) {
+        out.push_back({fmt::format("spec.roles[{}].namespaces", i),
+                       fmt::format("namespace {} (the request's own, the default) is not allowed "
+                                   "by policy {} (allowed: {})",
+                                   requestNamespace, pname, joinOrNone(ps.namespaces))});
+      }
+    }
+    for (size_t k = 0; k < role.namespaces.size(); ++k) {
+      if (!contains(ps.namespaces, role.namespaces[k])) {
+        out.push_back({fmt::format("spec.roles[{}].namespaces[{}]", i, k),
+                       fmt::format("namespace {} is not allowed by policy {} (allowed: {})",
+                                   role.namespaces[k], pname, joinOrNone(ps.namespaces))});
+      }
+    }
+  }
+
+  std::vector<std::string> allowedTargets;
+  for (const auto& d : ps.databases) allowedTargets.push_back(d.target);
+  for (size_t i = 0; i < spec.databases.size(); ++i) {
+    const auto& db = spec.databases[i];
+    auto it = std::find_if(ps.databases.begin(), ps.databases.end(),
+                           [&](const PolicyDatabase& d) { return d.target == db.target; });
+    if (it == ps.databases.end()) {
+      out.push_back({fmt::format("spec.databases[{}].target", i),
+                     fmt::format("database target {} is not allowed by policy {} (allowed: {})",
+                                 db.target, pname, joinOrNone(allowedTargets))});
+    } else if (!contains(it->profiles, db.profile)) {
+      out.push_back({fmt::format("spec.databases[{}].profile", i),
+                     fmt::format("profile {} of database target {} is not allowed by policy {} "
+                                 "(allowed: {})",
+                                 db.profile, db.target, pname, joinOrNone(it->profiles))});
+    }
+  }
+
+  // Duration: the requested one (or the policy default) against the policy maximum.
+  auto max = parseOptional(ps.maxDuration);
+  if (max.error) {
+    out.push_back({"spec.policy",
+                   fmt::format("policy {} has an invalid maxDuration: {}", pname, *max.error)});
+  }
+  if (spec.duration) {
+    auto d = parseOptional(spec.duration);
+    if (d.error) {
+      out.push_back({"spec.duration", *d.error});
+    } else if (max.value && *d.value > *max.value) {
+      out.push_back({"spec.duration", fmt::format("duration {} exceeds the maximum {} of policy {}",
+                                                  *spec.duration, *ps.maxDuration, pname)});
+    }
+  } else {
+    auto def = parseOptional(ps.defaultDuration);
+    if (def.error) {
+      out.push_back({"spec.policy", fmt::format("policy {} has an invalid defaultDuration: {}",
+                                                pname, *def.error)});
+    } else if (def.value && max.value && *def.value > *max.value) {
+      out.push_back({"spec.policy",
+                     fmt::format("policy {} has defaultDuration {} longer than its maxDuration {}",
+                                 pname, *ps.defaultDuration, *ps.maxDuration)});
+    }
+  }
+
+  if (ps.requireReason && isBlank(spec.reason)) {
+    out.push_back(
+        {"spec.reason",
+         fmt::format("a reason is required by policy {}: say why you need access", pname)});
+  }
+
+  if (ps.ticketPattern) {
+    std::string error;
+    auto re = compilePattern(*ps.ticketPattern, error);
+    if (!re) {
+      out.push_back(
+          {"spec.policy", fmt::format("policy {} has an invalid ticketPattern \"{}\" ({}); ask the "
+                                      "policy owners to fix it",
+                                      pname, *ps.ticketPattern, error)});
+    } else if (!spec.ticket || spec.ticket->empty()) {
+      out.push_back({"spec.ticket", fmt::format("a ticket matching {} is required by policy {}",
+                                                *ps.ticketPattern, pname)});
+    } else if (spec.ticket->size() > kMaxTicketLength) {
+      out.push_back(
+          {"spec.ticket", fmt::format("ticket is longer than {} characters", kMaxTicketLength)});
+    } else if (!std::regex_match(*spec.ticket, *re)) {
+      out.push_back({"spec.ticket", fmt::format("ticket \"{}\" does not match {} required by "
+                                                "policy {}",
+                                                *spec.ticket, *ps.ticketPattern, pname)});
+    }
+  }
+
+  if (spec.startAt && !parseRfc3339(*spec.startAt)) {
+    out.push_back({"spec.startAt", fmt::format("invalid time \"{}\": expected RFC 3339, e.g. "
+                                               "2026-12-01T22:00:00Z",
+                                               *spec.startAt)});
+  }
+  return out;
+}
+
+std::optional<Violation> mayApprove(const AccessPolicy& policy, const AccessRequest& request,
+                                    const UserInfo& approver) {
+  const std::string field = "status.approvals";
+  const std::string pname = policyName(policy);
+  if (request.status && request.status->phase && isTerminal(*request.status->phase)) {
+    return Violation{field, fmt::format("request {} is {}: no decisions are accepted after it "
+                                        "has ended",
+                                        request.metadata.name, toString(*request.status->phase))};
+  }
+  if (request.spec.requester && request.spec.requester->username == approver.username) {
+    return Violation{field, fmt::format("self-approval is not allowed: {} requested this access "
+                                        "and cannot decide on it",
+                                        approver.username)};
+  }
+  if (!isApprover(policy, approver)) {
+    return Violation{field, fmt::format("{} is not an approver of policy {} (approvers: {})",
+                                        describeUser(approver), pname,
+                                        describeSubjects(policy.spec.approval.approvers))};
+  }
+  if (request.status) {
+    for (const auto& a : request.status->approvals) {
+      if (a.approver && *a.approver == approver.username) {
+        return Violation{field, fmt::format("{} has already decided ({}) on this request; each "
+                                            "approver decides once",
+                                            approver.username, toString(a.decision))};
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+ApprovalTally countApprovals(const AccessPolicy& policy, const AccessRequest& request) {
+  ApprovalTally t;
+  t.required = policy.spec.approval.required;
+  const std::string pname = policyName(policy);
+  const std::string requester =
+      request.spec.requester ? request.spec.requester->username : std::string();
+  std::set<std::string> approved, denied;
+  if (request.status) {
+    for (const auto& a : request.status->approvals) {
+      const char* what = a.decision == Decision::Approve ? "approval" : "denial";
+      if (!a.approver || a.approver->empty()) {
+        t.ignored.push_back(fmt::format("{} without an approver ignored", what));
+        continue;
+      }
+      const std::string& who = *a.approver;
+      if (!requester.empty() && who == requester) {
+        t.ignored.push_back(
+            fmt::format("{} by {} ignored: the requester's own decision never counts", what, who));
+        continue;
+      }
+      if (!isApprover(policy, UserInfo{who, a.approverGroups})) {
+        t.ignored.push_back(
+            fmt::format("{} by {} ignored: not an approver of policy {} now", what, who, pname));
+        continue;
+      }
+      if (a.decision == Decision::Deny) {
+        if (denied.insert(who).second) t.deniedBy.push_back(who);
+      } else if (approved.insert(who).second) {
+        t.approvers.push_back(who);
+      }
+    }
+  }
+  // An approver who also denied counts as a denial only.
+  std::erase_if(t.approvers, [&](const std::string& who) { return denied.contains(who); });
+  t.approvals = static_cast<int>(t.approvers.size());
+  t.denied = !t.deniedBy.empty();
+  t.remaining = std::max(0, t.required - t.approvals);
+  return t;
+}
+
+Result<Duration> effectiveDuration(const AccessPolicy& policy, const AccessRequestSpec& spec) {
+  if (spec.duration) {
+    auto d = parseOptional(spec.duration);
+    if (d.error) return fail(ErrorCode::Invalid, fmt::format("spec.duration: {}", *d.error));
+    return *d.value;
+  }
+  if (policy.spec.defaultDuration) {
+    return policyDurationOr(policy, policy.spec.defaultDuration, "defaultDuration",
+                            kDefaultRequestDuration);
+  }
+  return policyDurationOr(policy, policy.spec.maxDuration, "maxDuration", kDefaultRequestDuration);
+}
+
+Result<Duration> effectivePendingTimeout(const AccessPolicy& policy) {
+  return policyDurationOr(policy, policy.spec.pendingTimeout, "pendingTimeout",
+                          kDefaultPendingTimeout);
+}
+
+Result<Duration> effectiveRetainFor(const AccessPolicy& policy) {
+  return policyDurationOr(policy, policy.spec.retainFor, "retainFor", kDefaultRetainFor);
+}
+
+TimePoint expiryFor(TimePoint activatedAt, Duration duration) {
+  return std::chrono::floor<std::chrono::seconds>(activatedAt + duration);
+}
+
+std::vector<Violation> validatePolicy(const AccessPolicy& policy) {
+  std::vector<Violation> out;
+  const auto& s = policy.spec;
+  auto checkDuration = [&](const std::optional<std::string>& v, std::string_view name) {
+    auto d = parseOptional(v);
+    if (d.error) out.push_back({fmt::format("spec.{}", name), *d.error});
+    return d.value;
+  };
+  auto def = checkDuration(s.defaultDuration, "defaultDuration");
+  auto max = checkDuration(s.maxDuration, "maxDuration");
+  checkDuration(s.pendingTimeout, "pendingTimeout");
+  checkDuration(s.retainFor, "retainFor");
+  if (def && max && *max < *def) {
+    out.push_back({"spec.maxDuration", fmt::format("maxDuration {} is shorter than defaultDuration "
+                                                   "{}; maxDuration must be >= defaultDuration",
+                                                   *s.maxDuration, *s.defaultDuration)});
+  }
+  if (s.approval.required < 0) {
+    out.push_back({"spec.approval.required",
+                   fmt::format("required must be 0 or more, got {}", s.approval.required)});
+  } else if (s.approval.required > 0 && s.approval.approvers.users.empty() &&
+             s.approval.approvers.groups.empty()) {
+    out.push_back({"spec.approval.approvers",
+                   fmt::format("the policy requires {} approval(s) but names no approvers, so "
+                               "no request could ever be approved",
+                               s.approval.required)});
+  }
+  if (s.ticketPattern) {
+    std::string error;
+    if (!compilePattern(*s.ticketPattern, error)) {
+      out.push_back({"spec.ticketPattern", fmt::format("invalid regular expression \"{}\": {}",
+                                                       *s.ticketPattern, error)});
+    }
+  }
+  auto noEmpty = [&](const std::vector<std::string>& v, const std::string& field) {
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i].empty()) out.push_back({fmt::format("{}[{}]", field, i), "must not be empty"});
+    }
+  };
+  noEmpty(s.requesters.users, "spec.requesters.users");
+  noEmpty(s.requesters.groups, "spec.requesters.groups");
+  noEmpty(s.namespaces, "spec.namespaces");
+  noEmpty(s.approval.approvers.users, "spec.approval.approvers.users");
+  noEmpty(s.approval.approvers.groups, "spec.approval.approvers.groups");
+  if (s.approval.autoApprove) {
+    noEmpty(s.approval.autoApprove->users, "spec.approval.autoApprove.users");
+    noEmpty(s.approval.autoApprove->groups, "spec.approval.autoApprove.groups");
+  }
+  for (size_t i = 0; i < s.roles.size(); ++i) {
+    if (s.roles[i].name.empty()) {
+      out.push_back({fmt::format("spec.roles[{}].name", i), "must not be empty"});
+    }
+  }
+  for (size_t i = 0; i < s.databases.size(); ++i) {
+    if (s.databases[i].target.empty()) {
+      out.push_back({fmt::format("spec.databases[{}].target", i), "must not be empty"});
+    }
+    noEmpty(s.databases[i].profiles, fmt::format("spec.databases[{}].profiles", i));
+  }
+  return out;
+}
+
+std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target) {
+  static const std::vector<std::string> kPrivileges = {"SELECT",   "INSERT",     "UPDATE", "DELETE",
+                                                       "TRUNCATE", "REFERENCES", "TRIGGER"};
+  static const std::vector<std::string> kSslModes = {"disable", "allow",     "prefer",
+                                                     "require", "verify-ca", "verify-full"};
+  std::vector<Violation> out;
+  const auto& s = target.spec;
+  if (s.host.empty()) out.push_back({"spec.host", "must not be empty"});
+  if (s.database.empty()) out.push_back({"spec.database", "must not be empty"});
+  if (s.port < 1 || s.port > 65535) {
+    out.push_back({"spec.port", fmt::format("port {} is out of range 1-65535", s.port)});
+  }
+  if (!contains(kSslModes, s.sslMode)) {
+    out.push_back({"spec.sslMode", fmt::format("unsupported sslMode \"{}\" (allowed: {})",
+                                               s.sslMode, fmt::join(kSslModes, ", "))});
+  }
+  if (s.adminSecretRef.namespace_.empty()) {
+    out.push_back({"spec.adminSecretRef.namespace", "must not be empty"});
+  }
+  if (s.adminSecretRef.name.empty())
+    out.push_back({"spec.adminSecretRef.name", "must not be empty"});
+  if (s.connectionLimit && *s.connectionLimit < 1) {
+    out.push_back({"spec.connectionLimit",
+                   fmt::format("connectionLimit must be at least 1, got {}", *s.connectionLimit)});
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < s.profiles.size(); ++i) {
+    const auto& p = s.profiles[i];
+    const std::string pf = fmt::format("spec.profiles[{}]", i);
+    if (p.name.empty()) {
+      out.push_back({pf + ".name", "must not be empty"});
+    } else if (!names.insert(p.name).second) {
+      out.push_back({pf + ".name", fmt::format("duplicate profile name {}", p.name)});
+    }
+    if (p.grants.empty()) out.push_back({pf + ".grants", "a profile needs at least one grant"});
+    for (size_t k = 0; k < p.grants.size(); ++k) {
+      const auto& g = p.grants[k];
+      const std::string gf = fmt::format("{}.grants[{}]", pf, k);
+      if (g.schema.empty()) out.push_back({gf + ".schema", "must not be empty"});
+      if (g.tables.empty()) out.push_back({gf + ".tables", "list at least one table, or \"*\""});
+      if (g.privileges.empty()) out.push_back({gf + ".privileges", "list at least one privilege"});
+      for (size_t m = 0; m < g.privileges.size(); ++m) {
+        if (!contains(kPrivileges, g.privileges[m])) {
+          out.push_back({fmt::format("{}.privileges[{}]", gf, m),
+                         fmt::format("unsupported privilege \"{}\" (allowed: {})", g.privileges[m],
+                                     fmt::join(kPrivileges, ", "))});
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace kubegrant::v1alpha1
