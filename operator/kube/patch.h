@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "operator/kube/object.h"
+
 namespace kubegrant::kube {
 
 // Escapes one JSON pointer reference token (RFC 6901: '~' -> "~0", '/' -> "~1").
@@ -32,12 +34,13 @@ class JsonPatch {
   nlohmann::json ops_ = nlohmann::json::array();
 };
 
-// Removes `finalizer` from an object whose current finalizers are `current`, guarded by
-// `test` ops on the exact list so a concurrent change makes the patch fail (422) instead of
-// dropping someone else's finalizer. Empty patch when the finalizer is absent.
-JsonPatch removeFinalizerPatch(const std::vector<std::string>& current, std::string_view finalizer);
-// Appends `finalizer`, guarded the same way. Empty patch when already present.
-JsonPatch addFinalizerPatch(const std::vector<std::string>& current, std::string_view finalizer);
+// Removes `finalizer` from `obj`, guarded by a `test` op on the entry's index so that a
+// concurrent change to the list makes the patch fail (422 Invalid: re-read and retry)
+// instead of dropping someone else's finalizer. Empty patch when the finalizer is absent.
+JsonPatch removeFinalizerPatch(const Object& obj, std::string_view finalizer);
+// Appends `finalizer` to `obj`, guarded by a `test` of the current list (or, when there is
+// none yet, of metadata.resourceVersion). Empty patch when already present.
+JsonPatch addFinalizerPatch(const Object& obj, std::string_view finalizer);
 
 // RFC 7386 merge patch turning `from` into `to` (null for removed keys; arrays replaced).
 nlohmann::json mergePatchDiff(const nlohmann::json& from, const nlohmann::json& to);

@@ -1,0 +1,237 @@
+#include "operator/kube/config.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace kubegrant::kube {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Result<std::string> readFile(const fs::path& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return fail(ErrorCode::Invalid, fmt::format("cannot read {} {}", what, path.string()));
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<std::string> base64Decode(std::string_view in, std::string_view what) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+  };
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
+    int v = value(c);
+    if (v < 0) return fail(ErrorCode::Invalid, fmt::format("{} is not valid base64", what));
+    buffer = (buffer << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+std::string scalar(const YAML::Node& node, const char* key) {
+  if (!node || !node.IsMap()) return {};
+  YAML::Node v = node[key];
+  if (!v || !v.IsScalar()) return {};
+  return v.as<std::string>();
+}
+
+// Finds the entry `name` in a kubeconfig list ("clusters", "users", "contexts") and returns
+// its inner map (`inner` = "cluster", "user", "context").
+YAML::Node findNamed(const YAML::Node& root, const char* list, const char* inner,
+                     const std::string& name) {
+  YAML::Node entries = root[list];
+  if (!entries || !entries.IsSequence()) return YAML::Node();
+  for (const auto& entry : entries) {
+    if (scalar(entry, "name") == name) return entry[inner];
+  }
+  return YAML::Node();
+}
+
+fs::path resolve(const fs::path& baseDir, const std::string& file) {
+  fs::path p(file);
+  if (p.is_relative()) p = baseDir / p;
+  return p;
+}
+
+// Inline "-data" (base64) wins over a file reference, as in client-go.
+Result<std::string> pemFrom(const YAML::Node& node, const char* dataKey, const char* fileKey,
+                            const fs::path& baseDir) {
+  std::string data = scalar(node, dataKey);
+  if (!data.empty()) return base64Decode(data, dataKey);
+  std::string file = scalar(node, fileKey);
+  if (!file.empty()) return readFile(resolve(baseDir, file), fileKey);
+  return std::string();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+Result<ClusterConfig> parseKubeconfig(const std::string& yaml, const fs::path& baseDir,
+                                      const KubeconfigOptions& options) {
+  try {
+    YAML::Node root = YAML::Load(yaml);
+    if (!root || !root.IsMap()) return fail(ErrorCode::Invalid, "kubeconfig is not a YAML map");
+    ClusterConfig cfg;
+    cfg.contextName = options.context.empty() ? scalar(root, "current-context") : options.context;
+    if (cfg.contextName.empty()) {
+      return fail(ErrorCode::Invalid, "kubeconfig has no current-context and none was given");
+    }
+    YAML::Node context = findNamed(root, "contexts", "context", cfg.contextName);
+    if (!context || !context.IsMap()) {
+      return fail(ErrorCode::Invalid,
+                  fmt::format("kubeconfig has no context named {}", cfg.contextName));
+    }
+    std::string clusterName = scalar(context, "cluster");
+    std::string userName = scalar(context, "user");
+    cfg.namespace_ = scalar(context, "namespace");
+    if (cfg.namespace_.empty()) cfg.namespace_ = "default";
+
+    YAML::Node cluster = findNamed(root, "clusters", "cluster", clusterName);
+    if (!cluster || !cluster.IsMap()) {
+      return fail(ErrorCode::Invalid, fmt::format("kubeconfig context {} names unknown cluster {}",
+                                                  cfg.contextName, clusterName));
+    }
+    cfg.server = scalar(cluster, "server");
+    while (!cfg.server.empty() && cfg.server.back() == '/') cfg.server.pop_back();
+    if (cfg.server.empty()) {
+      return fail(ErrorCode::Invalid, fmt::format("cluster {} has no server", clusterName));
+    }
+    cfg.tlsServerName = scalar(cluster, "tls-server-name");
+    auto ca = pemFrom(cluster, "certificate-authority-data", "certificate-authority", baseDir);
+    if (!ca) return std::unexpected(ca.error());
+    cfg.caPem = *ca;
+    if (scalar(cluster, "insecure-skip-tls-verify") == "true") {
+      if (!options.allowInsecure) {
+        return fail(ErrorCode::Invalid,
+                    fmt::format("cluster {} sets insecure-skip-tls-verify; refused (the API server "
+                                "would not be authenticated)",
+                                clusterName));
+      }
+      cfg.insecureSkipTlsVerify = true;
+    }
+
+    if (!userName.empty()) {
+      YAML::Node user = findNamed(root, "users", "user", userName);
+      if (!user) {
+        return fail(ErrorCode::Invalid, fmt::format("kubeconfig context {} names unknown user {}",
+                                                    cfg.contextName, userName));
+      }
+      if (user.IsMap()) {
+        if (user["exec"] || user["auth-provider"]) {
+          return fail(ErrorCode::Invalid,
+                      fmt::format("user {}: exec and auth-provider credentials are not supported; "
+                                  "use a client certificate or a token",
+                                  userName));
+        }
+        auto cert = pemFrom(user, "client-certificate-data", "client-certificate", baseDir);
+        if (!cert) return std::unexpected(cert.error());
+        auto key = pemFrom(user, "client-key-data", "client-key", baseDir);
+        if (!key) return std::unexpected(key.error());
+        cfg.clientCertPem = *cert;
+        cfg.clientKeyPem = *key;
+        if (cfg.clientCertPem.empty() != cfg.clientKeyPem.empty()) {
+          return fail(ErrorCode::Invalid,
+                      fmt::format("user {} has a client certificate without a key or a key "
+                                  "without a certificate",
+                                  userName));
+        }
+        cfg.token = scalar(user, "token");
+        std::string tokenFile = scalar(user, "tokenFile");
+        if (!tokenFile.empty()) cfg.tokenFile = resolve(baseDir, tokenFile).string();
+      }
+    }
+    return cfg;
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::Invalid, fmt::format("kubeconfig is not valid YAML: {}", e.what()));
+  }
+}
+
+Result<ClusterConfig> loadKubeconfig(const fs::path& path, const KubeconfigOptions& options) {
+  auto text = readFile(path, "kubeconfig");
+  if (!text) return std::unexpected(text.error());
+  fs::path baseDir = path.has_parent_path() ? path.parent_path() : fs::current_path();
+  auto cfg = parseKubeconfig(*text, baseDir, options);
+  if (!cfg) {
+    Error e = cfg.error();
+    e.message = fmt::format("{}: {}", path.string(), e.message);
+    return std::unexpected(std::move(e));
+  }
+  return cfg;
+}
+
+Result<ClusterConfig> loadInClusterConfig(const InClusterSource& source) {
+  auto getenv = [&](const char* name) -> std::string {
+    if (!source.env.empty()) {
+      auto it = source.env.find(name);
+      return it == source.env.end() ? std::string() : it->second;
+    }
+    const char* v = std::getenv(name);
+    return v ? std::string(v) : std::string();
+  };
+  std::string host = getenv("KUBERNETES_SERVICE_HOST");
+  std::string port = getenv("KUBERNETES_SERVICE_PORT");
+  if (host.empty() || port.empty()) {
+    return fail(ErrorCode::Invalid,
+                "not running in a cluster: KUBERNETES_SERVICE_HOST/PORT are not set");
+  }
+  ClusterConfig cfg;
+  // An IPv6 service address needs brackets in a URL.
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  cfg.server = fmt::format("https://{}:{}", host, port);
+  auto ca = readFile(source.saDir / "ca.crt", "service account CA");
+  if (!ca) return std::unexpected(ca.error());
+  cfg.caPem = *ca;
+  fs::path tokenPath = source.saDir / "token";
+  if (!fs::exists(tokenPath)) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("service account token {} does not exist", tokenPath.string()));
+  }
+  cfg.tokenFile = tokenPath.string();
+  auto ns = readFile(source.saDir / "namespace", "service account namespace");
+  cfg.namespace_ = ns ? trim(*ns) : std::string();
+  if (cfg.namespace_.empty()) cfg.namespace_ = "default";
+  return cfg;
+}
+
+Result<ClusterConfig> loadDefaultConfig(const fs::path& explicitPath,
+                                        const KubeconfigOptions& options) {
+  if (!explicitPath.empty()) return loadKubeconfig(explicitPath, options);
+  if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
+    std::string first(env);
+    if (auto colon = first.find(':'); colon != std::string::npos) first.resize(colon);
+    return loadKubeconfig(first, options);
+  }
+  if (const char* host = std::getenv("KUBERNETES_SERVICE_HOST"); host != nullptr && *host) {
+    return loadInClusterConfig();
+  }
+  const char* home = std::getenv("HOME");
+  if (home == nullptr) return fail(ErrorCode::Invalid, "no kubeconfig: KUBECONFIG and HOME unset");
+  return loadKubeconfig(fs::path(home) / ".kube" / "config", options);
+}
+
+}  // namespace kubegrant::kube

@@ -1,0 +1,183 @@
+#include "operator/kube/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace kubegrant::kube {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char kCa[] = "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n";
+const char kCert[] = "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n";
+const char kKey[] = "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n";
+
+std::string base64(std::string_view in) {
+  static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned val = 0;
+  int bits = -6;
+  for (unsigned char c : in) {
+    val = (val << 8) + c;
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(t[(val >> bits) & 0x3F]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(t[((val << 8) >> (bits + 8)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() /
+            ("kg-kube-config-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  fs::path write(const std::string& name, std::string_view content) const {
+    fs::path p = path_ / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << content;
+    return p;
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  static inline int counter_ = 0;
+  fs::path path_;
+};
+
+std::string kubeconfig(const std::string& clusterExtra, const std::string& userExtra,
+                       const std::string& contextExtra = "") {
+  return "apiVersion: v1\nkind: Config\ncurrent-context: main\n"
+         "clusters:\n- name: other\n  cluster:\n    server: https://other:1\n"
+         "- name: test\n  cluster:\n    server: https://127.0.0.1:6443/\n" +
+         clusterExtra +
+         "contexts:\n- name: main\n  context:\n    cluster: test\n    user: admin\n" +
+         contextExtra +
+         "- name: second\n  context:\n    cluster: other\n    user: admin\n"
+         "users:\n- name: admin\n  user:\n" +
+         userExtra;
+}
+
+TEST(LoadKubeconfig, ReadsInlineCaAndClientCertificate) {
+  TempDir dir;
+  auto path =
+      dir.write("config", kubeconfig("    certificate-authority-data: " + base64(kCa) + "\n",
+                                     "    client-certificate-data: " + base64(kCert) +
+                                         "\n    client-key-data: " + base64(kKey) + "\n",
+                                     "    namespace: payments\n"));
+  auto cfg = loadKubeconfig(path);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  EXPECT_EQ(cfg->server, "https://127.0.0.1:6443");
+  EXPECT_EQ(cfg->caPem, kCa);
+  EXPECT_EQ(cfg->clientCertPem, kCert);
+  EXPECT_EQ(cfg->clientKeyPem, kKey);
+  EXPECT_EQ(cfg->namespace_, "payments");
+  EXPECT_EQ(cfg->contextName, "main");
+  EXPECT_FALSE(cfg->insecureSkipTlsVerify);
+}
+
+TEST(LoadKubeconfig, ResolvesFileReferencesRelativeToTheKubeconfig) {
+  TempDir dir;
+  dir.write("pki/ca.crt", kCa);
+  dir.write("pki/admin.crt", kCert);
+  auto keyPath = dir.write("abs/admin.key", kKey);
+  dir.write("tok", "secret-token\n");
+  auto path =
+      dir.write("config", kubeconfig("    certificate-authority: pki/ca.crt\n",
+                                     "    client-certificate: pki/admin.crt\n    client-key: " +
+                                         keyPath.string() + "\n    tokenFile: tok\n"));
+  auto cfg = loadKubeconfig(path);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  EXPECT_EQ(cfg->caPem, kCa);
+  EXPECT_EQ(cfg->clientCertPem, kCert);
+  EXPECT_EQ(cfg->clientKeyPem, kKey);
+  EXPECT_EQ(cfg->tokenFile, (dir.path() / "tok").string());
+  EXPECT_EQ(cfg->namespace_, "default");
+}
+
+TEST(LoadKubeconfig, UsesTheRequestedContext) {
+  TempDir dir;
+  auto path = dir.write("config", kubeconfig("", "    token: abc\n"));
+  auto cfg = loadKubeconfig(path, {.context = "second"});
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  EXPECT_EQ(cfg->server, "https://other:1");
+  EXPECT_EQ(cfg->token, "abc");
+}
+
+TEST(LoadKubeconfig, RefusesInsecureSkipTlsVerifyUnlessAllowed) {
+  TempDir dir;
+  auto path =
+      dir.write("config", kubeconfig("    insecure-skip-tls-verify: true\n", "    token: a\n"));
+  auto refused = loadKubeconfig(path);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, ErrorCode::Invalid);
+  EXPECT_NE(refused.error().message.find("insecure-skip-tls-verify"), std::string::npos);
+  auto allowed = loadKubeconfig(path, {.allowInsecure = true});
+  ASSERT_TRUE(allowed.has_value());
+  EXPECT_TRUE(allowed->insecureSkipTlsVerify);
+}
+
+struct BadCase {
+  const char* name;
+  std::string yaml;
+  const char* mentions;
+};
+
+TEST(LoadKubeconfig, ReportsWhatIsWrong) {
+  const BadCase cases[] = {
+      {"missing CA file", kubeconfig("    certificate-authority: nope.crt\n", ""), "nope.crt"},
+      {"certificate without key",
+       kubeconfig("", "    client-certificate-data: " + base64(kCert) + "\n"), "without a key"},
+      {"bad base64", kubeconfig("    certificate-authority-data: '***'\n", ""), "base64"},
+      {"exec plugin", kubeconfig("", "    exec:\n      command: aws\n"), "exec"},
+      {"unknown context", "current-context: nope\ncontexts: []\n", "nope"},
+      {"not yaml", "a: [b", "YAML"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir dir;
+    auto cfg = loadKubeconfig(dir.write("config", c.yaml));
+    ASSERT_FALSE(cfg.has_value());
+    EXPECT_EQ(cfg.error().code, ErrorCode::Invalid);
+    EXPECT_NE(cfg.error().message.find(c.mentions), std::string::npos) << cfg.error().message;
+  }
+}
+
+TEST(LoadInClusterConfig, ReadsServiceAccountFiles) {
+  TempDir dir;
+  dir.write("ca.crt", kCa);
+  dir.write("token", "t0k3n");
+  dir.write("namespace", "kubegrant-system\n");
+  auto cfg = loadInClusterConfig(
+      {.env = {{"KUBERNETES_SERVICE_HOST", "10.0.0.1"}, {"KUBERNETES_SERVICE_PORT", "443"}},
+       .saDir = dir.path()});
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  EXPECT_EQ(cfg->server, "https://10.0.0.1:443");
+  EXPECT_EQ(cfg->caPem, kCa);
+  EXPECT_EQ(cfg->tokenFile, (dir.path() / "token").string());
+  EXPECT_EQ(cfg->namespace_, "kubegrant-system");
+
+  auto v6 = loadInClusterConfig(
+      {.env = {{"KUBERNETES_SERVICE_HOST", "fd00::1"}, {"KUBERNETES_SERVICE_PORT", "443"}},
+       .saDir = dir.path()});
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->server, "https://[fd00::1]:443");
+}
+
+TEST(LoadInClusterConfig, FailsOutsideACluster) {
+  auto cfg = loadInClusterConfig({.env = {{"UNRELATED", "1"}}, .saDir = "/nonexistent"});
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_NE(cfg.error().message.find("KUBERNETES_SERVICE_HOST"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kubegrant::kube
