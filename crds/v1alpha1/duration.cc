@@ -18,8 +18,8 @@ constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::ma
 
 bool isDigit(char c) { return c >= '0' && c <= '9'; }
 
-// Matches a unit at the start of `s`, longest first; returns its length in bytes or 0.
-size_t matchUnit(std::string_view s, int64_t& scale) {
+// The scale of a unit written exactly as `unit`, or 0 when unknown.
+int64_t unitScale(std::string_view unit) {
   struct Unit {
     std::string_view text;
     int64_t scale;
@@ -34,14 +34,10 @@ size_t matchUnit(std::string_view s, int64_t& scale) {
       {"m", kMin},
       {"h", kHour},
   };
-  size_t best = 0;
   for (const auto& u : kUnits) {
-    if (s.starts_with(u.text) && u.text.size() > best) {
-      best = u.text.size();
-      scale = u.scale;
-    }
+    if (unit == u.text) return u.scale;
   }
-  return best;
+  return 0;
 }
 
 std::unexpected<Error> invalid(std::string_view text, std::string_view why) {
@@ -87,18 +83,18 @@ Result<Duration> parseDuration(std::string_view text) {
       }
     }
     if (i >= text.size()) return invalid(text, "missing unit (ns, us, ms, s, m, h)");
-    int64_t scale = 0;
-    size_t unitLen = matchUnit(text.substr(i), scale);
-    if (unitLen == 0) {
-      size_t end = i;
-      while (end < text.size() && !isDigit(text[end]) && text[end] != '.') ++end;
-      std::string_view unit = text.substr(i, end - i);
-      if (unit.find_first_of(" \t\r\n") != std::string_view::npos) {
-        return invalid(text, "whitespace is not allowed");
-      }
+    // As Go: the unit is everything up to the next digit or '.'.
+    size_t end = i;
+    while (end < text.size() && !isDigit(text[end]) && text[end] != '.') ++end;
+    std::string_view unit = text.substr(i, end - i);
+    if (unit.find_first_of(" \t\r\n") != std::string_view::npos) {
+      return invalid(text, "whitespace is not allowed");
+    }
+    const int64_t scale = unitScale(unit);
+    if (scale == 0) {
       return invalid(text, fmt::format("unknown unit \"{}\" (use ns, us, ms, s, m, h)", unit));
     }
-    i += unitLen;
+    i = end;
     if (overflow) return invalid(text, "out of range");
     const uint64_t uscale = static_cast<uint64_t>(scale);
     if (whole > kMax / uscale) return invalid(text, "out of range");

@@ -593,6 +593,14 @@ json typed(std::string_view kind, const ObjectMeta& meta) {
 // ---------------------------------------------------------------------------------------
 // Public codec
 
+Result<json> parseJsonText(std::string_view text) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    return fail(ErrorCode::Invalid, fmt::format("invalid JSON: {}", e.what()));
+  }
+}
+
 template <>
 Result<AccessPolicy> fromJson<AccessPolicy>(const json& j) {
   return guarded<AccessPolicy>([&] { return decodePolicy(j); });

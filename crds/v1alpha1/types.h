@@ -325,12 +325,15 @@ template <>
 template <>
 [[nodiscard]] Result<UserInfo> fromJson<UserInfo>(const nlohmann::json& j);
 
-// Parses JSON text first; a syntax error is ErrorCode::Invalid.
+// Parses JSON text; a syntax error is ErrorCode::Invalid "invalid JSON: <parser detail>".
+[[nodiscard]] Result<nlohmann::json> parseJsonText(std::string_view text);
+
+// parseJsonText, then fromJson<T>.
 template <typename T>
 [[nodiscard]] Result<T> fromJsonText(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return fail(ErrorCode::Invalid, "invalid JSON");
-  return fromJson<T>(j);
+  auto j = parseJsonText(text);
+  if (!j) return std::unexpected(std::move(j.error()));
+  return fromJson<T>(*j);
 }
 
 nlohmann::json toJson(const AccessPolicy& policy);
