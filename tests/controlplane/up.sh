@@ -290,6 +290,54 @@ wait_component kube-apiserver "$LOGS/kube-apiserver.log" 60 \
   "bootstrapped (namespace default, clusterrole view)" bootstrap_done
 kg_log "default namespace and bootstrap RBAC present after $(kg_elapsed "$t")"
 
+# No kube-controller-manager runs here (see TESTING.md), so its clusterrole-aggregation
+# controller does not fill the aggregated ClusterRoles `view`, `edit` and `admin`: they would
+# have no rules at all, and binding a user to `view` would grant nothing. Aggregate them once
+# here, the way the controller does (union of the rules of the roles matching the selectors),
+# repeating until nothing changes because they nest (view -> edit -> admin). Roles labelled for
+# aggregation later are not picked up: bind the labelled roles directly in tests.
+aggregate_cluster_roles() {
+  local k=(kubectl --kubeconfig "$DIR/kubeconfig/admin.yaml" --request-timeout=10s)
+  local pass changed listing name labels rules sels sel want patch all frag l r frags
+  for pass in 1 2 3 4 5; do
+    changed=0
+    listing=$("${k[@]}" get clusterroles -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.metadata.labels}{"\t"}{.rules}{"\t"}{.aggregationRule.clusterRoleSelectors}{"\n"}{end}') ||
+      return 1
+    while IFS=$'\t' read -r name labels rules sels; do
+      [ -n "$sels" ] || continue
+      want=""
+      # Each selector's matchLabels as `"key":"value"` fragments that must all be in the labels.
+      while IFS= read -r sel; do
+        IFS=',' read -r -a frags <<<"$sel"
+        while IFS=$'\t' read -r _ l r _; do
+          all=1
+          for frag in "${frags[@]}"; do
+            # Delimited on both sides so that a:true does not match xa:true or a:trueish.
+            case ",${l#\{}" in *",$frag,"* | *",$frag}") ;; *) all=0 ;; esac
+          done
+          [ $all -eq 1 ] && [ -n "$r" ] && [ "$r" != null ] || continue
+          r=${r#[}
+          r=${r%]}
+          want="${want:+$want,}$r"
+        done <<<"$listing"
+      done < <(printf '%s\n' "$sels" | sed -e 's/^\[//' -e 's/\]$//' -e 's/},{/}\n{/g' |
+        sed -n 's/.*"matchLabels":{\([^}]*\)}.*/\1/p')
+      [ -n "$want" ] || continue
+      [ "[$want]" = "$rules" ] && continue
+      patch="{\"rules\":[$want]}"
+      "${k[@]}" patch clusterrole "$name" --type=merge -p "$patch" >/dev/null || return 1
+      changed=1
+    done < <(printf '%s\n' "$listing" | sort -r) # view before edit before admin: one pass
+    [ $changed -eq 0 ] && return 0
+  done
+  kg_log "clusterrole aggregation did not settle after 5 passes"
+  return 1
+}
+t=$(kg_now_ms)
+aggregate_cluster_roles >>"$LOGS/kube-apiserver.log" 2>&1 ||
+  fail_component kube-apiserver "$LOGS/kube-apiserver.log" "aggregating ClusterRoles view/edit/admin failed"
+kg_log "aggregated ClusterRoles view, edit, admin in $(kg_elapsed "$t")"
+
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL 15. It refuses to run as root, so under root it runs as the `postgres` system user
 # (KUBEGRANT_PG_OS_USER); otherwise as the current user.
