@@ -182,6 +182,6 @@ class BasicWorkQueue {
   bool drain_ = false;
 };
 
-using WorkQueue = BasicWorkQueue<NamespacedName>;
+using WorkQueue = BasicWorkQueue<NamespacedName, NamespacedNameHash>;
 
 }  // namespace kubegrant::runtime

@@ -1,0 +1,428 @@
+#include "operator/runtime/informer.h"
+
+#include <algorithm>
+
+#include "operator/common/log.h"
+
+namespace kubegrant::runtime {
+
+namespace {
+constexpr const char* kLogger = "informer";
+
+std::string describe(const kube::ResourceRef& ref) {
+  return ref.group.empty() ? ref.resource : ref.resource + "." + ref.group;
+}
+}  // namespace
+
+IndexFunc indexByLabel(std::string labelKey) {
+  return [labelKey = std::move(labelKey)](const kube::Object& obj) -> std::vector<std::string> {
+    auto labels = obj.labels();
+    auto it = labels.find(labelKey);
+    if (it == labels.end()) return {};
+    return {it->second};
+  };
+}
+
+IndexFunc indexByNamespace() {
+  return [](const kube::Object& obj) -> std::vector<std::string> { return {obj.namespace_()}; };
+}
+
+void stripManagedFields(kube::Object& obj) {
+  auto md = obj.body.find("metadata");
+  if (md != obj.body.end() && md->is_object()) md->erase("managedFields");
+}
+
+void stripData(kube::Object& obj) {
+  obj.body.erase("data");
+  obj.body.erase("stringData");
+  obj.body.erase("binaryData");
+}
+
+// ---- Store ----
+
+ObjectPtr Store::get(const NamespacedName& key) const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  auto it = items_.find(key);
+  return it == items_.end() ? nullptr : it->second;
+}
+
+std::vector<ObjectPtr> Store::list() const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  std::vector<ObjectPtr> out;
+  out.reserve(items_.size());
+  for (const auto& [k, v] : items_) out.push_back(v);
+  return out;
+}
+
+std::vector<ObjectPtr> Store::byIndex(const std::string& indexName,
+                                      const std::string& value) const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  std::vector<ObjectPtr> out;
+  auto idx = indexes_.find(indexName);
+  if (idx == indexes_.end()) return out;
+  auto entry = idx->second.entries.find(value);
+  if (entry == idx->second.entries.end()) return out;
+  for (const auto& key : entry->second) {
+    auto it = items_.find(key);
+    if (it != items_.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
+std::vector<NamespacedName> Store::keys() const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  std::vector<NamespacedName> out;
+  out.reserve(items_.size());
+  for (const auto& [k, v] : items_) out.push_back(k);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+size_t Store::size() const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  return items_.size();
+}
+
+void Store::addIndexer(std::string name, IndexFunc fn) {
+  std::unique_lock<std::shared_mutex> g(mu_);
+  Index idx{std::move(fn), {}};
+  for (const auto& [key, obj] : items_) {
+    for (const auto& v : idx.fn(*obj)) idx.entries[v].insert(key);
+  }
+  indexes_[std::move(name)] = std::move(idx);
+}
+
+void Store::indexLocked(const NamespacedName& key, const kube::Object& obj, bool add) {
+  for (auto& [name, idx] : indexes_) {
+    for (const auto& v : idx.fn(obj)) {
+      if (add) {
+        idx.entries[v].insert(key);
+      } else {
+        auto it = idx.entries.find(v);
+        if (it == idx.entries.end()) continue;
+        it->second.erase(key);
+        if (it->second.empty()) idx.entries.erase(it);
+      }
+    }
+  }
+}
+
+ObjectPtr Store::upsert(ObjectPtr obj) {
+  NamespacedName key = obj->key();
+  std::unique_lock<std::shared_mutex> g(mu_);
+  ObjectPtr& slot = items_[key];
+  ObjectPtr old = std::move(slot);
+  if (old) indexLocked(key, *old, false);
+  indexLocked(key, *obj, true);
+  slot = std::move(obj);
+  return old;
+}
+
+ObjectPtr Store::erase(const NamespacedName& key) {
+  std::unique_lock<std::shared_mutex> g(mu_);
+  auto it = items_.find(key);
+  if (it == items_.end()) return nullptr;
+  ObjectPtr old = std::move(it->second);
+  items_.erase(it);
+  indexLocked(key, *old, false);
+  return old;
+}
+
+// ---- handlers ----
+
+EventHandler enqueueObject(WorkQueue& queue) {
+  return enqueueMapped(
+      queue, [](const kube::Object& obj) { return std::vector<NamespacedName>{obj.key()}; });
+}
+
+EventHandler enqueueMapped(WorkQueue& queue,
+                           std::function<std::vector<NamespacedName>(const kube::Object&)> map) {
+  auto enqueue = [&queue, map = std::move(map)](const ObjectPtr& obj) {
+    for (const auto& key : map(*obj)) queue.add(key);
+  };
+  EventHandler h;
+  h.onAdd = enqueue;
+  h.onUpdate = [enqueue](const ObjectPtr&, const ObjectPtr& obj) { enqueue(obj); };
+  h.onDelete = enqueue;
+  return h;
+}
+
+// ---- Informer ----
+
+Informer::Informer(kube::Client& client, kube::ResourceRef ref, Clock& clock,
+                   InformerOptions options)
+    : client_(client), ref_(std::move(ref)), clock_(clock), options_(std::move(options)) {}
+
+Informer::~Informer() { stop(); }
+
+void Informer::addIndexer(std::string name, IndexFunc fn) {
+  store_.addIndexer(std::move(name), std::move(fn));
+}
+
+void Informer::addEventHandler(EventHandler handler) {
+  std::lock_guard<std::mutex> g(dispatchMu_);
+  handlers_.push_back(std::move(handler));
+}
+
+void Informer::start() {
+  if (thread_.joinable()) return;
+  thread_ = std::jthread([this](std::stop_token st) { run(st); });
+  if (options_.resyncPeriod > Duration::zero()) {
+    resyncThread_ = std::jthread([this](std::stop_token st) { resyncLoop(st); });
+  }
+}
+
+void Informer::stop() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  thread_.request_stop();
+  resyncThread_.request_stop();
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (resyncThread_.joinable()) resyncThread_.join();
+}
+
+bool Informer::hasSynced() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return synced_;
+}
+
+bool Informer::waitForSync(std::chrono::milliseconds timeout) const {
+  std::unique_lock<std::mutex> lk(mu_);
+  cv_.wait_for(lk, timeout, [&] { return synced_ || stopping_; });
+  return synced_;
+}
+
+std::string Informer::lastResourceVersion() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return resourceVersion_;
+}
+
+InformerStats Informer::stats() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return stats_;
+}
+
+void Informer::setResourceVersion(std::string rv) {
+  std::lock_guard<std::mutex> g(mu_);
+  resourceVersion_ = std::move(rv);
+}
+
+bool Informer::sleepFor(Duration d, const std::stop_token& stop) {
+  std::unique_lock<std::mutex> lk(mu_);
+  const TimePoint deadline = clock_.now() + std::chrono::duration_cast<WallClock::duration>(d);
+  while (!stopping_ && !stop.stop_requested() && clock_.now() < deadline) {
+    clock_.waitUntil(cv_, lk, deadline);
+  }
+  return !stopping_ && !stop.stop_requested();
+}
+
+ObjectPtr Informer::prepare(kube::Object obj) const {
+  if (!options_.keepManagedFields) stripManagedFields(obj);
+  if (options_.transform) options_.transform(obj);
+  return std::make_shared<const kube::Object>(std::move(obj));
+}
+
+void Informer::dispatchAdd(const ObjectPtr& obj) {
+  for (const auto& h : handlers_) {
+    if (h.onAdd) h.onAdd(obj);
+  }
+}
+void Informer::dispatchUpdate(const ObjectPtr& oldObj, const ObjectPtr& newObj) {
+  for (const auto& h : handlers_) {
+    if (h.onUpdate) h.onUpdate(oldObj, newObj);
+  }
+}
+void Informer::dispatchDelete(const ObjectPtr& obj) {
+  for (const auto& h : handlers_) {
+    if (h.onDelete) h.onDelete(obj);
+  }
+}
+
+bool Informer::listAndReplace(std::stop_token stop) {
+  std::vector<ObjectPtr> items;
+  std::string listRv;
+  kube::ListOptions lo;
+  lo.labelSelector = options_.labelSelector;
+  lo.fieldSelector = options_.fieldSelector;
+  lo.limit = options_.pageSize;
+  for (;;) {
+    if (stop.stop_requested()) return false;
+    auto page = client_.list(ref_, options_.namespace_, lo);
+    if (!page) {
+      if (page.error().code == ErrorCode::Gone && !lo.continueToken.empty()) {
+        // The continue token expired between pages: start again with one full list.
+        log::info(kLogger, "list continuation expired, listing in one request",
+                  {{"resource", describe(ref_)}});
+        items.clear();
+        lo.continueToken.clear();
+        lo.limit = 0;
+        continue;
+      }
+      log::warn(kLogger, "list failed",
+                {{"resource", describe(ref_)}, {"error", page.error().describe()}});
+      std::lock_guard<std::mutex> g(mu_);
+      ++stats_.errors;
+      return false;
+    }
+    for (auto& item : page->items) {
+      // List items carry no apiVersion/kind; fill them in so stored objects are complete.
+      if (item.apiVersion().empty()) item.setApiVersionKind(ref_);
+      items.push_back(prepare(std::move(item)));
+    }
+    if (listRv.empty() || lo.continueToken.empty()) listRv = page->resourceVersion;
+    if (page->continueToken.empty()) break;
+    lo.continueToken = page->continueToken;
+  }
+
+  {
+    std::lock_guard<std::mutex> dg(dispatchMu_);
+    std::unordered_map<NamespacedName, bool, NamespacedNameHash> listed;
+    listed.reserve(items.size());
+    for (const auto& obj : items) {
+      listed[obj->key()] = true;
+      ObjectPtr old = store_.upsert(obj);
+      if (!old) {
+        dispatchAdd(obj);
+      } else if (old->resourceVersion() != obj->resourceVersion()) {
+        dispatchUpdate(old, obj);
+      }
+    }
+    for (const auto& key : store_.keys()) {
+      if (listed.count(key) != 0) continue;
+      if (ObjectPtr old = store_.erase(key)) dispatchDelete(old);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    resourceVersion_ = listRv;
+    ++stats_.lists;
+    synced_ = true;
+    cv_.notify_all();
+  }
+  log::debug(kLogger, "listed",
+             {{"resource", describe(ref_)}, {"items", items.size()}, {"resourceVersion", listRv}});
+  return true;
+}
+
+void Informer::onWatchEvent(const kube::WatchEvent& ev) {
+  switch (ev.type) {
+    case kube::WatchEventType::Bookmark:
+      setResourceVersion(ev.object.resourceVersion());
+      return;
+    case kube::WatchEventType::Added:
+    case kube::WatchEventType::Modified: {
+      kube::Object copy = ev.object;
+      if (copy.apiVersion().empty()) copy.setApiVersionKind(ref_);
+      ObjectPtr obj = prepare(std::move(copy));
+      {
+        std::lock_guard<std::mutex> dg(dispatchMu_);
+        ObjectPtr old = store_.upsert(obj);
+        if (old) {
+          dispatchUpdate(old, obj);
+        } else {
+          dispatchAdd(obj);
+        }
+      }
+      setResourceVersion(obj->resourceVersion());
+      return;
+    }
+    case kube::WatchEventType::Deleted: {
+      {
+        std::lock_guard<std::mutex> dg(dispatchMu_);
+        ObjectPtr old = store_.erase(ev.object.key());
+        if (old) {
+          // Deliver the final state the server sent (it may carry the deletion's changes).
+          kube::Object copy = ev.object;
+          if (copy.apiVersion().empty()) copy.setApiVersionKind(ref_);
+          dispatchDelete(prepare(std::move(copy)));
+        }
+      }
+      setResourceVersion(ev.object.resourceVersion());
+      return;
+    }
+    case kube::WatchEventType::Error:
+      return;  // the client turns ERROR events into watch()'s result
+  }
+}
+
+Result<void> Informer::watchOnce(std::stop_token stop) {
+  kube::WatchOptions wo;
+  wo.resourceVersion = lastResourceVersion();
+  wo.labelSelector = options_.labelSelector;
+  wo.fieldSelector = options_.fieldSelector;
+  wo.timeoutSeconds = options_.watchTimeoutSeconds;
+  wo.allowWatchBookmarks = true;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    ++stats_.watches;
+  }
+  return client_.watch(
+      ref_, options_.namespace_, wo, [this](const kube::WatchEvent& ev) { onWatchEvent(ev); },
+      stop);
+}
+
+void Informer::run(std::stop_token stop) {
+  Duration backoff = options_.initialBackoff;
+  auto backOff = [&]() {
+    bool keepGoing = sleepFor(backoff, stop);
+    backoff = std::min(backoff * 2, options_.maxBackoff);
+    return keepGoing;
+  };
+  while (!stop.stop_requested()) {
+    if (!listAndReplace(stop)) {
+      if (!backOff()) return;
+      continue;
+    }
+    backoff = options_.initialBackoff;
+    // Watch until the history we hold is gone (relist) or we stop.
+    while (!stop.stop_requested()) {
+      const TimePoint started = clock_.now();
+      auto r = watchOnce(stop);
+      if (stop.stop_requested()) return;
+      if (r) {
+        // Normal end of stream: resume from the last resourceVersion. A stream that ends
+        // at once again and again means something is wrong: back off then.
+        if (clock_.now() - started < std::chrono::seconds(1)) {
+          if (!backOff()) return;
+        } else {
+          backoff = options_.initialBackoff;
+        }
+        continue;
+      }
+      const Error& err = r.error();
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        ++stats_.errors;
+        if (err.code == ErrorCode::Gone) ++stats_.goneRelists;
+      }
+      if (err.code == ErrorCode::Gone) {
+        log::info(kLogger, "watch history expired (410 Gone), relisting",
+                  {{"resource", describe(ref_)}, {"error", err.describe()}});
+        break;
+      }
+      log::warn(kLogger, "watch failed", {{"resource", describe(ref_)}, {"error", err.describe()}});
+      if (!backOff()) return;
+      if (err.code != ErrorCode::Unavailable && err.code != ErrorCode::Timeout &&
+          err.code != ErrorCode::TooManyRequests) {
+        break;  // e.g. Forbidden: relist after the backoff, as client-go does
+      }
+    }
+  }
+}
+
+void Informer::resyncLoop(std::stop_token stop) {
+  while (sleepFor(options_.resyncPeriod, stop)) {
+    if (!hasSynced()) continue;
+    std::lock_guard<std::mutex> dg(dispatchMu_);
+    for (const auto& obj : store_.list()) dispatchUpdate(obj, obj);
+  }
+}
+
+}  // namespace kubegrant::runtime

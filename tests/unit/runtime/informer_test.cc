@@ -1,0 +1,380 @@
+#include "operator/runtime/informer.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "operator/common/clock.h"
+#include "operator/runtime/testing/fake_client.h"
+#include "tests/unit/runtime/test_util.h"
+
+namespace kubegrant::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeClient;
+using testutil::eventually;
+
+const TimePoint kStart = WallClock::from_time_t(1'800'000'000);
+const kube::ResourceRef kConfigMaps = kube::resources::configMaps();
+
+kube::Object configMap(const std::string& ns, const std::string& name,
+                       std::map<std::string, std::string> labels = {}, std::string value = "v") {
+  kube::Object o;
+  o.setApiVersionKind(kConfigMaps);
+  o.setNamespace(ns);
+  o.setName(name);
+  for (const auto& [k, v] : labels) o.setLabel(k, v);
+  o.body["data"] = {{"key", value}};
+  return o;
+}
+
+// Records handler calls as "add ns/name", "update ns/name", "delete ns/name".
+class Recorder {
+ public:
+  EventHandler handler() {
+    EventHandler h;
+    h.onAdd = [this](const ObjectPtr& o) { push("add " + o->key().toString()); };
+    h.onUpdate = [this](const ObjectPtr& oldObj, const ObjectPtr& o) {
+      push((oldObj == o ? "resync " : "update ") + o->key().toString());
+    };
+    h.onDelete = [this](const ObjectPtr& o) { push("delete " + o->key().toString()); };
+    return h;
+  }
+  std::vector<std::string> events() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return events_;
+  }
+  size_t size() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return events_.size();
+  }
+  void clear() {
+    std::lock_guard<std::mutex> g(mu_);
+    events_.clear();
+  }
+
+ private:
+  void push(std::string s) {
+    std::lock_guard<std::mutex> g(mu_);
+    events_.push_back(std::move(s));
+  }
+  mutable std::mutex mu_;
+  std::vector<std::string> events_;
+};
+
+std::vector<NamespacedName> freshListKeys(FakeClient& client, const std::string& ns = "") {
+  auto l = client.list(kConfigMaps, ns);
+  std::vector<NamespacedName> keys;
+  for (const auto& o : l->items) keys.push_back(o.key());
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+TEST(Informer, TheFirstListIsPaginatedAndFillsTheStoreBeforeHasSynced) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  for (int i = 0; i < 5; ++i) client.seed(kConfigMaps, configMap("a", "cm-" + std::to_string(i)));
+  InformerOptions opts;
+  opts.namespace_ = "a";
+  opts.pageSize = 2;
+  Informer inf(client, kConfigMaps, clock, opts);
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  EXPECT_FALSE(inf.hasSynced());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  EXPECT_EQ(inf.store().size(), 5u);
+  EXPECT_EQ(rec.size(), 5u);
+  int lists = 0;
+  for (const auto& a : client.actions()) {
+    if (a.verb == "list") {
+      ++lists;
+      EXPECT_EQ(a.body["limit"], 2);
+      EXPECT_EQ(a.namespace_, "a");
+    }
+  }
+  EXPECT_EQ(lists, 3) << "5 items in pages of 2";
+  EXPECT_EQ(inf.store().get({"a", "cm-3"})->name(), "cm-3");
+  EXPECT_EQ(inf.store().get({"a", "missing"}), nullptr);
+}
+
+TEST(Informer, WatchEventsUpdateTheStoreAndReachHandlersInOrder) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("a", "one"));
+  Informer inf(client, kConfigMaps, clock);
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "two")));
+  auto one = client.get(kConfigMaps, {"a", "one"});
+  one->body["data"]["key"] = "changed";
+  ASSERT_TRUE(client.update(kConfigMaps, *one));
+  ASSERT_TRUE(client.remove(kConfigMaps, {"a", "two"}));
+  ASSERT_TRUE(eventually([&] { return rec.size() == 4; }));
+  EXPECT_EQ(rec.events(),
+            (std::vector<std::string>{"add a/one", "add a/two", "update a/one", "delete a/two"}));
+  EXPECT_EQ(inf.store().get({"a", "one"})->body["data"]["key"], "changed");
+  EXPECT_EQ(inf.store().keys(), freshListKeys(client));
+  EXPECT_EQ(inf.lastResourceVersion(), std::to_string(client.currentResourceVersion()));
+}
+
+TEST(Informer, AnIndexFindsObjectsByLabelValueAndFollowsLabelChanges) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  const std::string kLabel = "kubegrant.io/request-uid";
+  client.seed(kConfigMaps, configMap("a", "x1", {{kLabel, "u1"}}));
+  client.seed(kConfigMaps, configMap("b", "x2", {{kLabel, "u1"}}));
+  client.seed(kConfigMaps, configMap("a", "y", {{kLabel, "u2"}}));
+  client.seed(kConfigMaps, configMap("a", "none"));
+  Informer inf(client, kConfigMaps, clock);
+  inf.addIndexer("request-uid", indexByLabel(kLabel));
+  inf.addIndexer("namespace", indexByNamespace());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+
+  auto names = [&](const std::string& index, const std::string& value) {
+    std::vector<std::string> out;
+    for (const auto& o : inf.store().byIndex(index, value)) out.push_back(o->key().toString());
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(names("request-uid", "u1"), (std::vector<std::string>{"a/x1", "b/x2"}));
+  EXPECT_EQ(names("request-uid", "u2"), (std::vector<std::string>{"a/y"}));
+  EXPECT_EQ(names("namespace", "a").size(), 3u);
+  EXPECT_TRUE(names("no-such-index", "u1").empty());
+
+  ASSERT_TRUE(client.patch(kConfigMaps, {"a", "y"}, kube::PatchType::Merge,
+                           {{"metadata", {{"labels", {{kLabel, "u1"}}}}}}));
+  ASSERT_TRUE(client.remove(kConfigMaps, {"b", "x2"}));
+  ASSERT_TRUE(eventually([&] {
+    return names("request-uid", "u1").size() == 2 && names("request-uid", "u1")[1] == "a/y";
+  }));
+  EXPECT_EQ(names("request-uid", "u1"), (std::vector<std::string>{"a/x1", "a/y"}));
+  EXPECT_TRUE(names("request-uid", "u2").empty());
+}
+
+TEST(Informer, ANormallyEndedWatchResumesFromTheLastResourceVersionWithoutRelisting) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  Informer inf(client, kConfigMaps, clock);
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "one")));
+  ASSERT_TRUE(eventually([&] { return rec.size() == 1; }));
+  const std::string rvBefore = inf.lastResourceVersion();
+
+  client.closeWatches();
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 0; }));
+  // Changes while no watch is open must still arrive, from the history.
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "two")));
+  clock.advance(1s);  // the fake clock says the stream lasted 0 s: the informer backs off
+  ASSERT_TRUE(eventually([&] { return rec.size() == 2; }));
+  EXPECT_EQ(rec.events().back(), "add a/two");
+  auto s = inf.stats();
+  EXPECT_EQ(s.lists, 1u);
+  EXPECT_EQ(s.watches, 2u);
+  std::vector<std::string> watchRvs;
+  for (const auto& a : client.actions()) {
+    if (a.verb == "watch") watchRvs.push_back(a.body["resourceVersion"]);
+  }
+  ASSERT_EQ(watchRvs.size(), 2u);
+  EXPECT_EQ(watchRvs[1], rvBefore);
+}
+
+TEST(Informer, GoneRelistsAndDeliversTheDifferenceSoTheStoreEqualsAFreshList) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("a", "stays"));
+  client.seed(kConfigMaps, configMap("a", "changes"));
+  client.seed(kConfigMaps, configMap("a", "vanishes"));
+  Informer inf(client, kConfigMaps, clock);
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  rec.clear();
+
+  client.closeWatches();
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 0; }));
+  ASSERT_TRUE(client.remove(kConfigMaps, {"a", "vanishes"}));
+  ASSERT_TRUE(client.patch(kConfigMaps, {"a", "changes"}, kube::PatchType::Merge,
+                           {{"data", {{"key", "new"}}}}));
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "appears")));
+  client.compact();  // the informer's resourceVersion is now too old
+  clock.advance(1s);
+
+  ASSERT_TRUE(eventually([&] { return inf.stats().lists == 2; }));
+  ASSERT_TRUE(eventually([&] { return rec.size() == 3; }));
+  auto events = rec.events();
+  std::sort(events.begin(), events.end());
+  EXPECT_EQ(events,
+            (std::vector<std::string>{"add a/appears", "delete a/vanishes", "update a/changes"}));
+  EXPECT_EQ(inf.stats().goneRelists, 1u);
+  EXPECT_EQ(inf.store().keys(), freshListKeys(client));
+  EXPECT_EQ(inf.store().get({"a", "changes"})->body["data"]["key"], "new");
+
+  // And it watches again from the new list.
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "after")));
+  ASSERT_TRUE(eventually([&] { return rec.size() == 4; }));
+}
+
+TEST(Informer, ResyncRedeliversEveryCachedObjectAsAnUpdate) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("a", "one"));
+  client.seed(kConfigMaps, configMap("a", "two"));
+  InformerOptions opts;
+  opts.resyncPeriod = 10min;
+  Informer inf(client, kConfigMaps, clock, opts);
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return rec.size() == 2; }));
+  clock.advance(9min);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(rec.size(), 2u);
+  clock.advance(1min);
+  ASSERT_TRUE(eventually([&] { return rec.size() == 4; }));
+  auto events = rec.events();
+  EXPECT_EQ(events[2].rfind("resync ", 0), 0u);
+  EXPECT_EQ(events[3].rfind("resync ", 0), 0u);
+}
+
+TEST(Informer, TheTransformRunsBeforeObjectsAreStoredAndManagedFieldsAreDropped) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  auto secretLike = configMap("a", "s");
+  secretLike.body["metadata"]["managedFields"] = {{{"manager", "kubectl"}}};
+  client.seed(kConfigMaps, secretLike);
+  InformerOptions opts;
+  opts.transform = stripData;
+  Informer inf(client, kConfigMaps, clock, opts);
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  auto stored = inf.store().get({"a", "s"});
+  ASSERT_NE(stored, nullptr);
+  EXPECT_FALSE(stored->body.contains("data"));
+  EXPECT_FALSE(stored->body["metadata"].contains("managedFields"));
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "t")));
+  ASSERT_TRUE(eventually([&] { return inf.store().get({"a", "t"}) != nullptr; }));
+  EXPECT_FALSE(inf.store().get({"a", "t"})->body.contains("data"));
+}
+
+TEST(Informer, ListErrorsBackOffOnTheClockAndSyncOnceTheServerAnswers) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("a", "one"));
+  std::atomic<bool> down{true};
+  client.addReactor([&](const testing::FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "list" && down) return makeError(ErrorCode::Unavailable, "connection refused");
+    return std::nullopt;
+  });
+  Informer inf(client, kConfigMaps, clock);
+  inf.start();
+  ASSERT_TRUE(eventually([&] { return inf.stats().errors == 1; }));
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(inf.stats().errors, 1u) << "waits 800 ms on the clock before retrying";
+  clock.advance(800ms);
+  ASSERT_TRUE(eventually([&] { return inf.stats().errors == 2; }));
+  clock.advance(1599ms);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(inf.stats().errors, 2u) << "the second wait is 1.6 s";
+  EXPECT_FALSE(inf.hasSynced());
+  down = false;
+  clock.advance(1ms);
+  ASSERT_TRUE(inf.waitForSync(3s));
+  EXPECT_EQ(inf.store().size(), 1u);
+}
+
+TEST(Informer, AWatchErrorOtherThanGoneBacksOffAndResumesTheWatch) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  std::atomic<int> watchFailures{1};
+  client.addReactor([&](const testing::FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "watch" && watchFailures > 0) {
+      --watchFailures;
+      return makeError(ErrorCode::Unavailable, "stream reset");
+    }
+    return std::nullopt;
+  });
+  Informer inf(client, kConfigMaps, clock);
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return inf.stats().errors == 1; }));
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "made-during-outage")));
+  clock.advance(800ms);
+  ASSERT_TRUE(eventually([&] { return rec.size() == 1; }));
+  EXPECT_EQ(inf.stats().lists, 1u) << "resumed the watch, no relist";
+}
+
+TEST(Informer, BookmarksAdvanceTheResourceVersion) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  InformerOptions opts;
+  opts.namespace_ = "a";
+  Informer inf(client, kConfigMaps, clock, opts);
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  // Changes elsewhere move the server's resourceVersion without events for this watch.
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("elsewhere", "x")));
+  ASSERT_TRUE(client.create(kConfigMaps, configMap("elsewhere", "y")));
+  EXPECT_NE(inf.lastResourceVersion(), std::to_string(client.currentResourceVersion()));
+  client.sendBookmark();
+  ASSERT_TRUE(eventually([&] {
+    return inf.lastResourceVersion() == std::to_string(client.currentResourceVersion());
+  }));
+}
+
+TEST(Informer, StopEndsAnOpenWatchPromptly) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  auto inf = std::make_unique<Informer>(client, kConfigMaps, clock);
+  inf->start();
+  ASSERT_TRUE(inf->waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  auto started = std::chrono::steady_clock::now();
+  inf->stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1s);
+  EXPECT_EQ(client.openWatches(), 0);
+}
+
+TEST(Informer, EnqueueHandlersPutKeysOnTheWorkQueue) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  WorkQueue queue(clock);
+  Informer inf(client, kConfigMaps, clock);
+  inf.addEventHandler(enqueueObject(queue));
+  inf.addEventHandler(enqueueMapped(queue, [](const kube::Object& o) {
+    auto labels = o.labels();
+    auto it = labels.find("owner");
+    if (it == labels.end()) return std::vector<NamespacedName>{};
+    return std::vector<NamespacedName>{{o.namespace_(), it->second}};
+  }));
+  client.seed(kConfigMaps, configMap("a", "binding", {{"owner", "req-7"}}));
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_EQ(queue.len(), 2u);
+  EXPECT_EQ(queue.get(), (NamespacedName{"a", "binding"}));
+  EXPECT_EQ(queue.get(), (NamespacedName{"a", "req-7"}));
+}
+
+}  // namespace
+}  // namespace kubegrant::runtime
