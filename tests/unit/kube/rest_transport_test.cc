@@ -1,0 +1,276 @@
+// The REST client's transport behaviour against a scripted loopback HTTP server: what the
+// real API server cannot be made to do on demand (throttle, hang, stream slowly, 5xx).
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "operator/kube/rest/rest_client.h"
+#include "tests/unit/kube/scripted_server.h"
+
+namespace kubegrant::kube {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Connection;
+using testing::HttpRequest;
+using testing::ScriptedServer;
+
+const char kConfigMap[] =
+    R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a","namespace":"ns","resourceVersion":"5"}})";
+
+std::string status(int code, const char* reason, const char* message) {
+  return nlohmann::json{{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
+                        {"code", code},     {"reason", reason},   {"message", message}}
+      .dump();
+}
+
+std::string event(const char* type, const char* name, const char* rv) {
+  return nlohmann::json{{"type", type},
+                        {"object",
+                         {{"apiVersion", "v1"},
+                          {"kind", "ConfigMap"},
+                          {"metadata", {{"name", name}, {"resourceVersion", rv}}}}}}
+             .dump() +
+         "\n";
+}
+
+std::unique_ptr<Client> clientFor(const ScriptedServer& server, rest::RestOptions options = {},
+                                  std::string tokenFile = {}) {
+  ClusterConfig cfg;
+  cfg.server = server.url();
+  cfg.insecureSkipTlsVerify = true;  // plain http to the scripted server
+  cfg.token = "static-token";
+  cfg.tokenFile = std::move(tokenFile);
+  auto client = rest::makeRestClient(cfg, options);
+  EXPECT_TRUE(client.has_value()) << client.error().describe();
+  return client ? std::move(*client) : nullptr;
+}
+
+TEST(RestTransport, RetriesAThrottledReadAfterRetryAfter) {
+  std::atomic<int> calls{0};
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    if (calls++ == 0) {
+      return c.respond(429, status(429, "TooManyRequests", "slow down"), {{"Retry-After", "1"}});
+    }
+    return c.respond(200, kConfigMap);
+  });
+  auto client = clientFor(server);
+  auto start = std::chrono::steady_clock::now();
+  auto got = client->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_TRUE(got.has_value()) << got.error().describe();
+  EXPECT_EQ(got->name(), "a");
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 900ms) << "Retry-After not honoured";
+}
+
+TEST(RestTransport, GivesUpOnThrottlingAfterMaxRetries) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    return c.respond(429, status(429, "TooManyRequests", "slow down"), {{"Retry-After", "3"}});
+  });
+  auto client = clientFor(server, {.maxRetries = 2, .maxRetryAfter = 0s});
+  auto got = client->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, ErrorCode::TooManyRequests);
+  EXPECT_EQ(got.error().retryAfterSeconds, 3);
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+TEST(RestTransport, DoesNotRetryAThrottledCreate) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    return c.respond(429, status(429, "TooManyRequests", "slow down"), {{"Retry-After", "1"}});
+  });
+  auto client = clientFor(server);
+  Object cm(nlohmann::json::parse(kConfigMap));
+  auto created = client->create(resources::configMaps(), cm);
+  ASSERT_FALSE(created.has_value());
+  EXPECT_EQ(created.error().code, ErrorCode::TooManyRequests);
+  EXPECT_EQ(created.error().retryAfterSeconds, 1);
+  EXPECT_EQ(server.requests().size(), 1u);
+}
+
+TEST(RestTransport, SendsEncodedSelectorsHeadersAndBodies) {
+  ScriptedServer server([&](const HttpRequest& r, Connection& c) {
+    if (r.method == "GET") return c.respond(200, R"({"items":[],"metadata":{}})");
+    return c.respond(200, kConfigMap);
+  });
+  auto client = clientFor(server, {.userAgent = "kubegrant-test"});
+  ASSERT_TRUE(client->list(resources::configMaps(), "ns",
+                           {.labelSelector = "app in (a,b),!x", .limit = 5}));
+  ASSERT_TRUE(client->patch(resources::configMaps(), {"ns", "a"}, PatchType::Apply,
+                            nlohmann::json::object(), {.fieldManager = "kg", .force = true}));
+  ASSERT_TRUE(client->remove(resources::configMaps(), {"ns", "a"}, {.preconditionUid = "u"}));
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 3u);
+  EXPECT_EQ(reqs[0].target,
+            "/api/v1/namespaces/ns/configmaps?labelSelector=app%20in%20%28a%2Cb%29%2C%21x&limit=5");
+  EXPECT_EQ(reqs[0].headers["authorization"], "Bearer static-token");
+  EXPECT_EQ(reqs[0].headers["user-agent"], "kubegrant-test");
+  EXPECT_EQ(reqs[0].headers["accept"], "application/json");
+  EXPECT_EQ(reqs[1].method, "PATCH");
+  EXPECT_EQ(reqs[1].target, "/api/v1/namespaces/ns/configmaps/a?fieldManager=kg&force=true");
+  EXPECT_EQ(reqs[1].headers["content-type"].rfind("application/apply-patch+yaml", 0), 0u);
+  EXPECT_EQ(reqs[2].method, "DELETE");
+  EXPECT_EQ(nlohmann::json::parse(reqs[2].body)["preconditions"]["uid"], "u");
+}
+
+TEST(RestTransport, ReReadsTheTokenFileWhenItChanges) {
+  auto path =
+      std::filesystem::temp_directory_path() / ("kg-kube-token-" + std::to_string(::getpid()));
+  std::ofstream(path) << "first\n";
+  ScriptedServer server(
+      [&](const HttpRequest&, Connection& c) { return c.respond(200, kConfigMap); });
+  auto client = clientFor(server, {}, path.string());
+  ASSERT_TRUE(client->get(resources::configMaps(), {"ns", "a"}));
+  std::ofstream(path) << "second-longer\n";  // size changes even within one mtime tick
+  ASSERT_TRUE(client->get(resources::configMaps(), {"ns", "a"}));
+  std::filesystem::remove(path);
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].headers["authorization"], "Bearer first");
+  EXPECT_EQ(reqs[1].headers["authorization"], "Bearer second-longer");
+}
+
+TEST(RestTransport, MapsServerErrorsAndNonStatusBodies) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    return c.respond(503, "upstream down", {{"Content-Type", "text/plain"}});
+  });
+  auto got = clientFor(server)->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, ErrorCode::Unavailable);
+  EXPECT_EQ(got.error().httpStatus, 503);
+  EXPECT_NE(got.error().message.find("upstream down"), std::string::npos);
+}
+
+TEST(RestTransport, TimesOutASilentServer) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    c.pause(10s);
+    return false;
+  });
+  auto client = clientFor(server, {.timeout = 300ms});
+  auto start = std::chrono::steady_clock::now();
+  auto got = client->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, ErrorCode::Timeout) << got.error().describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(RestTransport, ReportsARefusedConnectionAsUnavailable) {
+  int port;
+  {
+    ScriptedServer gone([](const HttpRequest&, Connection&) { return false; });
+    port = gone.port();
+  }
+  ClusterConfig cfg;
+  cfg.server = "http://127.0.0.1:" + std::to_string(port);
+  cfg.insecureSkipTlsVerify = true;
+  auto client = rest::makeRestClient(cfg);
+  ASSERT_TRUE(client.has_value());
+  auto got = (*client)->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, ErrorCode::Unavailable) << got.error().describe();
+}
+
+TEST(RestTransport, RefusesPlainHttpWithoutInsecureAndBadPem) {
+  ClusterConfig plain;
+  plain.server = "http://127.0.0.1:1";
+  EXPECT_EQ(rest::makeRestClient(plain).error().code, ErrorCode::Invalid);
+  ClusterConfig badCa;
+  badCa.server = "https://127.0.0.1:1";
+  badCa.caPem = "not a certificate";
+  EXPECT_EQ(rest::makeRestClient(badCa).error().code, ErrorCode::Invalid);
+}
+
+TEST(RestTransport, WatchDeliversEachEventBeforeTheStreamEnds) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool firstSeen = false;
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    c.startChunked();
+    c.chunk(event("ADDED", "a", "1"));
+    {
+      // Hold the stream open until the client has handled the first event.
+      std::unique_lock lock(mu);
+      if (!cv.wait_for(lock, 10s, [&] { return firstSeen; })) return false;
+    }
+    std::string second = event("MODIFIED", "a", "2");
+    c.chunk(second.substr(0, 10));  // a line split across chunks
+    c.chunk(second.substr(10));
+    c.endChunked();
+    return false;
+  });
+  std::vector<std::string> seen;
+  auto result = clientFor(server)->watch(
+      resources::configMaps(), "ns", {.resourceVersion = "0", .timeoutSeconds = 30},
+      [&](const WatchEvent& ev) {
+        seen.push_back(std::string(toString(ev.type)) + ":" + ev.object.resourceVersion());
+        std::lock_guard lock(mu);
+        firstSeen = true;
+        cv.notify_all();
+      });
+  EXPECT_TRUE(result.has_value()) << result.error().describe();
+  EXPECT_EQ(seen, (std::vector<std::string>{"ADDED:1", "MODIFIED:2"}));
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target,
+            "/api/v1/namespaces/ns/configmaps?watch=true&resourceVersion=0&timeoutSeconds=30"
+            "&allowWatchBookmarks=true");
+}
+
+TEST(RestTransport, WatchReturnsGoneForA410StatusOrAnExpiredErrorEvent) {
+  ScriptedServer byStatus([&](const HttpRequest&, Connection& c) {
+    return c.respond(410, status(410, "Gone", "too old"));
+  });
+  auto r1 = clientFor(byStatus)->watch(resources::configMaps(), "", {.resourceVersion = "1"},
+                                       [](const WatchEvent&) {});
+  ASSERT_FALSE(r1.has_value());
+  EXPECT_EQ(r1.error().code, ErrorCode::Gone);
+
+  ScriptedServer byEvent([&](const HttpRequest&, Connection& c) {
+    c.startChunked();
+    c.chunk(event("BOOKMARK", "", "7"));
+    c.chunk(R"({"type":"ERROR","object":)" +
+            status(410, "Expired", "too old resource version: 1 (7)") + "}\n");
+    c.pause(10s);  // the client must not wait for the end of the stream
+    return false;
+  });
+  int delivered = 0;
+  auto start = std::chrono::steady_clock::now();
+  auto r2 = clientFor(byEvent)->watch(resources::configMaps(), "", {.resourceVersion = "1"},
+                                      [&](const WatchEvent&) { ++delivered; });
+  ASSERT_FALSE(r2.has_value());
+  EXPECT_EQ(r2.error().code, ErrorCode::Gone);
+  EXPECT_EQ(r2.error().message, "too old resource version: 1 (7)");
+  EXPECT_EQ(delivered, 1);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
+TEST(RestTransport, StoppingAWatchAbortsBothWaitingForHeadersAndReading) {
+  for (bool sendHeaders : {false, true}) {
+    SCOPED_TRACE(sendHeaders ? "reading the body" : "waiting for headers");
+    ScriptedServer server([&](const HttpRequest&, Connection& c) {
+      if (sendHeaders) c.startChunked();
+      c.pause(20s);
+      return false;
+    });
+    auto client = clientFor(server);
+    std::stop_source stop;
+    Result<void> result = fail(ErrorCode::Internal, "not run");
+    std::thread watcher([&] {
+      result = client->watch(
+          resources::configMaps(), "ns", {}, [](const WatchEvent&) {}, stop.get_token());
+    });
+    std::this_thread::sleep_for(200ms);
+    auto start = std::chrono::steady_clock::now();
+    stop.request_stop();
+    watcher.join();
+    EXPECT_TRUE(result.has_value()) << result.error().describe();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  }
+}
+
+}  // namespace
+}  // namespace kubegrant::kube
