@@ -1,0 +1,72 @@
+#include "webhooks/server/webhook_server.h"
+
+#include "webhooks/policy/policy_admission.h"
+#include "webhooks/server/https_server.h"
+#include "webhooks/server/tls.h"
+
+namespace kubegrant::webhooks {
+
+AdmissionRouter makeRouter(const AccessRequestAdmission& admission, std::size_t maxBodyBytes) {
+  AdmissionRouter router(maxBodyBytes);
+  router.add(std::string(kMutateAccessRequestPath),
+             [&admission](const AdmissionRequest& r) { return admission.mutate(r); });
+  router.add(std::string(kValidateAccessRequestPath),
+             [&admission](const AdmissionRequest& r) { return admission.validate(r); });
+  router.add(std::string(kValidateAccessPolicyPath), validateAccessPolicy);
+  router.add(std::string(kValidateDatabaseTargetPath), validateDatabaseTarget);
+  return router;
+}
+
+namespace {
+// Used until start() checks the config: keeps the router's references valid.
+class NoPolicies final : public PolicyLookup {
+ public:
+  std::shared_ptr<const v1alpha1::AccessPolicy> get(std::string_view) const override {
+    return nullptr;
+  }
+};
+}  // namespace
+
+struct WebhookServer::Impl {
+  WebhookServerConfig config;
+  std::shared_ptr<const PolicyLookup> policies;
+  std::shared_ptr<const Clock> clock;
+  AccessRequestAdmission admission;
+  AdmissionRouter router;
+  TlsMaterial tls;
+  HttpsServer https;
+
+  explicit Impl(WebhookServerConfig c)
+      : config(std::move(c)),
+        policies(config.policies ? config.policies : std::make_shared<NoPolicies>()),
+        clock(config.clock ? config.clock : std::make_shared<SystemClock>()),
+        admission(*policies, *clock, config.operatorIdentity),
+        router(makeRouter(admission, config.maxBodyBytes)),
+        tls(config.certDir),
+        https(HttpsServerOptions{config.address, config.port}, router, tls) {}
+};
+
+WebhookServer::WebhookServer(WebhookServerConfig config)
+    : impl_(std::make_unique<Impl>(std::move(config))) {}
+
+WebhookServer::~WebhookServer() { stop(); }
+
+Result<void> WebhookServer::start() {
+  if (!impl_->config.policies) {
+    return fail(ErrorCode::Invalid, "webhook server needs a PolicyLookup");
+  }
+  if (impl_->config.certDir.empty()) {
+    return fail(ErrorCode::Invalid, "webhook server needs a certificate directory");
+  }
+  return impl_->https.start();
+}
+
+void WebhookServer::stop() {
+  if (impl_) impl_->https.stop();
+}
+
+std::string WebhookServer::url() const { return impl_->https.url(); }
+
+const AdmissionRouter& WebhookServer::router() const { return impl_->router; }
+
+}  // namespace kubegrant::webhooks

@@ -1,0 +1,74 @@
+#pragma once
+
+// kubegrant's admission webhook server: the HTTPS transport with hot-reloaded TLS, routing
+// kubegrant's four webhook paths to their rules. This is what operator/main.cc starts:
+//
+//   auto policies = ...;  // a PolicyLookup backed by the AccessPolicy informer cache
+//   webhooks::WebhookServerConfig cfg;
+//   cfg.port = flags.webhookPort;          // --webhook-port (9443)
+//   cfg.certDir = flags.webhookCertDir;    // --webhook-cert-dir (tls.crt, tls.key)
+//   cfg.policies = policies;
+//   webhooks::WebhookServer server(std::move(cfg));
+//   if (auto r = server.start(); !r) { log + exit 1 }
+//   ... run ...; server.stop();
+//
+// Paths (operator/deploy/webhooks.yaml registers them):
+//   POST /mutate-accessrequest     stamps spec.requester (create), approver/time (status)
+//   POST /validate-accessrequest   create, spec update and status (approval) rules
+//   POST /validate-accesspolicy    AccessPolicy sanity
+//   POST /validate-databasetarget  DatabaseTarget sanity
+//   GET  /healthz, /readyz         "ok"
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "operator/common/clock.h"
+#include "operator/common/result.h"
+#include "webhooks/access_request/handler.h"
+#include "webhooks/access_request/policy_lookup.h"
+#include "webhooks/server/admission.h"
+
+namespace kubegrant::webhooks {
+
+inline constexpr std::string_view kMutateAccessRequestPath = "/mutate-accessrequest";
+inline constexpr std::string_view kValidateAccessRequestPath = "/validate-accessrequest";
+inline constexpr std::string_view kValidateAccessPolicyPath = "/validate-accesspolicy";
+inline constexpr std::string_view kValidateDatabaseTargetPath = "/validate-databasetarget";
+
+struct WebhookServerConfig {
+  std::string address = "0.0.0.0";
+  int port = 9443;
+  std::string certDir;  // tls.crt (leaf + chain) and tls.key, reloaded when they change
+  OperatorIdentity operatorIdentity;
+  std::shared_ptr<const PolicyLookup> policies;  // required
+  std::shared_ptr<const Clock> clock;            // default: SystemClock
+  std::size_t maxBodyBytes = kDefaultMaxBodyBytes;
+};
+
+// The four routes over `admission` (which must outlive the router's use).
+AdmissionRouter makeRouter(const AccessRequestAdmission& admission,
+                           std::size_t maxBodyBytes = kDefaultMaxBodyBytes);
+
+class WebhookServer {
+ public:
+  explicit WebhookServer(WebhookServerConfig config);
+  ~WebhookServer();
+  WebhookServer(const WebhookServer&) = delete;
+  WebhookServer& operator=(const WebhookServer&) = delete;
+
+  // Loads the certificate pair and starts serving. Fails when the pair is missing or broken,
+  // when no PolicyLookup is configured, or when the port cannot be bound.
+  [[nodiscard]] Result<void> start();
+  // Idempotent; also done by the destructor.
+  void stop();
+  std::string url() const;
+  // The transport-free entry point (same routes), for tests and tools.
+  const AdmissionRouter& router() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kubegrant::webhooks
