@@ -166,8 +166,14 @@ Error transportError(const std::exception& e, std::string_view what) {
       return makeError(ErrorCode::Timeout, fmt::format("{}: timed out: {}", what, e.what()));
     }
   }
+  std::string_view message = e.what();
+  // cpprestsdk reports every TLS failure as a bare "handshake" error; say where to look.
+  const char* hint = message.find("SSL") != std::string_view::npos
+                         ? " (check that the configured CA signed the API server's certificate "
+                           "and that the client certificate and key are valid)"
+                         : "";
   return makeError(ErrorCode::Unavailable,
-                   fmt::format("{}: cannot reach the API server: {}", what, e.what()));
+                   fmt::format("{}: cannot reach the API server: {}{}", what, message, hint));
 }
 
 Result<nlohmann::json> parseJson(const std::string& body) {
