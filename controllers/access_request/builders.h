@@ -1,0 +1,130 @@
+#pragma once
+
+// Pure builders of the AccessRequest controller: from (request, policy, now) they compute
+// what should exist and what the status should say. No I/O, no clock reads, no exceptions;
+// the reconciler (reconciler.h) is the only code that talks to the API server.
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "crds/v1alpha1/types.h"
+#include "operator/common/clock.h"
+
+namespace kubegrant::controllers::access_request {
+
+namespace v1 = kubegrant::v1alpha1;
+
+// Labels and annotations on everything the operator creates for a request. Revocation and
+// the orphan sweep find objects by these labels, never through ownerReferences (there may be
+// no garbage collector, and a cascade is not a verified revocation).
+inline constexpr std::string_view kManagedByLabel = "app.kubernetes.io/managed-by";
+inline constexpr std::string_view kManagedByValue = "kubegrant";
+inline constexpr std::string_view kRequestUidLabel = "kubegrant.io/request-uid";
+inline constexpr std::string_view kRequestNameAnnotation = "kubegrant.io/request-name";
+inline constexpr std::string_view kRequestNamespaceAnnotation = "kubegrant.io/request-namespace";
+inline constexpr std::string_view kRbacApiGroup = "rbac.authorization.k8s.io";
+
+// Condition types written on every request.
+inline constexpr std::string_view kConditionApproved = "Approved";
+inline constexpr std::string_view kConditionGranted = "Granted";
+
+// One RoleBinding the request should have while Active: binds `user` (a User subject, and
+// nothing else) to role kind/name in `namespace_`.
+struct DesiredRoleBinding {
+  std::string namespace_;
+  std::string name;
+  v1::RoleKind roleKind = v1::RoleKind::ClusterRole;
+  std::string roleName;
+  std::string user;
+  bool operator==(const DesiredRoleBinding&) const = default;
+};
+
+// Deterministic, DNS-1123 label-safe (<= 63 chars) RoleBinding name for one (request, role):
+// "kubegrant-<request>-<role>-<hash8>", where the parts are lower-cased, sanitised and
+// shortened to fit, and hash8 covers the request's namespace and name and the role's kind
+// and name, so two requests (or a Role and a ClusterRole of the same name) never collide.
+std::string roleBindingName(std::string_view requestNamespace, std::string_view requestName,
+                            v1::RoleKind roleKind, std::string_view roleName);
+
+// One RoleBinding per (role, namespace) of spec.roles (namespaces default to the request's
+// own), for spec.requester.username. Empty when the requester is unknown. Sorted and
+// de-duplicated.
+std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& request);
+
+// The RoleBinding object (rbac.authorization.k8s.io/v1) for `rb`, labelled with
+// managed-by and the request uid, annotated with the request's namespace/name.
+nlohmann::json roleBindingJson(const DesiredRoleBinding& rb, const v1::AccessRequest& request);
+
+// Whether an existing RoleBinding (JSON as read from the API server) is exactly `rb` for this
+// request: same roleRef, the single User subject, and our request-uid label. An existing
+// object that is not is replaced (roleRef is immutable), never trusted.
+bool roleBindingMatches(const nlohmann::json& existing, const DesiredRoleBinding& rb,
+                        const v1::AccessRequest& request);
+
+v1::Grant grantFor(const DesiredRoleBinding& rb);
+
+// What the reconciler should do for a request now.
+enum class Step {
+  None,          // only (possibly) write the status in `Plan`
+  Activate,      // create the grants, then write Active
+  EnsureGrants,  // Active: keep the grants in place
+  RemoveGrants,  // delete every grant, verify it is gone, then write the terminal status
+  Delete,        // retainFor elapsed: delete the request (its finalizer removes grants)
+};
+
+const char* toString(Step step);
+
+struct Plan {
+  Step step = Step::None;
+  v1::Phase phase = v1::Phase::Pending;  // the phase to write once the step succeeded
+  // Short CamelCase cause ("AwaitingApproval", "Approved", "Expired", "PolicyChanged", ...),
+  // used as condition reason and Event reason.
+  std::string reason;
+  std::string message;  // status.message: the whole story of this phase in one sentence
+  bool breakGlass = false;
+  bool approvedNow = false;            // set approvedAt (and the Approved condition) now
+  std::vector<std::string> approvers;  // whose approvals counted (or who denied)
+  Duration duration{};                 // Activate: how long access lasts
+  std::optional<TimePoint> requeueAt;  // when the world changes by itself next
+};
+
+// Decides the next step for `request` (which carries the finalizer already) under `policy`
+// (nullptr = the policy does not exist) at `now`. See the lifecycle in API.md:
+//  - deletion -> RemoveGrants, Revoked;
+//  - terminal phases never grant again; retainFor after endedAt -> Delete;
+//  - spec.revoke, a deleted policy, a policy that no longer allows the request, or a Deny
+//    while Approved/Active -> RemoveGrants, Revoked (message names the cause);
+//  - Pending: any Deny -> Denied; break-glass, required 0 or enough approvals -> approved;
+//    pendingTimeout after creation -> Expired with no access; otherwise wait;
+//  - approved: startAt in the future -> Approved and wait; else Activate;
+//  - Active: expiresAt reached -> RemoveGrants, Expired; else EnsureGrants until expiresAt.
+Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
+
+// The status to write after `plan` succeeded at `now`, starting from the current one (kept
+// as is where the plan says nothing, so a no-op reconcile writes nothing). `grants` is what
+// exists for the request after the step (Activate/EnsureGrants: the RoleBindings; after
+// RemoveGrants the previous list is kept as the record of what was granted). Conditions keep
+// their lastTransitionTime unless their status changes.
+v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Plan& plan,
+                                   const std::vector<v1::Grant>& grants, TimePoint now);
+
+// When the request must be looked at again even if nothing else changes: the plan's own
+// time (pendingTimeout, startAt, expiresAt), else the new status's expiresAt (just
+// activated) or endedAt + retainFor (just ended). nullopt = only a change wakes it.
+std::optional<TimePoint> nextRequeue(const Plan& plan, const v1::AccessRequestStatus& status,
+                                     const v1::AccessPolicy* policy);
+
+// A Failed status (nothing left granted) with an actionable message.
+v1::AccessRequestStatus failedStatus(const v1::AccessRequest& request, std::string reason,
+                                     std::string message, TimePoint now);
+
+// Sets (or replaces) a condition; lastTransitionTime changes only with the status.
+void setCondition(std::vector<v1::Condition>& conditions, v1::Condition c);
+
+// Human text for a tally ("needs 1 more approval from groups [payments-leads]").
+std::string approvalsNeededMessage(const v1::AccessPolicy& policy, int remaining);
+
+}  // namespace kubegrant::controllers::access_request

@@ -1,0 +1,490 @@
+#include "controllers/access_request/reconciler.h"
+
+#include <fmt/format.h>
+
+#include <map>
+#include <set>
+#include <variant>
+
+#include "crds/v1alpha1/policy.h"
+#include "operator/common/log.h"
+#include "operator/common/time.h"
+#include "operator/kube/patch.h"
+
+namespace kubegrant::controllers::access_request {
+namespace {
+
+constexpr std::string_view kLogger = "accessrequest";
+
+double secondsBetween(TimePoint from, TimePoint to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
+runtime::Action after(std::optional<TimePoint> at, TimePoint now) {
+  if (!at) return runtime::Action::awaitChange();
+  Duration d = std::chrono::duration_cast<Duration>(*at - now);
+  if (d < Duration::zero()) d = Duration::zero();
+  return runtime::Action::requeueAfter(d);
+}
+
+bool hasFinalizer(const v1::AccessRequest& r) {
+  for (const auto& f : r.metadata.finalizers)
+    if (f == v1::kRevokeFinalizer) return true;
+  return false;
+}
+
+std::optional<AuditEvent> endEvent(v1::Phase phase) {
+  switch (phase) {
+    case v1::Phase::Denied:
+      return AuditEvent::Denied;
+    case v1::Phase::Expired:
+      return AuditEvent::Expired;
+    case v1::Phase::Revoked:
+      return AuditEvent::Revoked;
+    case v1::Phase::Failed:
+      return AuditEvent::Failed;
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& clock,
+                                                 AuditLog* audit, EventFn events,
+                                                 metrics::Registry* metrics,
+                                                 ReconcilerOptions options)
+    : client_(client),
+      clock_(clock),
+      audit_(audit),
+      events_(std::move(events)),
+      options_(std::move(options)) {
+  if (metrics) {
+    transitions_ =
+        &metrics->counter("kubegrant_accessrequest_transitions_total",
+                          "AccessRequest phase transitions written, by new phase.", {"phase"});
+    approvalToActive_ =
+        &metrics->histogram("kubegrant_accessrequest_approval_to_active_seconds",
+                            "Time from the approval being observed to the grants being in place.",
+                            {}, {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+    expiryLag_ =
+        &metrics->histogram("kubegrant_accessrequest_expiry_lag_seconds",
+                            "Time from status.expiresAt to every grant being verified gone.", {},
+                            {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60});
+    grantOps_ =
+        &metrics->counter("kubegrant_grant_operations_total",
+                          "RoleBinding operations by the controller.", {"operation", "result"});
+  }
+}
+
+Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {
+  const auto ref = kube::resources::accessRequests();
+  auto obj = client_.get(ref, key);
+  if (!obj) {
+    if (obj.error().code == ErrorCode::NotFound) return runtime::Action::awaitChange();
+    return std::unexpected(obj.error());
+  }
+  auto decoded = v1::fromJson<v1::AccessRequest>(obj->body);
+  if (!decoded) {
+    log::warn(kLogger, "cannot decode AccessRequest",
+              {{"request", key.toString()}, {"error", decoded.error().message}});
+    return std::unexpected(decoded.error());
+  }
+  v1::AccessRequest request = std::move(*decoded);
+  const bool deleting = request.metadata.deletionTimestamp.has_value();
+
+  if (deleting && !hasFinalizer(request)) return runtime::Action::awaitChange();
+  if (!deleting && !hasFinalizer(request)) {
+    // Before anything can be granted, make sure nothing can be left behind.
+    auto patch = kube::addFinalizerPatch(*obj, v1::kRevokeFinalizer);
+    kube::PatchOptions po;
+    po.fieldManager = options_.fieldManager;
+    auto patched = client_.patch(ref, key, kube::PatchType::Json, patch.body(), po);
+    if (!patched) return std::unexpected(patched.error());
+    obj = std::move(patched);
+    auto again = v1::fromJson<v1::AccessRequest>(obj->body);
+    if (!again) return std::unexpected(again.error());
+    request = std::move(*again);
+  }
+
+  std::optional<v1::AccessPolicy> policy;
+  {
+    auto p = client_.get(kube::resources::accessPolicies(), {"", request.spec.policy});
+    if (p) {
+      auto decodedPolicy = v1::fromJson<v1::AccessPolicy>(p->body);
+      if (!decodedPolicy) return std::unexpected(decodedPolicy.error());
+      policy = std::move(*decodedPolicy);
+    } else if (p.error().code != ErrorCode::NotFound) {
+      return std::unexpected(p.error());
+    }
+  }
+
+  const TimePoint now = clock_.now();
+  Plan p = plan(request, policy ? &*policy : nullptr, now);
+  const v1::Phase cur =
+      request.status && request.status->phase ? *request.status->phase : v1::Phase::Pending;
+  const bool fresh = !request.status || !request.status->phase;
+  log::debug(kLogger, "plan",
+             {{"request", key.toString()},
+              {"phase", v1::toString(cur)},
+              {"step", toString(p.step)},
+              {"next", v1::toString(p.phase)}});
+
+  std::vector<v1::Grant> grants;
+  std::optional<v1::AccessRequestStatus> status;
+  switch (p.step) {
+    case Step::Activate:
+    case Step::EnsureGrants: {
+      auto r = ensureGrants(request, p.step == Step::EnsureGrants);
+      if (!r) return std::unexpected(r.error());
+      if (auto* failure = std::get_if<GrantFailure>(&*r)) {
+        status = failedStatus(request, failure->reason, failure->message, clock_.now());
+        p.phase = v1::Phase::Failed;
+        p.reason = failure->reason;
+        p.step = Step::RemoveGrants;
+        p.requeueAt.reset();
+      } else {
+        grants = std::get<std::vector<v1::Grant>>(*r);
+      }
+      break;
+    }
+    case Step::RemoveGrants: {
+      if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
+      break;
+    }
+    case Step::Delete: {
+      kube::DeleteOptions d;
+      d.preconditionUid = request.metadata.uid;
+      auto r = client_.remove(ref, key, d);
+      if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
+      log::info(kLogger, "deleted request after retainFor", {{"request", key.toString()}});
+      return runtime::Action::awaitChange();
+    }
+    case Step::None:
+      break;
+  }
+
+  // The status of a request that already ended is its audit record: never rewritten.
+  if (!v1::isTerminal(cur)) {
+    const TimePoint writeTime = clock_.now();
+    if (!status) status = nextStatus(request, p, grants, writeTime);
+    if (fresh || !request.status || *status != *request.status) {
+      if (auto w = writeStatus(*obj, *status); !w) {
+        if (w.error().code == ErrorCode::NotFound && deleting) {
+          // Gone already (another replica finished): nothing left to do.
+          return runtime::Action::awaitChange();
+        }
+        return std::unexpected(w.error());
+      }
+      v1::AccessRequest after = request;
+      after.status = *status;
+      if (fresh) {
+        record(AuditEvent::Requested, after, {}, "Normal", "Requested",
+               fmt::format("{} requested access under AccessPolicy {}",
+                           request.spec.requester ? request.spec.requester->username : "?",
+                           request.spec.policy));
+      }
+      announce(request, after, p);
+      if (p.step == Step::Activate && approvalToActive_ && status->approvedAt) {
+        // approvedAt has second precision; the histogram is the time from it to now.
+        approvalToActive_->with().observe(
+            std::max(0.0, secondsBetween(*status->approvedAt, writeTime)));
+      }
+      if (p.phase == v1::Phase::Expired && cur == v1::Phase::Active && expiryLag_ &&
+          request.status && request.status->expiresAt) {
+        expiryLag_->with().observe(
+            std::max(0.0, secondsBetween(*request.status->expiresAt, writeTime)));
+      }
+    }
+  }
+
+  if (deleting) {
+    if (hasFinalizer(request)) {
+      // Re-read: the status write changed the resourceVersion, and the test ops guard the list.
+      auto current = client_.get(ref, key);
+      if (!current) {
+        if (current.error().code == ErrorCode::NotFound) return runtime::Action::awaitChange();
+        return std::unexpected(current.error());
+      }
+      auto fresher = kube::removeFinalizerPatch(*current, v1::kRevokeFinalizer);
+      if (!fresher.empty()) {
+        kube::PatchOptions po;
+        po.fieldManager = options_.fieldManager;
+        auto r = client_.patch(ref, key, kube::PatchType::Json, fresher.body(), po);
+        if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
+      }
+    }
+    return runtime::Action::awaitChange();
+  }
+  std::optional<TimePoint> requeueAt = p.requeueAt;
+  if (status) {
+    requeueAt = nextRequeue(p, *status, policy ? &*policy : nullptr);
+  }
+  return after(requeueAt, clock_.now());
+}
+
+Result<std::variant<std::vector<v1::Grant>, AccessRequestReconciler::GrantFailure>>
+AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool checkFirst) {
+  const auto ref = kube::resources::roleBindings();
+  std::vector<v1::Grant> grants;
+  auto desired = desiredRoleBindings(request);
+  auto count = [&](const char* op, const char* result) {
+    if (grantOps_) grantOps_->with({op, result}).inc();
+  };
+  auto giveUp = [&](const DesiredRoleBinding& rb,
+                    const Error& e) -> Result<std::variant<std::vector<v1::Grant>, GrantFailure>> {
+    // Nothing partial may stay: remove what this request has before reporting Failed.
+    if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
+    GrantFailure f;
+    std::string what = fmt::format("{} {}", v1::toString(rb.roleKind), rb.roleName);
+    if (e.code == ErrorCode::Forbidden) {
+      f.reason = "GrantForbidden";
+      f.message = fmt::format(
+          "cannot create RoleBinding {}/{} for {}: the operator may not bind it (Kubernetes "
+          "RBAC escalation rules require the operator to hold the role's permissions or have "
+          "`bind` on it; add it to operator/deploy/rbac-operator.yaml); nothing was granted. "
+          "API server said: {}",
+          rb.namespace_, rb.name, what, e.message);
+    } else if (e.code == ErrorCode::NotFound) {
+      f.reason = "NamespaceNotFound";
+      f.message = fmt::format(
+          "cannot create RoleBinding {}/{} for {}: namespace {} does not exist; nothing was "
+          "granted",
+          rb.namespace_, rb.name, what, rb.namespace_);
+    } else {
+      f.reason = "GrantInvalid";
+      f.message = fmt::format("cannot create RoleBinding {}/{} for {}: {}; nothing was granted",
+                              rb.namespace_, rb.name, what, e.message);
+    }
+    log::warn(kLogger, "grant failed",
+              {{"request", request.metadata.namespace_ + "/" + request.metadata.name},
+               {"roleBinding", rb.namespace_ + "/" + rb.name},
+               {"error", e.describe()}});
+    return f;
+  };
+  auto terminal = [](const Error& e) {
+    return e.code == ErrorCode::Forbidden || e.code == ErrorCode::NotFound ||
+           e.code == ErrorCode::Invalid || e.code == ErrorCode::BadRequest;
+  };
+
+  for (const auto& rb : desired) {
+    const kube::ObjectKey key{rb.namespace_, rb.name};
+    if (checkFirst) {
+      auto existing = client_.get(ref, key);
+      if (existing && roleBindingMatches(existing->body, rb, request)) {
+        grants.push_back(grantFor(rb));
+        continue;
+      }
+      if (!existing && existing.error().code != ErrorCode::NotFound)
+        return std::unexpected(existing.error());
+    }
+    kube::WriteOptions wo;
+    wo.fieldManager = options_.fieldManager;
+    auto created = client_.create(ref, kube::Object(roleBindingJson(rb, request)), wo);
+    if (created) {
+      count("create", "ok");
+      grants.push_back(grantFor(rb));
+      continue;
+    }
+    if (created.error().code != ErrorCode::AlreadyExists) {
+      count("create", "error");
+      if (terminal(created.error())) return giveUp(rb, created.error());
+      return std::unexpected(created.error());
+    }
+    // Something already has the name: ours from an interrupted activation (adopt it) or a
+    // stale/foreign binding (replace it: roleRef is immutable and subjects must be exact).
+    auto existing = client_.get(ref, key);
+    if (!existing) return std::unexpected(existing.error());
+    if (roleBindingMatches(existing->body, rb, request)) {
+      count("adopt", "ok");
+      grants.push_back(grantFor(rb));
+      continue;
+    }
+    kube::DeleteOptions d;
+    d.preconditionUid = existing->uid();
+    if (auto r = client_.remove(ref, key, d); !r && r.error().code != ErrorCode::NotFound)
+      return std::unexpected(r.error());
+    auto again = client_.create(ref, kube::Object(roleBindingJson(rb, request)), wo);
+    if (!again) {
+      count("create", "error");
+      if (terminal(again.error())) return giveUp(rb, again.error());
+      return std::unexpected(again.error());
+    }
+    count("replace", "ok");
+    grants.push_back(grantFor(rb));
+  }
+  return grants;
+}
+
+Result<void> AccessRequestReconciler::removeRoleBinding(const kube::ObjectKey& key,
+                                                        const std::string& requestUid,
+                                                        bool recorded) {
+  const auto ref = kube::resources::roleBindings();
+  auto existing = client_.get(ref, key);
+  if (!existing) {
+    if (existing.error().code == ErrorCode::NotFound) return ok();
+    return std::unexpected(existing.error());
+  }
+  auto labels = existing->labels();
+  auto it = labels.find(std::string(kRequestUidLabel));
+  const bool ours = it != labels.end() && it->second == requestUid;
+  // A binding we merely computed the name of is deleted only when it carries our uid; one
+  // recorded in status.grants was created by us (labels may have been edited since).
+  if (!ours && !recorded) return ok();
+  kube::DeleteOptions d;
+  d.preconditionUid = existing->uid();
+  auto r = client_.remove(ref, key, d);
+  if (!r && r.error().code != ErrorCode::NotFound) {
+    if (grantOps_) grantOps_->with({"delete", "error"}).inc();
+    return std::unexpected(r.error());
+  }
+  if (grantOps_) grantOps_->with({"delete", "ok"}).inc();
+  // Verify: revocation is done only when the API server no longer has the binding.
+  auto check = client_.get(ref, key);
+  if (check) {
+    if (check->uid() != existing->uid()) return ok();  // a new object, not ours
+    return fail(ErrorCode::Unavailable,
+                fmt::format("RoleBinding {} still exists after delete; retrying", key.toString()));
+  }
+  if (check.error().code != ErrorCode::NotFound) return std::unexpected(check.error());
+  return ok();
+}
+
+Result<void> AccessRequestReconciler::removeGrants(const v1::AccessRequest& request) {
+  std::map<kube::ObjectKey, bool> targets;  // key -> recorded in status.grants
+  if (request.status) {
+    for (const auto& g : request.status->grants) {
+      if (g.kind == v1::GrantKind::RoleBinding) targets[{g.namespace_, g.name}] = true;
+    }
+  }
+  for (const auto& rb : desiredRoleBindings(request))
+    targets.try_emplace({rb.namespace_, rb.name}, false);
+  for (const auto& [key, recorded] : targets) {
+    if (auto r = removeRoleBinding(key, request.metadata.uid, recorded); !r) return r;
+  }
+  return ok();
+}
+
+Result<void> AccessRequestReconciler::writeStatus(const kube::Object& current,
+                                                  const v1::AccessRequestStatus& status) {
+  kube::Object updated = current;
+  updated.body["status"] = v1::toJson(status);
+  kube::WriteOptions wo;
+  wo.fieldManager = options_.fieldManager;
+  auto r = client_.updateStatus(kube::resources::accessRequests(), updated, wo);
+  if (!r) return std::unexpected(r.error());
+  return ok();
+}
+
+void AccessRequestReconciler::record(AuditEvent event, const v1::AccessRequest& request,
+                                     const std::vector<std::string>& approvers,
+                                     const std::string& type, const std::string& reason,
+                                     const std::string& message) {
+  if (audit_) audit_->write(auditRecord(event, request, approvers, clock_.now()));
+  if (events_) events_(request, RequestEvent{type, reason, message});
+  log::info(kLogger, toString(event),
+            {{"request", request.metadata.namespace_ + "/" + request.metadata.name},
+             {"reason", reason},
+             {"message", message}});
+}
+
+void AccessRequestReconciler::announce(const v1::AccessRequest& before,
+                                       const v1::AccessRequest& after, const Plan& p) {
+  const v1::Phase from =
+      before.status && before.status->phase ? *before.status->phase : v1::Phase::Pending;
+  const v1::Phase to = after.status->phase.value_or(v1::Phase::Pending);
+  const std::string& message = after.status->message ? *after.status->message : p.message;
+  if (from != to && transitions_) transitions_->with({v1::toString(to)}).inc();
+  const bool wasApproved = before.status && before.status->approvedAt.has_value();
+  if (!wasApproved && after.status->approvedAt) {
+    std::string how = p.breakGlass ? "approved automatically (break-glass)"
+                      : p.approvers.empty()
+                          ? "approved automatically (the policy requires no approval)"
+                          : fmt::format("approved by {}", fmt::join(p.approvers, ", "));
+    record(AuditEvent::Approved, after, p.approvers, p.breakGlass ? "Warning" : "Normal",
+           p.breakGlass ? "BreakGlass" : "Approved", how);
+  }
+  if (from == to) return;
+  if (to == v1::Phase::Active) {
+    record(AuditEvent::Granted, after, p.approvers, "Normal", "Granted", message);
+    return;
+  }
+  if (auto e = endEvent(to)) {
+    const char* type = (to == v1::Phase::Expired) ? "Normal" : "Warning";
+    record(*e, after, p.approvers, type, p.reason.empty() ? v1::toString(to) : p.reason, message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+Sweeper::Sweeper(kube::Client& client, Clock& clock, EnqueueFn enqueue, metrics::Registry* metrics)
+    : client_(client), clock_(clock), enqueue_(std::move(enqueue)) {
+  if (metrics) {
+    removed_ = &metrics->counter("kubegrant_sweep_removed_total",
+                                 "RoleBindings removed by the sweep, by cause.", {"cause"});
+  }
+}
+
+Result<Sweeper::Report> Sweeper::sweepOnce() {
+  Report report;
+  kube::ListOptions lo;
+  lo.labelSelector = fmt::format("{}={}", kManagedByLabel, kManagedByValue);
+  // Bindings first, requests second: a binding can only exist after its request, so a
+  // request missing from the later list is really gone.
+  auto rbs = client_.list(kube::resources::roleBindings(), "", lo);
+  if (!rbs) return std::unexpected(rbs.error());
+  auto requests = client_.list(kube::resources::accessRequests(), "");
+  if (!requests) return std::unexpected(requests.error());
+  const TimePoint now = clock_.now();
+
+  std::map<std::string, v1::AccessRequest> byUid;
+  for (const auto& item : requests->items) {
+    auto r = v1::fromJson<v1::AccessRequest>(item.body);
+    if (!r) continue;
+    const auto& st = r->status;
+    if (st && st->phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
+      enqueue_({r->metadata.namespace_, r->metadata.name});
+      ++report.enqueued;
+    }
+    byUid.emplace(r->metadata.uid, std::move(*r));
+  }
+
+  for (const auto& rb : rbs->items) {
+    ++report.roleBindings;
+    auto labels = rb.labels();
+    auto it = labels.find(std::string(kRequestUidLabel));
+    std::string cause;
+    const v1::AccessRequest* owner = nullptr;
+    if (it == labels.end()) {
+      cause = "unlabelled";
+    } else if (auto found = byUid.find(it->second); found == byUid.end()) {
+      cause = "orphan";
+    } else {
+      owner = &found->second;
+      const auto& st = owner->status;
+      const v1::Phase phase = st && st->phase ? *st->phase : v1::Phase::Pending;
+      if (v1::isTerminal(phase)) {
+        cause = "terminal";
+      } else if (phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
+        cause = "overdue";
+      }
+    }
+    if (cause.empty()) continue;
+    kube::DeleteOptions d;
+    d.preconditionUid = rb.uid();
+    auto r = client_.remove(kube::resources::roleBindings(), rb.key(), d);
+    if (!r && r.error().code != ErrorCode::NotFound && r.error().code != ErrorCode::Conflict) {
+      log::warn(kLogger, "sweep could not remove RoleBinding",
+                {{"roleBinding", rb.key().toString()}, {"error", r.error().describe()}});
+      continue;
+    }
+    ++report.removed;
+    if (removed_) removed_->with({cause}).inc();
+    log::info(kLogger, "sweep removed RoleBinding",
+              {{"roleBinding", rb.key().toString()}, {"cause", cause}});
+    if (owner) enqueue_({owner->metadata.namespace_, owner->metadata.name});
+  }
+  return report;
+}
+
+}  // namespace kubegrant::controllers::access_request

@@ -1,0 +1,111 @@
+#pragma once
+
+// The AccessRequest reconciler: the only part of this controller that does I/O. Level-based
+// and idempotent: each call reads the request and its policy, lets plan() (builders.h) decide,
+// makes the grants match, and writes the status through the status subresource with a
+// resourceVersion precondition (a Conflict is returned, so the controller requeues). A call
+// that finds nothing to change writes nothing.
+//
+// Guarantees:
+//  - The finalizer kubegrant.io/revoke is added before anything is granted, and removed only
+//    after every grant is verified gone.
+//  - A terminal status (Expired/Revoked/Denied/Failed) is written only after every grant was
+//    deleted and re-read as absent; failed deletions are retried (Unavailable, with backoff)
+//    without a cap on attempts.
+//  - Grants are found by deterministic names and labels, so a crash between creating a
+//    RoleBinding and recording it leaves nothing behind: the next reconcile adopts or removes
+//    it, and the Sweeper removes anything whose request is gone.
+//  - Time-based transitions (startAt, expiresAt, pendingTimeout, retainFor) are returned as
+//    requeueAfter, computed from the injected clock.
+
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "controllers/access_request/audit.h"
+#include "controllers/access_request/builders.h"
+#include "operator/common/clock.h"
+#include "operator/common/metrics.h"
+#include "operator/kube/client.h"
+#include "operator/runtime/controller.h"
+
+namespace kubegrant::controllers::access_request {
+
+// A Kubernetes Event on the request (type "Normal" or "Warning").
+struct RequestEvent {
+  std::string type;
+  std::string reason;
+  std::string message;
+};
+using EventFn = std::function<void(const v1::AccessRequest& request, const RequestEvent& event)>;
+
+struct ReconcilerOptions {
+  std::string fieldManager = "kubegrant-operator";
+};
+
+class AccessRequestReconciler final : public runtime::Reconciler {
+ public:
+  // `audit`, `events` and `metrics` may be null/empty. All references must outlive this.
+  AccessRequestReconciler(kube::Client& client, Clock& clock, AuditLog* audit, EventFn events,
+                          metrics::Registry* metrics, ReconcilerOptions options = {});
+
+  Result<runtime::Action> reconcile(const runtime::NamespacedName& key) override;
+
+ public:
+  // A grant that retrying cannot create (Forbidden, missing namespace, invalid).
+  struct GrantFailure {
+    std::string reason;
+    std::string message;
+  };
+
+ private:
+  // Creates (or adopts) the desired RoleBindings. A failure that retrying cannot fix comes back
+  // as a GrantFailure (after what was created is removed again); a transient one as an Error.
+  Result<std::variant<std::vector<v1::Grant>, GrantFailure>> ensureGrants(
+      const v1::AccessRequest& request, bool checkFirst);
+  // Deletes every RoleBinding of the request (recorded or deterministic by name, when it
+  // carries the request's uid label) and verifies each is gone.
+  Result<void> removeGrants(const v1::AccessRequest& request);
+  Result<void> removeRoleBinding(const kube::ObjectKey& key, const std::string& requestUid,
+                                 bool recorded);
+  Result<void> writeStatus(const kube::Object& current, const v1::AccessRequestStatus& status);
+  void record(AuditEvent event, const v1::AccessRequest& request,
+              const std::vector<std::string>& approvers, const std::string& type,
+              const std::string& reason, const std::string& message);
+  void announce(const v1::AccessRequest& before, const v1::AccessRequest& after, const Plan& plan);
+
+  kube::Client& client_;
+  Clock& clock_;
+  AuditLog* audit_;
+  EventFn events_;
+  ReconcilerOptions options_;
+  metrics::Family<metrics::Counter>* transitions_ = nullptr;
+  metrics::Family<metrics::Histogram>* approvalToActive_ = nullptr;
+  metrics::Family<metrics::Histogram>* expiryLag_ = nullptr;
+  metrics::Family<metrics::Counter>* grantOps_ = nullptr;
+};
+
+// The safety net: periodically lists RoleBindings with kubegrant's labels and removes those
+// that belong to no live request (request gone, another incarnation, or terminal) or whose
+// request's expiresAt has passed; overdue requests are also handed back to the controller.
+class Sweeper {
+ public:
+  using EnqueueFn = std::function<void(const runtime::NamespacedName&)>;
+  Sweeper(kube::Client& client, Clock& clock, EnqueueFn enqueue, metrics::Registry* metrics);
+
+  struct Report {
+    int roleBindings = 0;  // seen with kubegrant's labels
+    int removed = 0;       // orphaned or overdue, deleted
+    int enqueued = 0;      // overdue requests handed to the controller
+  };
+  [[nodiscard]] Result<Report> sweepOnce();
+
+ private:
+  kube::Client& client_;
+  Clock& clock_;
+  EnqueueFn enqueue_;
+  metrics::Family<metrics::Counter>* removed_ = nullptr;
+};
+
+}  // namespace kubegrant::controllers::access_request

@@ -1,0 +1,284 @@
+#include "controllers/access_request/builders.h"
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "controllers/access_request/audit.h"
+#include "tests/unit/access_request/fixtures.h"
+
+namespace kubegrant::controllers::access_request {
+namespace {
+
+using namespace testing;
+using nlohmann::json;
+using std::chrono::hours;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+v1::AccessRequest request(json j = makeRequest()) { return *v1::fromJson<v1::AccessRequest>(j); }
+v1::AccessPolicy policy(json j = makePolicy()) { return *v1::fromJson<v1::AccessPolicy>(j); }
+
+TEST(RoleBindingName, IsDeterministicDnsSafeAndAtMost63Characters) {
+  const std::regex dns("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
+  std::string shortName =
+      roleBindingName("payments", "debug-orders", v1::RoleKind::ClusterRole, "view");
+  EXPECT_EQ(shortName,
+            roleBindingName("payments", "debug-orders", v1::RoleKind::ClusterRole, "view"));
+  EXPECT_TRUE(shortName.starts_with("kubegrant-debug-orders-view-")) << shortName;
+  std::string longName =
+      roleBindingName("payments", std::string(200, 'x'), v1::RoleKind::ClusterRole,
+                      "system:aggregate-to-view-with-a-very-long-role-name-indeed-yes");
+  for (const auto& n : {shortName, longName}) {
+    EXPECT_LE(n.size(), 63u) << n;
+    EXPECT_TRUE(std::regex_match(n, dns)) << n;
+  }
+}
+
+TEST(RoleBindingName, DiffersForRoleKindsNamespacesAndRequests) {
+  auto a = roleBindingName("payments", "r", v1::RoleKind::ClusterRole, "view");
+  EXPECT_NE(a, roleBindingName("payments", "r", v1::RoleKind::Role, "view"));
+  EXPECT_NE(a, roleBindingName("billing", "r", v1::RoleKind::ClusterRole, "view"));
+  EXPECT_NE(a, roleBindingName("payments", "r2", v1::RoleKind::ClusterRole, "view"));
+}
+
+TEST(DesiredRoleBindings, BindsOnlyTheRequesterOncePerRoleAndNamespace) {
+  auto j = makeRequest();
+  j["spec"]["roles"] = json::parse(R"([
+    {"kind": "ClusterRole", "name": "view"},
+    {"kind": "Role", "name": "pod-debugger", "namespaces": ["payments", "billing"]}])");
+  auto r = request(j);
+  auto rbs = desiredRoleBindings(r);
+  ASSERT_EQ(rbs.size(), 3u);
+  for (const auto& rb : rbs) EXPECT_EQ(rb.user, "alice");
+  auto body = roleBindingJson(rbs[0], r);
+  EXPECT_EQ(body["subjects"].size(), 1u);
+  EXPECT_EQ(body["subjects"][0]["kind"], "User");
+  EXPECT_EQ(body["subjects"][0]["name"], "alice");
+  EXPECT_EQ(body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kubegrant");
+  EXPECT_EQ(body["metadata"]["labels"]["kubegrant.io/request-uid"], "uid-1");
+  EXPECT_FALSE(body["metadata"].contains("ownerReferences"));
+  EXPECT_TRUE(roleBindingMatches(body, rbs[0], r));
+  body["subjects"].push_back({{"kind", "User"}, {"name", "mallory"}});
+  EXPECT_FALSE(roleBindingMatches(body, rbs[0], r));
+}
+
+TEST(DesiredRoleBindings, IsEmptyWithoutARequester) {
+  auto j = makeRequest();
+  j["spec"].erase("requester");
+  EXPECT_TRUE(desiredRoleBindings(request(j)).empty());
+}
+
+// One row of the lifecycle table: a request (as JSON patches over the fixture), a policy
+// (or none), a time, and what plan() must decide.
+struct PlanCase {
+  std::string name;
+  json requestPatch;
+  std::optional<json> policyPatch;  // nullopt = policy deleted
+  const char* now;
+  Step step;
+  v1::Phase phase;
+  std::string reason;
+  std::optional<const char*> requeueAt;
+  std::string messageContains;
+};
+
+class PlanTable : public ::testing::TestWithParam<PlanCase> {};
+
+TEST_P(PlanTable, DecidesTheNextStep) {
+  const auto& c = GetParam();
+  auto rj = makeRequest();
+  rj.merge_patch(c.requestPatch);
+  auto r = request(rj);
+  std::optional<v1::AccessPolicy> p;
+  if (c.policyPatch) {
+    auto pj = makePolicy();
+    pj.merge_patch(*c.policyPatch);
+    p = policy(pj);
+  }
+  Plan out = plan(r, p ? &*p : nullptr, at(c.now));
+  EXPECT_EQ(toString(out.step), std::string(toString(c.step)));
+  EXPECT_EQ(v1::toString(out.phase), std::string(v1::toString(c.phase)));
+  EXPECT_EQ(out.reason, c.reason);
+  if (c.requeueAt) {
+    ASSERT_TRUE(out.requeueAt.has_value());
+    EXPECT_EQ(formatRfc3339(*out.requeueAt), *c.requeueAt);
+  } else {
+    EXPECT_FALSE(out.requeueAt.has_value());
+  }
+  EXPECT_NE(out.message.find(c.messageContains), std::string::npos) << out.message;
+}
+
+const json kActive = json::parse(R"({"status": {"phase": "Active", "approvals": [
+  {"approver": "bob", "approverGroups": ["payments-leads"], "decision": "Approve"}],
+  "approvedAt": "2026-11-29T10:01:00Z", "activatedAt": "2026-11-29T10:01:00Z",
+  "expiresAt": "2026-11-29T10:31:00Z",
+  "grants": [{"kind": "RoleBinding", "namespace": "payments", "name": "rb"}]}})");
+
+json merged(json base, const json& patch) {
+  base.merge_patch(patch);
+  return base;
+}
+
+json withApprovals(json approvals) { return {{"status", {{"approvals", approvals}}}}; }
+
+INSTANTIATE_TEST_SUITE_P(
+    Lifecycle, PlanTable,
+    ::testing::Values(
+        PlanCase{"a new request waits and names the approvals still needed", json::object(),
+                 json::object(), "2026-11-29T10:00:05Z", Step::None, v1::Phase::Pending,
+                 "AwaitingApproval", "2026-11-30T10:00:00Z",
+                 "needs 1 more approval from group payments-leads"},
+        PlanCase{"one approval from an approver activates at once",
+                 withApprovals(json::array({approval("bob")})), json::object(),
+                 "2026-11-29T10:02:00Z", Step::Activate, v1::Phase::Active, "Granted", std::nullopt,
+                 ""},
+        PlanCase{"the requester's own approval never counts",
+                 withApprovals(json::array({approval("alice", "Approve", "payments-leads")})),
+                 json::object(), "2026-11-29T10:02:00Z", Step::None, v1::Phase::Pending,
+                 "AwaitingApproval", "2026-11-30T10:00:00Z", "needs 1 more"},
+        PlanCase{"required 0 approves at once", json::object(),
+                 json{{"spec", {{"approval", {{"required", 0}}}}}}, "2026-11-29T10:00:05Z",
+                 Step::Activate, v1::Phase::Active, "Granted", std::nullopt, ""},
+        PlanCase{"two required approvals: one is not enough",
+                 withApprovals(json::array({approval("bob")})),
+                 json{{"spec", {{"approval", {{"required", 2}}}}}}, "2026-11-29T10:02:00Z",
+                 Step::None, v1::Phase::Pending, "AwaitingApproval", "2026-11-30T10:00:00Z",
+                 "approved so far by bob"},
+        PlanCase{"any deny ends the request as Denied",
+                 withApprovals(json::array({approval("bob"), approval("carol", "Deny")})),
+                 json{{"spec", {{"approval", {{"required", 2}}}}}}, "2026-11-29T10:02:00Z",
+                 Step::RemoveGrants, v1::Phase::Denied, "Denied", std::nullopt, "denied by carol"},
+        PlanCase{"no approval within pendingTimeout expires without access", json::object(),
+                 json::object(), "2026-11-30T10:00:00Z", Step::RemoveGrants, v1::Phase::Expired,
+                 "PendingTimeout", std::nullopt, "no access was granted"},
+        PlanCase{"startAt in the future waits as Approved",
+                 json{{"spec", {{"startAt", "2026-11-29T12:00:00Z"}}},
+                      {"status", {{"approvals", json::array({approval("bob")})}}}},
+                 json::object(), "2026-11-29T10:02:00Z", Step::None, v1::Phase::Approved,
+                 "Scheduled", "2026-11-29T12:00:00Z", "starts at 2026-11-29T12:00:00Z"},
+        PlanCase{"an Active request keeps its grants until expiresAt", kActive, json::object(),
+                 "2026-11-29T10:10:00Z", Step::EnsureGrants, v1::Phase::Active, "Granted",
+                 "2026-11-29T10:31:00Z", ""},
+        PlanCase{"an Active request expires at expiresAt", kActive, json::object(),
+                 "2026-11-29T10:31:00Z", Step::RemoveGrants, v1::Phase::Expired, "Expired",
+                 std::nullopt, "expired at 2026-11-29T10:31:00Z"},
+        PlanCase{"spec.revoke ends access early",
+                 merged(kActive, json{{"spec", {{"revoke", true}}}}), json::object(),
+                 "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked, "RevokeRequested",
+                 std::nullopt, "revoked early"},
+        PlanCase{"a deleted policy revokes", kActive, std::nullopt, "2026-11-29T10:10:00Z",
+                 Step::RemoveGrants, v1::Phase::Revoked, "PolicyDeleted", std::nullopt,
+                 "AccessPolicy payments-oncall was deleted"},
+        PlanCase{"a policy that no longer allows the role revokes", kActive,
+                 json{{"spec", {{"roles", json::array({{{"kind", "Role"}, {"name", "x"}}})}}}},
+                 "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked, "PolicyChanged",
+                 std::nullopt, "no longer allows"},
+        PlanCase{"a policy that no longer trusts the approver revokes", kActive,
+                 json{{"spec", {{"approval", {{"approvers", {{"groups", {"other"}}}}}}}}},
+                 "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked, "PolicyChanged",
+                 std::nullopt, "no longer satisfy"},
+        PlanCase{"a break-glass requester is approved at once",
+                 json{{"spec", {{"requester", {{"username", "sam"}, {"groups", {"sre-oncall"}}}}}}},
+                 json::object(), "2026-11-29T10:00:05Z", Step::Activate, v1::Phase::Active,
+                 "Granted", std::nullopt, ""},
+        PlanCase{"a terminal request is kept until retainFor",
+                 json{{"status", {{"phase", "Expired"}, {"endedAt", "2026-11-29T11:00:00Z"}}}},
+                 json::object(), "2026-11-29T12:00:00Z", Step::None, v1::Phase::Expired, "",
+                 "2026-12-29T11:00:00Z", ""},
+        PlanCase{"a terminal request is deleted after retainFor",
+                 json{{"status", {{"phase", "Expired"}, {"endedAt", "2026-11-29T11:00:00Z"}}}},
+                 json::object(), "2026-12-29T11:00:00Z", Step::Delete, v1::Phase::Expired,
+                 "Retained", std::nullopt, "retainFor"},
+        PlanCase{
+            "a deleted Active request is revoked",
+            merged(kActive, json{{"metadata", {{"deletionTimestamp", "2026-11-29T10:05:00Z"}}}}),
+            json::object(), "2026-11-29T10:05:00Z", Step::RemoveGrants, v1::Phase::Revoked,
+            "Deleted", std::nullopt, "deleted"}),
+    [](const auto& info) {
+      std::string n;
+      for (char c : info.param.name) n += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+      return n;
+    });
+
+TEST(NextStatus, StartsTheClockAtActivationNotAtCreation) {
+  auto rj = makeRequest();
+  rj["status"]["approvals"] = json::array({approval("bob")});
+  auto r = request(rj);
+  auto p = policy();
+  const TimePoint now = at("2026-11-29T15:00:00Z");  // five hours after creation
+  Plan out = plan(r, &p, now);
+  ASSERT_EQ(out.step, Step::Activate);
+  v1::Grant g{v1::GrantKind::RoleBinding, "payments", "rb", ""};
+  auto st = nextStatus(r, out, {g}, now);
+  EXPECT_EQ(st.phase, v1::Phase::Active);
+  EXPECT_EQ(formatRfc3339(*st.approvedAt), "2026-11-29T15:00:00Z");
+  EXPECT_EQ(formatRfc3339(*st.activatedAt), "2026-11-29T15:00:00Z");
+  EXPECT_EQ(formatRfc3339(*st.expiresAt), "2026-11-29T15:30:00Z");
+  EXPECT_EQ(st.grants, std::vector<v1::Grant>{g});
+  EXPECT_EQ(st.observedGeneration, 1);
+  ASSERT_EQ(st.conditions.size(), 2u);
+  EXPECT_EQ(st.conditions[0].type, "Approved");
+  EXPECT_EQ(st.conditions[0].status, "True");
+  EXPECT_EQ(st.conditions[0].message, "approved by bob");
+  EXPECT_EQ(st.conditions[1].type, "Granted");
+  EXPECT_EQ(st.conditions[1].status, "True");
+  EXPECT_NE(st.message->find("until 2026-11-29T15:30:00Z"), std::string::npos) << *st.message;
+}
+
+TEST(NextStatus, IsAFixedPointWhenNothingChanges) {
+  auto rj = makeRequest();
+  auto r = request(rj);
+  auto p = policy();
+  auto first =
+      nextStatus(r, plan(r, &p, at("2026-11-29T10:00:05Z")), {}, at("2026-11-29T10:00:05Z"));
+  r.status = first;
+  auto second =
+      nextStatus(r, plan(r, &p, at("2026-11-29T10:07:00Z")), {}, at("2026-11-29T10:07:00Z"));
+  EXPECT_EQ(first, second);
+}
+
+TEST(NextStatus, EndingRemovesTheGrantListAndSetsEndedAt) {
+  auto rj = makeRequest();
+  rj.merge_patch(kActive);
+  auto r = request(rj);
+  auto p = policy();
+  Plan out = plan(r, &p, at("2026-11-29T10:31:00Z"));
+  auto st = nextStatus(r, out, {}, at("2026-11-29T10:31:00Z"));
+  EXPECT_EQ(st.phase, v1::Phase::Expired);
+  EXPECT_EQ(formatRfc3339(*st.endedAt), "2026-11-29T10:31:00Z");
+  EXPECT_TRUE(st.grants.empty());
+  EXPECT_EQ(st.conditions.back().type, "Granted");
+  EXPECT_EQ(st.conditions.back().status, "False");
+  EXPECT_EQ(st.conditions.back().reason, "Expired");
+}
+
+TEST(AuditRecord, CarriesWhoWhatWhyAndWhen) {
+  auto rj = makeRequest();
+  rj.merge_patch(kActive);
+  auto r = request(rj);
+  auto rec = auditRecord(AuditEvent::Granted, r, {"bob"}, at("2026-11-29T10:01:00Z"));
+  EXPECT_EQ(rec["event"], "granted");
+  EXPECT_EQ(rec["request"]["name"], "debug-orders");
+  EXPECT_EQ(rec["request"]["namespace"], "payments");
+  EXPECT_EQ(rec["requester"]["username"], "alice");
+  EXPECT_EQ(rec["approvers"], json::array({"bob"}));
+  EXPECT_EQ(rec["reason"], "orders stuck");
+  EXPECT_EQ(rec["ticket"], "INC-4211");
+  EXPECT_EQ(rec["grants"][0]["name"], "rb");
+  EXPECT_EQ(rec["expiresAt"], "2026-11-29T10:31:00Z");
+  EXPECT_EQ(rec.dump().find("password"), std::string::npos);
+}
+
+TEST(AuditLog, WritesOneLinePerRecord) {
+  std::vector<std::string> lines;
+  AuditLog log([&](std::string_view l) { lines.emplace_back(l); });
+  log.write(json{{"event", "requested"}});
+  log.write(json{{"event", "approved"}});
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], R"({"event":"requested"})");
+  EXPECT_EQ(lines[1].find('\n'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kubegrant::controllers::access_request

@@ -1,0 +1,252 @@
+#include "controllers/access_request/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include "operator/runtime/testing/fake_client.h"
+#include "tests/unit/access_request/fixtures.h"
+
+namespace kubegrant::controllers::access_request {
+namespace {
+
+using namespace testing;
+using nlohmann::json;
+using runtime::testing::FakeAction;
+using runtime::testing::FakeClient;
+
+const kube::ObjectKey kKey{"payments", "debug-orders"};
+
+// The reconciler against the recording fake client under a fixed fake clock; each test
+// asserts the exact writes and the Events/audit lines produced.
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  ReconcilerTest()
+      : clock_(at("2026-11-29T10:00:00Z")),
+        client_(&clock_),
+        reconciler_(
+            client_, clock_, &audit_,
+            [this](const v1::AccessRequest&, const RequestEvent& e) {
+              events_.push_back(e.type + " " + e.reason);
+            },
+            &metrics_) {
+    client_.enableStatusSubresource(kube::resources::accessRequests());
+  }
+
+  void seedPolicy(json patch = json::object()) {
+    auto p = makePolicy();
+    p.merge_patch(patch);
+    client_.seed(kube::resources::accessPolicies(), kube::Object(p));
+  }
+  void seedRequest(json patch = json::object()) {
+    auto r = makeRequest();
+    r["metadata"].erase("creationTimestamp");
+    r["metadata"].erase("uid");
+    r.merge_patch(patch);
+    client_.seed(kube::resources::accessRequests(), kube::Object(r));
+  }
+  v1::AccessRequest stored() {
+    return *v1::fromJson<v1::AccessRequest>(
+        client_.peek(kube::resources::accessRequests(), kKey)->body);
+  }
+  // Appends an approval the way the webhook-stamped status patch would.
+  void approve(const std::string& who, const std::string& decision = "Approve") {
+    auto obj = *client_.peek(kube::resources::accessRequests(), kKey);
+    obj.body["status"]["approvals"].push_back(approval(who, decision));
+    ASSERT_TRUE(client_.updateStatus(kube::resources::accessRequests(), obj));
+  }
+  std::vector<std::string> writes() {
+    std::vector<std::string> out;
+    for (const auto& a : client_.writes()) {
+      std::string s = a.verb + " " + a.resource;
+      if (!a.subresource.empty()) s += "/" + a.subresource;
+      out.push_back(s);
+    }
+    client_.clearActions();
+    return out;
+  }
+  Result<runtime::Action> reconcile() { return reconciler_.reconcile(kKey); }
+  std::vector<std::string> auditEvents() {
+    std::vector<std::string> out;
+    for (const auto& l : audit_lines_) out.push_back(json::parse(l)["event"]);
+    return out;
+  }
+
+  FakeClock clock_;
+  FakeClient client_;
+  std::vector<std::string> audit_lines_;
+  AuditLog audit_{[this](std::string_view l) { audit_lines_.emplace_back(l); }};
+  std::vector<std::string> events_;
+  metrics::Registry metrics_;
+  AccessRequestReconciler reconciler_;
+};
+
+TEST_F(ReconcilerTest, ANewRequestGetsTheFinalizerThenPendingWithEmptyApprovals) {
+  seedPolicy();
+  seedRequest();
+  client_.clearActions();
+  auto r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(writes(),
+            (std::vector<std::string>{"patch accessrequests.kubegrant.io",
+                                      "updateStatus accessrequests.kubegrant.io/status"}));
+  auto req = stored();
+  EXPECT_EQ(req.metadata.finalizers, std::vector<std::string>{"kubegrant.io/revoke"});
+  ASSERT_TRUE(req.status);
+  EXPECT_EQ(req.status->phase, v1::Phase::Pending);
+  EXPECT_TRUE(req.status->approvals.empty());
+  EXPECT_NE(req.status->message->find("payments-leads"), std::string::npos);
+  // Woken again at the pendingTimeout deadline.
+  EXPECT_EQ(r->requeueDelay(), std::chrono::hours(24));
+  EXPECT_EQ(auditEvents(), std::vector<std::string>{"requested"});
+
+  // Level-based: nothing changed, nothing written.
+  ASSERT_TRUE(reconcile());
+  EXPECT_TRUE(writes().empty());
+}
+
+TEST_F(ReconcilerTest, ApprovalCreatesTheRoleBindingThenExpiryRemovesIt) {
+  seedPolicy();
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  clock_.advance(std::chrono::minutes(5));
+  approve("bob");
+  client_.clearActions();
+  auto r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(writes(),
+            (std::vector<std::string>{"create rolebindings.rbac.authorization.k8s.io",
+                                      "updateStatus accessrequests.kubegrant.io/status"}));
+  auto req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Active);
+  EXPECT_EQ(formatRfc3339(*req.status->activatedAt), "2026-11-29T10:05:00Z");
+  EXPECT_EQ(formatRfc3339(*req.status->expiresAt), "2026-11-29T10:35:00Z");
+  ASSERT_EQ(req.status->grants.size(), 1u);
+  const auto rbKey = kube::ObjectKey{"payments", req.status->grants[0].name};
+  auto rb = client_.peek(kube::resources::roleBindings(), rbKey);
+  ASSERT_TRUE(rb);
+  EXPECT_EQ(rb->body["subjects"][0]["name"], "alice");
+  EXPECT_EQ(r->requeueDelay(), std::chrono::minutes(30));
+  EXPECT_EQ(events_,
+            (std::vector<std::string>{"Normal Requested", "Normal Approved", "Normal Granted"}));
+
+  clock_.advance(std::chrono::minutes(30));
+  r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(writes(),
+            (std::vector<std::string>{"delete rolebindings.rbac.authorization.k8s.io",
+                                      "updateStatus accessrequests.kubegrant.io/status"}));
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), rbKey));
+  req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Expired);
+  EXPECT_EQ(formatRfc3339(*req.status->endedAt), "2026-11-29T10:35:00Z");
+  EXPECT_EQ(auditEvents(),
+            (std::vector<std::string>{"requested", "approved", "granted", "expired"}));
+  // Kept as the audit record until retainFor (720h) after it ended.
+  EXPECT_EQ(r->requeueDelay(), std::chrono::hours(720));
+}
+
+TEST_F(ReconcilerTest, AForbiddenGrantLeavesNothingAndFailsWithAnActionableMessage) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest(json{{"spec",
+                    {{"roles", json::array({{{"kind", "ClusterRole"}, {"name", "view"}},
+                                            {{"kind", "Role"}, {"name", "pod-debugger"}}})}}}});
+  client_.addReactor([](const FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "create" && a.body["roleRef"]["name"] == "pod-debugger") {
+      return makeError(ErrorCode::Forbidden, "user cannot bind role pod-debugger");
+    }
+    return std::nullopt;
+  });
+  auto r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  auto req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Failed);
+  EXPECT_NE(req.status->message->find("bind"), std::string::npos) << *req.status->message;
+  EXPECT_TRUE(req.status->grants.empty());
+  auto rbs = client_.list(kube::resources::roleBindings(), "");
+  ASSERT_TRUE(rbs);
+  EXPECT_TRUE(rbs->items.empty());
+  EXPECT_EQ(events_.back(), "Warning GrantForbidden");
+}
+
+TEST_F(ReconcilerTest, DeletingAnActiveRequestRemovesGrantsThenTheFinalizer) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  auto req = stored();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  const auto rbKey = kube::ObjectKey{"payments", req.status->grants[0].name};
+  ASSERT_TRUE(client_.remove(kube::resources::accessRequests(), kKey));
+  ASSERT_TRUE(client_.peek(kube::resources::accessRequests(), kKey));  // held by finalizer
+  auto r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), rbKey));
+  EXPECT_FALSE(client_.peek(kube::resources::accessRequests(), kKey));
+  EXPECT_EQ(auditEvents().back(), "revoked");
+}
+
+TEST_F(ReconcilerTest, AnInterruptedActivationIsAdoptedNotDuplicated) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();
+  // Crash simulation: the status write of the activation fails once.
+  bool failOnce = true;
+  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "updateStatus" && failOnce) {
+      failOnce = false;
+      return makeError(ErrorCode::Unavailable, "connection reset");
+    }
+    return std::nullopt;
+  });
+  EXPECT_FALSE(reconcile());
+  ASSERT_TRUE(reconcile());
+  auto req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Active);
+  auto rbs = client_.list(kube::resources::roleBindings(), "");
+  EXPECT_EQ(rbs->items.size(), 1u);
+}
+
+TEST_F(ReconcilerTest, SweepRemovesBindingsOfGoneRequestsAndOverdueGrants) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  json orphan = roleBindingJson(DesiredRoleBinding{"payments", "kubegrant-orphan",
+                                                   v1::RoleKind::ClusterRole, "view", "alice"},
+                                *v1::fromJson<v1::AccessRequest>(makeRequest("gone")));
+  orphan["metadata"]["labels"]["kubegrant.io/request-uid"] = "no-such-uid";
+  client_.seed(kube::resources::roleBindings(), kube::Object(orphan));
+
+  std::vector<std::string> enqueued;
+  Sweeper sweeper(
+      client_, clock_, [&](const runtime::NamespacedName& k) { enqueued.push_back(k.toString()); },
+      nullptr);
+  auto report = sweeper.sweepOnce();
+  ASSERT_TRUE(report) << report.error().describe();
+  EXPECT_EQ(report->roleBindings, 2);
+  EXPECT_EQ(report->removed, 1);
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), {"payments", "kubegrant-orphan"}));
+
+  // Past expiresAt with the operator asleep: the sweep removes the grant and hands the
+  // request back for its status.
+  clock_.advance(std::chrono::hours(2));
+  report = sweeper.sweepOnce();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->removed, 1);
+  EXPECT_EQ(enqueued, (std::vector<std::string>{"payments/debug-orders", "payments/debug-orders"}));
+  ASSERT_TRUE(reconcile());
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+}
+
+TEST_F(ReconcilerTest, ADenyEndsThePendingRequest) {
+  seedPolicy();
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  approve("carol", "Deny");
+  ASSERT_TRUE(reconcile());
+  auto req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Denied);
+  EXPECT_TRUE(req.status->endedAt.has_value());
+  EXPECT_EQ(auditEvents().back(), "denied");
+  auto rbs = client_.list(kube::resources::roleBindings(), "");
+  EXPECT_TRUE(rbs->items.empty());
+}
+
+}  // namespace
+}  // namespace kubegrant::controllers::access_request
