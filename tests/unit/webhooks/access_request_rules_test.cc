@@ -1,0 +1,619 @@
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "crds/v1alpha1/types.h"
+#include "operator/common/time.h"
+#include "webhooks/access_request/handler.h"
+#include "webhooks/access_request/rules.h"
+#include "webhooks/policy/policy_admission.h"
+
+namespace kubegrant::webhooks {
+namespace {
+
+using nlohmann::json;
+using namespace v1alpha1;
+
+const TimePoint kNow = *parseRfc3339("2026-11-29T10:02:11Z");
+
+AccessPolicy paymentsOncall() {
+  AccessPolicy p;
+  p.metadata.name = "payments-oncall";
+  p.spec.requesters.groups = {"payments-devs"};
+  p.spec.namespaces = {"payments"};
+  p.spec.roles = {{RoleKind::ClusterRole, "view"}, {RoleKind::Role, "pod-debugger"}};
+  p.spec.databases = {{"orders-db", {"readonly"}}};
+  p.spec.defaultDuration = "1h";
+  p.spec.maxDuration = "4h";
+  p.spec.requireReason = true;
+  p.spec.ticketPattern = "^INC-[0-9]+$";
+  p.spec.approval.approvers.groups = {"payments-leads"};
+  p.spec.approval.required = 1;
+  p.spec.approval.autoApprove = Subjects{{}, {"sre-oncall"}};
+  return p;
+}
+
+const UserIdentity kAlice{"alice", "", {"payments-devs", "system:authenticated"}};
+const UserIdentity kBob{"bob", "", {"payments-leads", "system:authenticated"}};
+const UserIdentity kCarol{"carol", "", {"payments-leads", "system:authenticated"}};
+const UserIdentity kMallory{"mallory", "", {"system:authenticated"}};
+const UserIdentity kOperator{"kubegrant-operator", "", {"kubegrant:operators"}};
+const UserIdentity kSre{"sam", "", {"sre-oncall", "system:authenticated"}};
+
+UserInfo info(const UserIdentity& u) { return {u.username, u.groups}; }
+
+// The request as the requester writes it (before the mutating webhook).
+AccessRequest draft() {
+  AccessRequest r;
+  r.metadata.name = "debug-orders";
+  r.metadata.namespace_ = "payments";
+  r.spec.policy = "payments-oncall";
+  r.spec.duration = "2h";
+  r.spec.reason = "orders stuck in pending";
+  r.spec.ticket = "INC-4211";
+  r.spec.roles = {{RoleKind::ClusterRole, "view", {"payments"}}};
+  r.spec.databases = {{"orders-db", "readonly"}};
+  return r;
+}
+
+// As stored after creation by alice, with the operator's status.approvals: [].
+AccessRequest stored() {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  r.status = AccessRequestStatus{};
+  r.status->phase = Phase::Pending;
+  return r;
+}
+
+Approval decision(const std::string& by, Decision d = Decision::Approve) {
+  Approval a;
+  a.approver = by;
+  a.decision = d;
+  a.time = kNow;
+  return a;
+}
+
+class AccessRequestAdmissionTest : public ::testing::Test {
+ protected:
+  AccessRequestAdmissionTest() : clock_(kNow), admission_(policies_, clock_) {
+    policies_.put(paymentsOncall());
+  }
+
+  AdmissionRequest review(Operation op, const UserIdentity& user, const AccessRequest& obj,
+                          const AccessRequest* old = nullptr, std::string sub = "") {
+    AdmissionRequest r;
+    r.uid = "uid-1";
+    r.kind = {"kubegrant.io", "v1alpha1", "AccessRequest"};
+    r.resource = {"kubegrant.io", "v1alpha1", "accessrequests"};
+    r.subResource = std::move(sub);
+    r.name = obj.metadata.name;
+    r.namespace_ = obj.metadata.namespace_;
+    r.operation = op;
+    r.userInfo = user;
+    r.object = toJson(obj);
+    if (old) r.oldObject = toJson(*old);
+    return r;
+  }
+
+  AdmissionResponse create(const UserIdentity& user, const AccessRequest& obj) {
+    return admission_.validate(review(Operation::Create, user, obj));
+  }
+  AdmissionResponse specUpdate(const UserIdentity& user, const AccessRequest& obj,
+                               const AccessRequest& old) {
+    return admission_.validate(review(Operation::Update, user, obj, &old));
+  }
+  AdmissionResponse statusUpdate(const UserIdentity& user, const AccessRequest& obj,
+                                 const AccessRequest& old) {
+    return admission_.validate(review(Operation::Update, user, obj, &old, "status"));
+  }
+
+  StaticPolicyLookup policies_;
+  FakeClock clock_;
+  AccessRequestAdmission admission_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Mutating
+
+TEST_F(AccessRequestAdmissionTest, MutatingCreateStampsRequesterFromTheCaller) {
+  auto resp = admission_.mutate(review(Operation::Create, kAlice, draft()));
+  ASSERT_TRUE(resp.allowed);
+  ASSERT_EQ(resp.patch.size(), 1u);
+  EXPECT_EQ(resp.patch[0].op, "add");
+  EXPECT_EQ(resp.patch[0].path, "/spec/requester");
+  EXPECT_EQ(resp.patch[0].value,
+            (json{{"username", "alice"}, {"groups", {"payments-devs", "system:authenticated"}}}));
+}
+
+TEST_F(AccessRequestAdmissionTest, MutatingCreateKeepsAClientRequesterForValidationToJudge) {
+  AccessRequest forged = draft();
+  forged.spec.requester = UserInfo{"carol", {"payments-leads"}};
+  auto resp = admission_.mutate(review(Operation::Create, kAlice, forged));
+  EXPECT_TRUE(resp.allowed);
+  EXPECT_TRUE(resp.patch.empty());
+}
+
+TEST_F(AccessRequestAdmissionTest, MutatingStatusUpdateStampsApproverGroupsAndTimeOnNewEntries) {
+  AccessRequest old = stored();
+  old.status->approvals = {decision("carol")};
+  AccessRequest updated = old;
+  Approval fresh;
+  fresh.decision = Decision::Approve;
+  fresh.comment = "ok";
+  fresh.time = *parseRfc3339("2020-01-01T00:00:00Z");  // a client-chosen time is overwritten
+  updated.status->approvals.push_back(fresh);
+  auto resp = admission_.mutate(review(Operation::Update, kBob, updated, &old, "status"));
+  ASSERT_TRUE(resp.allowed);
+  ASSERT_EQ(resp.patch.size(), 3u);
+  EXPECT_EQ(resp.patch[0].path, "/status/approvals/1/approver");
+  EXPECT_EQ(resp.patch[0].value, "bob");
+  EXPECT_EQ(resp.patch[1].path, "/status/approvals/1/approverGroups");
+  EXPECT_EQ(resp.patch[1].value, json({"payments-leads", "system:authenticated"}));
+  EXPECT_EQ(resp.patch[2].path, "/status/approvals/1/time");
+  EXPECT_EQ(resp.patch[2].value, "2026-11-29T10:02:11Z");
+}
+
+TEST_F(AccessRequestAdmissionTest, MutatingStatusUpdateKeepsAForgedApproverForValidationToJudge) {
+  AccessRequest old = stored();
+  AccessRequest updated = old;
+  updated.status->approvals = {decision("carol")};
+  auto resp = admission_.mutate(review(Operation::Update, kBob, updated, &old, "status"));
+  ASSERT_TRUE(resp.allowed);
+  for (const auto& p : resp.patch) EXPECT_NE(p.path, "/status/approvals/0/approver");
+}
+
+TEST_F(AccessRequestAdmissionTest, MutatingLeavesTheOperatorAlone) {
+  auto resp = admission_.mutate(review(Operation::Create, kOperator, draft()));
+  EXPECT_TRUE(resp.allowed);
+  EXPECT_TRUE(resp.patch.empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Validating create
+
+struct CreateCase {
+  std::string name;
+  UserIdentity caller;
+  std::function<void(AccessRequest&)> edit;
+  bool allowed;
+  std::string message;  // exact denial message, or a warning that must be present
+};
+
+class CreateRuleTest : public AccessRequestAdmissionTest,
+                       public ::testing::WithParamInterface<CreateCase> {};
+
+TEST_P(CreateRuleTest, Decides) {
+  const auto& c = GetParam();
+  AccessRequest r = draft();
+  r.spec.requester = info(c.caller);
+  c.edit(r);
+  auto resp = create(c.caller, r);
+  EXPECT_EQ(resp.allowed, c.allowed) << resp.message;
+  if (c.allowed) {
+    EXPECT_NE(std::find(resp.warnings.begin(), resp.warnings.end(), c.message), resp.warnings.end())
+        << ::testing::PrintToString(resp.warnings);
+  } else {
+    EXPECT_EQ(resp.message, c.message);
+    EXPECT_EQ(resp.code, 403);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Create, CreateRuleTest,
+    ::testing::Values(
+        CreateCase{"ValidRequestIsAllowedAndNamesThePolicy", kAlice, [](AccessRequest&) {}, true,
+                   "policy payments-oncall matched"},
+        CreateCase{"ValidRequestExplainsTheExpiry", kAlice, [](AccessRequest&) {}, true,
+                   "access expires 2h after activation (requested, policy maximum 4h); the clock "
+                   "starts when access is granted, not at creation"},
+        CreateCase{"DefaultDurationIsExplained", kAlice,
+                   [](AccessRequest& r) { r.spec.duration.reset(); }, true,
+                   "access expires 1h after activation (policy default, policy maximum 4h); the "
+                   "clock starts when access is granted, not at creation"},
+        CreateCase{"BreakGlassIsExplained", kSre, [](AccessRequest&) {}, true,
+                   "break-glass: sam matches approval.autoApprove of policy payments-oncall; the "
+                   "request is approved at once and marked breakGlass in status and audit"},
+        CreateCase{"ForgedRequesterIsRejected", kAlice,
+                   [](AccessRequest& r) {
+                     r.spec.requester = UserInfo{"carol", {"payments-leads"}};
+                   },
+                   false,
+                   "spec.requester: username \"carol\" is not the caller \"alice\"; requests are "
+                   "always made in the caller's own name (leave spec.requester out)"},
+        CreateCase{"ForgedRequesterGroupsAreRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.requester->groups = {"sre-oncall"}; }, false,
+                   "spec.requester.groups: [sre-oncall] are not the caller's groups "
+                   "[payments-devs, system:authenticated]; leave spec.requester out, it is "
+                   "stamped from the authenticated user"},
+        CreateCase{"MissingRequesterMeansTheMutatingWebhookDidNotRun", kAlice,
+                   [](AccessRequest& r) { r.spec.requester.reset(); }, false,
+                   "spec.requester: missing; it is stamped from the caller by the kubegrant "
+                   "mutating webhook (is the MutatingWebhookConfiguration installed?)"},
+        CreateCase{"UnknownPolicyIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.policy = "nope"; }, false,
+                   "spec.policy: AccessPolicy \"nope\" does not exist"},
+        CreateCase{"NonRequesterIsRejected", kMallory, [](AccessRequest&) {}, false,
+                   "spec.policy: user mallory (groups: system:authenticated) is not a requester "
+                   "of policy payments-oncall (requesters: groups payments-devs)"},
+        CreateCase{"RoleOutsideThePolicyIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.roles[0].name = "admin"; }, false,
+                   "spec.roles[0].name: role ClusterRole/admin is not allowed by policy "
+                   "payments-oncall (allowed: ClusterRole/view, Role/pod-debugger)"},
+        CreateCase{"NamespaceOutsideThePolicyIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.roles[0].namespaces = {"kube-system"}; }, false,
+                   "spec.roles[0].namespaces[0]: namespace kube-system is not allowed by policy "
+                   "payments-oncall (allowed: payments)"},
+        CreateCase{"DatabaseProfileOutsideThePolicyIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.databases[0].profile = "admin"; }, false,
+                   "spec.databases[0].profile: profile admin of database target orders-db is "
+                   "not allowed by policy payments-oncall (allowed: readonly)"},
+        CreateCase{"DurationAboveMaximumIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.duration = "5h"; }, false,
+                   "spec.duration: duration 5h exceeds the maximum 4h of policy payments-oncall"},
+        CreateCase{"MissingReasonIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.reason.reset(); }, false,
+                   "spec.reason: a reason is required by policy payments-oncall: say why you "
+                   "need access"},
+        CreateCase{"TicketNotMatchingIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.ticket = "JIRA-1"; }, false,
+                   "spec.ticket: ticket \"JIRA-1\" does not match ^INC-[0-9]+$ required by "
+                   "policy payments-oncall"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST_F(AccessRequestAdmissionTest, ValidCreateExplainsWhoMustApprove) {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  auto resp = create(kAlice, r);
+  ASSERT_TRUE(resp.allowed);
+  ASSERT_GE(resp.warnings.size(), 3u);
+  EXPECT_EQ(resp.warnings[1].rfind("needs 1 approval from groups [payments-leads] (not alice: "
+                                   "self-approval never counts)",
+                                   0),
+            0u)
+      << resp.warnings[1];
+}
+
+TEST_F(AccessRequestAdmissionTest, CreateRefusesRetryablyUntilThePolicyCacheIsSynced) {
+  class Unsynced : public PolicyLookup {
+   public:
+    std::shared_ptr<const AccessPolicy> get(std::string_view) const override { return nullptr; }
+    bool synced() const override { return false; }
+  } unsynced;
+  AccessRequestAdmission admission(unsynced, clock_);
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  auto resp = admission.validate(review(Operation::Create, kAlice, r));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 503);
+}
+
+TEST_F(AccessRequestAdmissionTest, OtherKindsAreDenied) {
+  auto r = review(Operation::Create, kAlice, stored());
+  r.kind = {"", "v1", "Pod"};
+  auto resp = admission_.validate(r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message,
+            "this webhook admits kubegrant.io/v1alpha1 AccessRequest, not core/v1 Pod");
+  EXPECT_FALSE(admission_.mutate(r).allowed);
+}
+
+TEST_F(AccessRequestAdmissionTest, UndecodableObjectIsInvalid) {
+  auto r = review(Operation::Create, kAlice, stored());
+  r.object["spec"]["roles"] = "view";
+  auto resp = admission_.validate(r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 422);
+  EXPECT_EQ(resp.message.rfind("object is not a valid AccessRequest: spec.roles", 0), 0u)
+      << resp.message;
+}
+
+// ---------------------------------------------------------------------------------------
+// Validating spec update
+
+struct SpecCase {
+  std::string name;
+  UserIdentity caller;
+  std::function<void(AccessRequest& old, AccessRequest& updated)> edit;
+  bool allowed;
+  std::string message;
+};
+
+class SpecUpdateRuleTest : public AccessRequestAdmissionTest,
+                           public ::testing::WithParamInterface<SpecCase> {};
+
+TEST_P(SpecUpdateRuleTest, Decides) {
+  const auto& c = GetParam();
+  AccessRequest old = stored();
+  AccessRequest updated = old;
+  c.edit(old, updated);
+  auto resp = specUpdate(c.caller, updated, old);
+  EXPECT_EQ(resp.allowed, c.allowed) << resp.message;
+  if (!c.allowed) {
+    EXPECT_EQ(resp.message, c.message);
+  }
+}
+
+const std::string kFrozenSuffix =
+    ": cannot be changed after creation; the only allowed spec change is setting spec.revoke to "
+    "true";
+
+INSTANTIATE_TEST_SUITE_P(
+    SpecUpdate, SpecUpdateRuleTest,
+    ::testing::Values(
+        SpecCase{"RevokeByTheRequesterIsAllowed", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, true, ""},
+        SpecCase{"RevokeByAnApproverIsAllowed", kBob,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, true, ""},
+        SpecCase{"RevokeByAnOutsiderIsRejected", kMallory,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, false,
+                 "spec.revoke: mallory may not revoke this request; only the requester (alice) "
+                 "or an approver of policy payments-oncall (groups [payments-leads]) may"},
+        SpecCase{"UnrevokeIsRejected", kAlice,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.spec.revoke = true;
+                   u.spec.revoke = false;
+                 },
+                 false, "spec.revoke: cannot be set back to false once true"},
+        SpecCase{"DurationEditIsRejected", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.duration = "4h"; }, false,
+                 "spec.duration" + kFrozenSuffix},
+        SpecCase{"RoleEditIsRejected", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.roles[0].name = "edit"; }, false,
+                 "spec.roles" + kFrozenSuffix},
+        SpecCase{"ReasonEditIsRejected", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.reason = "other"; }, false,
+                 "spec.reason" + kFrozenSuffix},
+        SpecCase{"PolicyEditIsRejected", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.policy = "other"; }, false,
+                 "spec.policy" + kFrozenSuffix},
+        SpecCase{"RequesterEditIsRejected", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.spec.requester->username = "bob"; },
+                 false, "spec.requester" + kFrozenSuffix},
+        SpecCase{"LabelChangeIsAllowed", kAlice,
+                 [](AccessRequest&, AccessRequest& u) { u.metadata.labels["team"] = "payments"; },
+                 true, ""}),
+    [](const auto& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------
+// Validating status update (approvals)
+
+struct StatusCase {
+  std::string name;
+  UserIdentity caller;
+  std::function<void(AccessRequest& old, AccessRequest& updated)> edit;
+  bool allowed;
+  std::string message;
+};
+
+class StatusUpdateRuleTest : public AccessRequestAdmissionTest,
+                             public ::testing::WithParamInterface<StatusCase> {};
+
+TEST_P(StatusUpdateRuleTest, Decides) {
+  const auto& c = GetParam();
+  AccessRequest old = stored();
+  AccessRequest updated = old;
+  c.edit(old, updated);
+  auto resp = statusUpdate(c.caller, updated, old);
+  EXPECT_EQ(resp.allowed, c.allowed) << resp.message;
+  if (!c.allowed) {
+    EXPECT_EQ(resp.message, c.message);
+  }
+}
+
+const std::string kOwnedSuffix =
+    ": is owned by the kubegrant operator; approvers may only append to status.approvals";
+
+INSTANTIATE_TEST_SUITE_P(
+    StatusUpdate, StatusUpdateRuleTest,
+    ::testing::Values(
+        StatusCase{"ApprovalByAnApproverIsAllowed", kBob,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->approvals.push_back(decision("bob"));
+                   },
+                   true, ""},
+        StatusCase{"DenialByAnApproverIsAllowed", kBob,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->approvals.push_back(decision("bob", Decision::Deny));
+                   },
+                   true, ""},
+        StatusCase{"SecondApproverAfterTheFirstIsAllowed", kCarol,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.status->approvals = {decision("bob")};
+                     u.status->approvals = {decision("bob"), decision("carol")};
+                   },
+                   true, ""},
+        StatusCase{"SelfApprovalIsRejected", kAlice,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->approvals.push_back(decision("alice"));
+                   },
+                   false,
+                   "status.approvals[0]: self-approval is not allowed: alice requested this "
+                   "access and cannot decide on it"},
+        StatusCase{"ApprovalByANonApproverIsRejected", kMallory,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->approvals.push_back(decision("mallory"));
+                   },
+                   false,
+                   "status.approvals[0]: user mallory (groups: system:authenticated) is not an "
+                   "approver of policy payments-oncall (approvers: groups payments-leads)"},
+        StatusCase{"ApprovalInSomeoneElsesNameIsRejected", kBob,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->approvals.push_back(decision("carol"));
+                   },
+                   false,
+                   "status.approvals[0].approver: \"carol\" is not the caller \"bob\"; decisions "
+                   "are recorded under the caller's own name (leave approver out)"},
+        StatusCase{"SecondDecisionBySameApproverIsRejected", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.status->approvals = {decision("bob", Decision::Deny)};
+                     u.status->approvals = {decision("bob", Decision::Deny), decision("bob")};
+                   },
+                   false,
+                   "status.approvals[1]: bob has already decided (Deny) on this request; each "
+                   "approver decides once"},
+        StatusCase{"DecisionAfterExpiryIsRejected", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.status->phase = Phase::Expired;
+                     u.status->phase = Phase::Expired;
+                     u.status->approvals.push_back(decision("bob"));
+                   },
+                   false,
+                   "status.approvals[0]: request debug-orders is Expired: no decisions are "
+                   "accepted after it has ended"},
+        StatusCase{"EditingAnEarlierDecisionIsRejected", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.status->approvals = {decision("bob", Decision::Deny)};
+                     u.status->approvals = {decision("bob", Decision::Approve)};
+                   },
+                   false,
+                   "status.approvals[0]: earlier decisions cannot be changed; decisions are "
+                   "append-only"},
+        StatusCase{"RemovingAnEarlierDecisionIsRejected", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.status->approvals = {decision("carol", Decision::Deny)};
+                     u.status->approvals = {};
+                   },
+                   false,
+                   "status.approvals: earlier decisions cannot be removed; decisions are "
+                   "append-only"},
+        StatusCase{"RequesterSettingPhaseIsRejected", kAlice,
+                   [](AccessRequest&, AccessRequest& u) { u.status->phase = Phase::Active; }, false,
+                   "status.phase" + kOwnedSuffix},
+        StatusCase{"ApproverSettingExpiresAtIsRejected", kBob,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->expiresAt = kNow;
+                     u.status->approvals.push_back(decision("bob"));
+                   },
+                   false, "status.expiresAt" + kOwnedSuffix},
+        StatusCase{"ApproverAddingGrantsIsRejected", kBob,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->grants.push_back({GrantKind::RoleBinding, "payments", "x", ""});
+                   },
+                   false, "status.grants" + kOwnedSuffix},
+        StatusCase{"ApprovalUnderADeletedPolicyIsRejected", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.spec.policy = "gone";
+                     u.spec.policy = "gone";
+                     u.status->approvals.push_back(decision("bob"));
+                   },
+                   false,
+                   "spec.policy: AccessPolicy \"gone\" does not exist; no decision can be "
+                   "recorded"},
+        StatusCase{"OperatorMayWriteAnything", kOperator,
+                   [](AccessRequest&, AccessRequest& u) {
+                     u.status->phase = Phase::Active;
+                     u.status->expiresAt = kNow;
+                   },
+                   true, ""},
+        StatusCase{"NoChangeIsAllowed", kMallory, [](AccessRequest&, AccessRequest&) {}, true, ""}),
+    [](const auto& info) { return info.param.name; });
+
+TEST_F(AccessRequestAdmissionTest, AllowedApprovalSaysWhatHappensNext) {
+  AccessRequest old = stored();
+  AccessRequest updated = old;
+  Approval a = decision("bob");
+  a.approverGroups = kBob.groups;  // as the mutating webhook stamps it
+  updated.status->approvals.push_back(a);
+  auto resp = statusUpdate(kBob, updated, old);
+  ASSERT_TRUE(resp.allowed);
+  EXPECT_EQ(resp.warnings,
+            std::vector<std::string>{"approvals: 1 of 1 required; the operator grants access now"});
+}
+
+// ---------------------------------------------------------------------------------------
+// AccessPolicy and DatabaseTarget
+
+AdmissionRequest objectReview(std::string kind, json object) {
+  AdmissionRequest r;
+  r.uid = "u";
+  r.kind = {"kubegrant.io", "v1alpha1", std::move(kind)};
+  r.operation = Operation::Create;
+  r.userInfo = {"admin", "", {"system:masters"}};
+  r.object = std::move(object);
+  return r;
+}
+
+TEST(PolicyAdmission, ValidPolicyIsAllowed) {
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(paymentsOncall())));
+  EXPECT_TRUE(resp.allowed) << resp.message;
+}
+
+TEST(PolicyAdmission, MaxShorterThanDefaultIsRejectedNamingTheField) {
+  auto p = paymentsOncall();
+  p.spec.defaultDuration = "5h";
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 422);
+  EXPECT_EQ(resp.message.rfind("spec.maxDuration: ", 0), 0u) << resp.message;
+}
+
+TEST(PolicyAdmission, UnparsableDurationIsRejectedNamingTheField) {
+  auto p = paymentsOncall();
+  p.spec.pendingTimeout = "1d";
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message.rfind("spec.pendingTimeout: ", 0), 0u) << resp.message;
+}
+
+TEST(PolicyAdmission, BrokenTicketPatternIsRejected) {
+  auto p = paymentsOncall();
+  p.spec.ticketPattern = "^INC-[0-9+$";
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message.rfind("spec.ticketPattern: ", 0), 0u) << resp.message;
+}
+
+TEST(PolicyAdmission, NegativeRequiredIsRejected) {
+  auto p = paymentsOncall();
+  p.spec.approval.required = -1;
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message.rfind("spec.approval.required: ", 0), 0u) << resp.message;
+}
+
+TEST(PolicyAdmission, ZeroRequiredIsAllowedWithAWarning) {
+  auto p = paymentsOncall();
+  p.spec.approval.required = 0;
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)));
+  ASSERT_TRUE(resp.allowed) << resp.message;
+  EXPECT_EQ(resp.warnings.front(),
+            "spec.approval.required is 0: requests under policy payments-oncall are approved "
+            "without review");
+}
+
+DatabaseTarget ordersDb() {
+  DatabaseTarget t;
+  t.metadata.name = "orders-db";
+  t.spec.host = "orders-db.payments.svc";
+  t.spec.database = "orders";
+  t.spec.adminSecretRef = {"kubegrant-system", "orders-db-admin"};
+  TableGrant g;
+  g.schema = "public";
+  g.tables = {"*"};
+  g.privileges = {"SELECT"};
+  t.spec.profiles = {{"readonly", {g}}};
+  return t;
+}
+
+TEST(DatabaseTargetAdmission, ValidTargetIsAllowed) {
+  auto resp = validateDatabaseTarget(objectReview("DatabaseTarget", toJson(ordersDb())));
+  EXPECT_TRUE(resp.allowed) << resp.message;
+}
+
+TEST(DatabaseTargetAdmission, PortOutOfRangeIsRejectedNamingTheField) {
+  auto t = ordersDb();
+  t.spec.port = 70000;
+  auto resp = validateDatabaseTarget(objectReview("DatabaseTarget", toJson(t)));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message, "spec.port: port 70000 is out of range 1-65535");
+}
+
+TEST(DatabaseTargetAdmission, WrongKindIsDenied) {
+  auto resp = validateDatabaseTarget(objectReview("AccessPolicy", toJson(paymentsOncall())));
+  EXPECT_FALSE(resp.allowed);
+}
+
+}  // namespace
+}  // namespace kubegrant::webhooks
