@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <regex>
+#include <sstream>
 #include <string>
 
 namespace kubegrant::v1alpha1 {
@@ -116,6 +119,31 @@ TEST(Duration, PatternAndParserAgree) {
   for (std::string s : {"", "90", "1d", "2 hours", "-1h", ".5h", "5.h", "h", "1h "}) {
     EXPECT_FALSE(std::regex_match(s, re)) << s;
     EXPECT_FALSE(parseDuration(s).has_value()) << s;
+  }
+}
+
+// Every duration field of the CRDs uses exactly kDurationPattern (and every pattern in them is
+// a duration pattern): the schema and the C++ parser accept the same strings.
+TEST(Duration, CrdSchemasUseTheParsersPattern) {
+  const std::filesystem::path crds = std::filesystem::path(KUBEGRANT_SOURCE_DIR) / "crds";
+  const std::string want = "pattern: '" + std::string(kDurationPattern) + "'";
+  struct File {
+    std::string name;
+    int durationFields;
+  };
+  for (const auto& f :
+       {File{"kubegrant.io_accesspolicies.yaml", 4}, File{"kubegrant.io_accessrequests.yaml", 1},
+        File{"kubegrant.io_databasetargets.yaml", 0}}) {
+    std::ifstream in(crds / f.name);
+    ASSERT_TRUE(in.good()) << f.name;
+    int found = 0;
+    for (std::string line; std::getline(in, line);) {
+      auto pos = line.find("pattern: ");
+      if (pos == std::string::npos || line.find_first_not_of(' ') != pos) continue;
+      EXPECT_EQ(line.substr(pos), want) << f.name;
+      ++found;
+    }
+    EXPECT_EQ(found, f.durationFields) << f.name;
   }
 }
 

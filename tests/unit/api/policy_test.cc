@@ -75,7 +75,9 @@ TEST_P(CheckRequest, ReportsExactlyTheBrokenRules) {
   std::vector<std::string> fields;
   for (const auto& v : vs) fields.push_back(v.field);
   EXPECT_EQ(fields, c.fields) << describe(vs);
-  if (!c.message.empty() && !vs.empty()) EXPECT_THAT(vs[0].message, HasSubstr(c.message));
+  if (!c.message.empty() && !vs.empty()) {
+    EXPECT_THAT(vs[0].message, HasSubstr(c.message));
+  }
 }
 
 auto noop = [](AccessPolicy&, AccessRequestSpec&, UserInfo&) {};
@@ -587,7 +589,9 @@ TEST_P(ValidatePolicy, ReportsExactlyTheBrokenRules) {
   std::vector<std::string> fields;
   for (const auto& v : vs) fields.push_back(v.field);
   EXPECT_EQ(fields, c.fields) << describe(vs);
-  if (!c.message.empty() && !vs.empty()) EXPECT_THAT(vs[0].message, HasSubstr(c.message));
+  if (!c.message.empty() && !vs.empty()) {
+    EXPECT_THAT(vs[0].message, HasSubstr(c.message));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
