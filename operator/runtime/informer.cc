@@ -168,7 +168,8 @@ void Informer::start() {
   if (thread_.joinable()) return;
   thread_ = std::jthread([this](std::stop_token st) { run(st); });
   if (options_.resyncPeriod > Duration::zero()) {
-    resyncThread_ = std::jthread([this](std::stop_token st) { resyncLoop(st); });
+    resyncThread_ = std::jthread(
+        [this, started = clock_.now()](std::stop_token st) { resyncLoop(st, started); });
   }
 }
 
@@ -215,8 +216,11 @@ void Informer::setResourceVersion(std::string rv) {
 }
 
 bool Informer::sleepFor(Duration d, const std::stop_token& stop) {
+  return sleepUntil(clock_.now() + std::chrono::duration_cast<WallClock::duration>(d), stop);
+}
+
+bool Informer::sleepUntil(TimePoint deadline, const std::stop_token& stop) {
   std::unique_lock<std::mutex> lk(mu_);
-  const TimePoint deadline = clock_.now() + std::chrono::duration_cast<WallClock::duration>(d);
   while (!stopping_ && !stop.stop_requested() && clock_.now() < deadline) {
     clock_.waitUntil(cv_, lk, deadline);
   }
@@ -267,8 +271,6 @@ bool Informer::listAndReplace(std::stop_token stop) {
       }
       log::warn(kLogger, "list failed",
                 {{"resource", describe(ref_)}, {"error", page.error().describe()}});
-      std::lock_guard<std::mutex> g(mu_);
-      ++stats_.errors;
       return false;
     }
     for (auto& item : page->items) {
@@ -370,14 +372,20 @@ Result<void> Informer::watchOnce(std::stop_token stop) {
 
 void Informer::run(std::stop_token stop) {
   Duration backoff = options_.initialBackoff;
-  auto backOff = [&]() {
-    bool keepGoing = sleepFor(backoff, stop);
+  auto backOff = [&](bool afterError) {
+    const TimePoint until = clock_.now() + std::chrono::duration_cast<WallClock::duration>(backoff);
+    if (afterError) {
+      // Counted once the retry time is fixed, so an observer of the count can move a fake
+      // clock and know exactly when the retry happens.
+      std::lock_guard<std::mutex> g(mu_);
+      ++stats_.errors;
+    }
     backoff = std::min(backoff * 2, options_.maxBackoff);
-    return keepGoing;
+    return sleepUntil(until, stop);
   };
   while (!stop.stop_requested()) {
     if (!listAndReplace(stop)) {
-      if (!backOff()) return;
+      if (stop.stop_requested() || !backOff(true)) return;
       continue;
     }
     backoff = options_.initialBackoff;
@@ -390,25 +398,25 @@ void Informer::run(std::stop_token stop) {
         // Normal end of stream: resume from the last resourceVersion. A stream that ends
         // at once again and again means something is wrong: back off then.
         if (clock_.now() - started < std::chrono::seconds(1)) {
-          if (!backOff()) return;
+          if (!backOff(false)) return;
         } else {
           backoff = options_.initialBackoff;
         }
         continue;
       }
       const Error& err = r.error();
-      {
-        std::lock_guard<std::mutex> g(mu_);
-        ++stats_.errors;
-        if (err.code == ErrorCode::Gone) ++stats_.goneRelists;
-      }
       if (err.code == ErrorCode::Gone) {
+        {
+          std::lock_guard<std::mutex> g(mu_);
+          ++stats_.errors;
+          ++stats_.goneRelists;
+        }
         log::info(kLogger, "watch history expired (410 Gone), relisting",
                   {{"resource", describe(ref_)}, {"error", err.describe()}});
         break;
       }
       log::warn(kLogger, "watch failed", {{"resource", describe(ref_)}, {"error", err.describe()}});
-      if (!backOff()) return;
+      if (!backOff(true)) return;
       if (err.code != ErrorCode::Unavailable && err.code != ErrorCode::Timeout &&
           err.code != ErrorCode::TooManyRequests) {
         break;  // e.g. Forbidden: relist after the backoff, as client-go does
@@ -417,8 +425,12 @@ void Informer::run(std::stop_token stop) {
   }
 }
 
-void Informer::resyncLoop(std::stop_token stop) {
-  while (sleepFor(options_.resyncPeriod, stop)) {
+void Informer::resyncLoop(std::stop_token stop, TimePoint started) {
+  // Periods count from start(), not from when this thread got scheduled.
+  const auto period = std::chrono::duration_cast<WallClock::duration>(options_.resyncPeriod);
+  TimePoint next = started + period;
+  while (sleepUntil(next, stop)) {
+    next = std::max(next + period, clock_.now() + period / 2);
     if (!hasSynced()) continue;
     std::lock_guard<std::mutex> dg(dispatchMu_);
     for (const auto& obj : store_.list()) dispatchUpdate(obj, obj);

@@ -143,7 +143,7 @@ class Informer {
 
  private:
   void run(std::stop_token stop);
-  void resyncLoop(std::stop_token stop);
+  void resyncLoop(std::stop_token stop, TimePoint started);
   // Lists everything (paginated) and replaces the store; false on error.
   bool listAndReplace(std::stop_token stop);
   // Watches until the stream ends; returns the result of the watch call.
@@ -152,6 +152,7 @@ class Informer {
   ObjectPtr prepare(kube::Object obj) const;
   void setResourceVersion(std::string rv);
   bool sleepFor(Duration d, const std::stop_token& stop);
+  bool sleepUntil(TimePoint deadline, const std::stop_token& stop);
 
   void dispatchAdd(const ObjectPtr& obj);
   void dispatchUpdate(const ObjectPtr& oldObj, const ObjectPtr& newObj);

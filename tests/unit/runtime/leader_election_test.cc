@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "operator/common/clock.h"
+#include "tests/unit/runtime/test_util.h"
 
 namespace kubegrant::runtime {
 namespace {
@@ -275,8 +276,8 @@ TEST(LeaderElection, ALeaderStopsAtOnceWhenItSeesAnotherHolderInTheLease) {
   a.start();
   ASSERT_TRUE(eventually([&] { return a.isLeader(); }));
   lock.put({"intruder", 15, kStart, kStart, 1});
-  clock.advance(2s);
-  ASSERT_TRUE(eventually([&] { return o.stopped == 1; }));
+  // At its next renew (2 s), far before its renew deadline (10 s).
+  ASSERT_TRUE(testutil::advanceUntil(clock, 500ms, 4s, [&] { return o.stopped == 1; }));
   EXPECT_FALSE(a.isLeader());
   EXPECT_EQ(lock.record().holderIdentity, "intruder");
 }
@@ -294,8 +295,8 @@ TEST(LeaderElection, StoppingTheLeaderReleasesTheLeaseForAnImmediateSuccessor) {
   a.stop();
   EXPECT_EQ(oa.stopped, 1);
   EXPECT_EQ(lock.record().holderIdentity, "");
-  clock.advance(2s);  // b's next retry, far before the 15 s lease would have expired
-  ASSERT_TRUE(eventually([&] { return b.isLeader(); }));
+  // At b's next retry (2 s), far before the 15 s lease would have expired.
+  ASSERT_TRUE(testutil::advanceUntil(clock, 500ms, 4s, [&] { return b.isLeader(); }));
   EXPECT_EQ(lock.record().holderIdentity, "b");
   b.stop();
 }
