@@ -333,7 +333,13 @@ class RestClient final : public Client {
     req.headers().add("User-Agent", options_.userAgent);
     std::string token = tokens_.current();
     if (!token.empty()) req.headers().add("Authorization", "Bearer " + token);
-    if (body != nullptr) req.set_body(body->dump(), contentType);
+    if (body != nullptr) {
+      // A byte vector, not set_body(std::string): cpprestsdk reads a string body through a
+      // streambuf of another type (undefined behaviour that UBSan flags).
+      std::string text = body->dump();
+      req.headers().set_content_type(contentType);
+      req.set_body(std::vector<unsigned char>(text.begin(), text.end()));
+    }
     return req;
   }
 
