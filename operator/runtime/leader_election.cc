@@ -85,7 +85,8 @@ void LeaderElector::observeHolder(const std::string& holder) {
 }
 
 bool LeaderElector::tryAcquireOrRenew() {
-  const TimePoint now = clock_.now();
+  // Lease times are MicroTime: keep what we write equal to what we read back.
+  const TimePoint now = std::chrono::floor<std::chrono::microseconds>(clock_.now());
   const int leaseSeconds = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config_.leaseDuration).count());
   LeaderElectionRecord desired{config_.identity, leaseSeconds, now, now, 0};
