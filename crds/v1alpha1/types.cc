@@ -316,6 +316,7 @@ ObjectMeta decodeMeta(const json& j, const std::string& path) {
   asObject(j, path);
   ObjectMeta m;
   m.name = emptyString(j, path, "name");
+  m.generateName = emptyString(j, path, "generateName");
   m.namespace_ = emptyString(j, path, "namespace");
   m.uid = emptyString(j, path, "uid");
   m.resourceVersion = emptyString(j, path, "resourceVersion");
@@ -640,6 +641,7 @@ json toJson(const UserInfo& user) {
 json toJson(const ObjectMeta& m) {
   json j = json::object();
   putString(j, "name", m.name);
+  putString(j, "generateName", m.generateName);
   putString(j, "namespace", m.namespace_);
   putString(j, "uid", m.uid);
   putString(j, "resourceVersion", m.resourceVersion);

@@ -73,7 +73,8 @@ struct OwnerReference {
 // write with patches, or with an update whose omitted managedFields the server keeps.
 struct ObjectMeta {
   std::string name;
-  std::string namespace_;  // "namespace" on the wire; empty for cluster-scoped objects
+  std::string generateName;  // prefix for a server-generated name when name is empty
+  std::string namespace_;    // "namespace" on the wire; empty for cluster-scoped objects
   std::string uid;
   std::string resourceVersion;
   std::optional<int64_t> generation;

@@ -63,7 +63,7 @@ const char* kRequestJson = R"({
   "apiVersion": "kubegrant.io/v1alpha1",
   "kind": "AccessRequest",
   "metadata": {
-    "name": "debug-orders", "namespace": "payments", "generation": 1,
+    "name": "debug-orders", "generateName": "debug-", "namespace": "payments", "generation": 1,
     "finalizers": ["kubegrant.io/revoke"],
     "labels": {"team": "payments"},
     "annotations": {"note": "x"},
