@@ -328,7 +328,11 @@ Result<Duration> effectiveDuration(const AccessPolicy& policy, const AccessReque
     return policyDurationOr(policy, policy.spec.defaultDuration, "defaultDuration",
                             kDefaultRequestDuration);
   }
-  return policyDurationOr(policy, policy.spec.maxDuration, "maxDuration", kDefaultRequestDuration);
+  // No default in the policy: the least privilege of 1h and the maximum.
+  auto max =
+      policyDurationOr(policy, policy.spec.maxDuration, "maxDuration", kDefaultRequestDuration);
+  if (!max) return max;
+  return std::min(*max, kDefaultRequestDuration);
 }
 
 Result<Duration> effectivePendingTimeout(const AccessPolicy& policy) {

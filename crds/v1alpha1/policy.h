@@ -96,9 +96,10 @@ struct ApprovalTally {
 // Deny. Any counted Deny makes the tally denied.
 ApprovalTally countApprovals(const AccessPolicy& policy, const AccessRequest& request);
 
-// The requested duration: spec.duration, else the policy's defaultDuration, else its
-// maxDuration, else kDefaultRequestDuration. Invalid (with the field) when the chosen string
-// does not parse or is not positive.
+// The requested duration: spec.duration, else the policy's defaultDuration, else the shorter
+// of kDefaultRequestDuration (1h) and the policy's maxDuration. Invalid (with the field) when
+// the chosen string does not parse or is not positive. Does not check the maximum: that is
+// checkRequest's job.
 [[nodiscard]] Result<Duration> effectiveDuration(const AccessPolicy& policy,
                                                  const AccessRequestSpec& spec);
 // policy.pendingTimeout / retainFor or their defaults; Invalid when set but unparsable.

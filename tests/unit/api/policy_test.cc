@@ -517,16 +517,22 @@ TEST(Matches, IsExactAndCaseSensitive) {
   EXPECT_FALSE(matches(Subjects{{""}, {}}, UserInfo{"", {}}));
 }
 
-TEST(EffectiveDuration, PrefersTheRequestThenDefaultThenMaxThenOneHour) {
+TEST(EffectiveDuration, PrefersTheRequestThenTheDefaultThenOneHourCappedAtTheMax) {
   auto p = paymentsOncall();
   auto s = goodSpec();
   EXPECT_EQ(*effectiveDuration(p, s), 2h);
   s.duration.reset();
   EXPECT_EQ(*effectiveDuration(p, s), 1h);
+  p.spec.defaultDuration = "45m";
+  EXPECT_EQ(*effectiveDuration(p, s), 45min);
   p.spec.defaultDuration.reset();
-  EXPECT_EQ(*effectiveDuration(p, s), 4h);
+  EXPECT_EQ(*effectiveDuration(p, s), 1h) << "maxDuration 4h is not a default";
+  p.spec.maxDuration = "20m";
+  EXPECT_EQ(*effectiveDuration(p, s), 20min) << "never beyond the maximum";
   p.spec.maxDuration.reset();
   EXPECT_EQ(*effectiveDuration(p, s), kDefaultRequestDuration);
+  p.spec.maxDuration = "4 hours";
+  EXPECT_FALSE(effectiveDuration(p, s).has_value());
 }
 
 TEST(EffectiveDuration, NamesTheFieldThatDoesNotParse) {
