@@ -274,3 +274,34 @@ TEST(RestTransport, StoppingAWatchAbortsBothWaitingForHeadersAndReading) {
 
 }  // namespace
 }  // namespace kubegrant::kube
+
+namespace kubegrant::kube {
+namespace {
+
+TEST(RestTransport, RateLimitsRequestsToQpsAfterTheBurst) {
+  FakeClock clock(TimePoint{} + std::chrono::hours(1));
+  ScriptedServer server(
+      [&](const HttpRequest&, Connection& c) { return c.respond(200, kConfigMap); });
+  auto client = clientFor(server, {.qps = 1, .burst = 2, .clock = &clock});
+  std::atomic<int> done{0};
+  std::thread caller([&] {
+    for (int i = 0; i < 3; ++i) {
+      if (client->get(resources::configMaps(), {"ns", "a"})) ++done;
+    }
+  });
+  // The burst goes through at once; the third request waits for the (fake) clock.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (done.load() < 2 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(done.load(), 2);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(server.requests().size(), 2u) << "third request was not held back";
+  clock.advance(1s);
+  caller.join();
+  EXPECT_EQ(done.load(), 3);
+  EXPECT_EQ(server.requests().size(), 3u);
+}
+
+}  // namespace
+}  // namespace kubegrant::kube
