@@ -1,0 +1,494 @@
+// End to end: the real API server calls the real admission webhook (WebhookServer with the
+// informer-backed policy lookup, registered from operator/deploy/webhooks.yaml with the test
+// CA), and users act through kubectl with their own kubeconfigs. Every rejection is checked
+// by its exact message, as kubectl prints it.
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "operator/common/clock.h"
+#include "operator/kube/config.h"
+#include "operator/kube/rest/rest_client.h"
+#include "operator/runtime/informer.h"
+#include "tests/support/test_env.h"
+#include "webhooks/server/certs.h"
+#include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/webhook_server.h"
+
+namespace kubegrant::webhooks {
+namespace {
+
+using testing::CommandResult;
+using testing::kubectl;
+using testing::runCommand;
+using testing::TestEnv;
+using testing::uniqueName;
+
+const std::string kSourceDir = KUBEGRANT_SOURCE_DIR;
+const std::string kValidating =
+    "admission webhook \"vaccessrequest.kubegrant.io\" denied the "
+    "request: ";
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+// Everything the suite starts, shared by its tests: one webhook server and one registration.
+struct Harness {
+  TestEnv env;
+  std::string dir;
+  std::string configName;
+  std::unique_ptr<kube::Client> client;
+  SystemClock clock;
+  std::unique_ptr<runtime::Informer> informer;
+  std::shared_ptr<InformerPolicyLookup> policies;
+  std::unique_ptr<WebhookServer> server;
+};
+Harness* harness = nullptr;
+
+const char* kE2eOperatorRbac = R"(
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: kubegrant-webhook-e2e-operator}
+rules:
+  - apiGroups: ["kubegrant.io"]
+    resources: ["accesspolicies"]
+    verbs: ["get", "list", "watch"]
+  - apiGroups: ["kubegrant.io"]
+    resources: ["accessrequests", "accessrequests/status"]
+    verbs: ["get", "list", "watch", "update", "patch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: kubegrant-webhook-e2e-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubegrant-webhook-e2e-operator}
+subjects:
+  - {kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-operator}
+)";
+
+class WebhookE2eTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto envOpt = testing::requireEnv();
+    if (!envOpt) return;
+    auto h = std::make_unique<Harness>();
+    h->env = *envOpt;
+    h->dir = h->env.dir + "/" + uniqueName("webhook-e2e");
+    h->configName = uniqueName("kubegrant-e2e");
+
+    auto r = kubectl(h->env, "admin", {"apply", "--server-side", "-f", kSourceDir + "/crds/"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    r = kubectl(h->env, "admin", {"apply", "-f", kSourceDir + "/operator/deploy/rbac-users.yaml"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    r = kubectl(h->env, "admin", {"apply", "-f", "-"}, kE2eOperatorRbac);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    r = kubectl(h->env, "admin",
+                {"wait", "--for=condition=Established", "--timeout=60s",
+                 "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+
+    CertificateRequest certs;
+    certs.dir = h->dir + "/certs";
+    certs.caCertFile = h->env.caCert;
+    certs.caKeyFile = h->env.caKey;
+    auto generated = generateCertificates(certs);
+    ASSERT_TRUE(generated) << generated.error().message;
+
+    // The webhook reads policies as the operator does: an informer over the operator's
+    // identity (RBAC above), never an API call per review.
+    auto config = kube::loadKubeconfig(h->env.kubeconfig("operator"));
+    ASSERT_TRUE(config) << config.error().message;
+    auto client = kube::rest::makeRestClient(*config);
+    ASSERT_TRUE(client) << client.error().message;
+    h->client = std::move(*client);
+    h->informer = std::make_unique<runtime::Informer>(*h->client, kube::resources::accessPolicies(),
+                                                      h->clock);
+    h->informer->start();
+    ASSERT_TRUE(h->informer->waitForSync(std::chrono::seconds(30)));
+    h->policies = std::make_shared<InformerPolicyLookup>(*h->informer);
+
+    WebhookServerConfig wc;
+    wc.address = "127.0.0.1";
+    wc.port = freePort();
+    wc.certDir = certs.dir;
+    wc.policies = h->policies;
+    h->server = std::make_unique<WebhookServer>(std::move(wc));
+    auto started = h->server->start();
+    ASSERT_TRUE(started) << started.error().message;
+
+    auto rendered = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + h->configName,
+                                kSourceDir + "/operator/deploy/render-webhooks.sh",
+                                h->server->url(), h->env.caCert});
+    ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+    r = kubectl(h->env, "admin", {"apply", "-f", "-"}, rendered.out);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    harness = h.release();
+    waitUntilWebhookAnswers();
+  }
+
+  // The API server picks webhook configurations up asynchronously: wait until a dry-run
+  // create is answered by our webhook (its denial for a policy that does not exist).
+  static void waitUntilWebhookAnswers() {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    std::string request = requestYaml("default", "probe", uniqueName("no-such-policy"));
+    CommandResult r;
+    while (std::chrono::steady_clock::now() < deadline) {
+      r = kubectl(harness->env, "alice", {"create", "--dry-run=server", "-f", "-"}, request);
+      if (r.err.find(kValidating) != std::string::npos) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    FAIL() << "webhook never answered: " << r.err;
+  }
+
+  static void TearDownTestSuite() {
+    if (harness == nullptr) return;
+    for (const char* kind : {"mutatingwebhookconfiguration", "validatingwebhookconfiguration"}) {
+      kubectl(harness->env, "admin", {"delete", kind, harness->configName, "--ignore-not-found"});
+    }
+    harness->server->stop();
+    harness->informer->stop();
+    std::error_code ec;
+    std::filesystem::remove_all(harness->dir, ec);
+    delete harness;
+    harness = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(harness, nullptr) << "suite setup failed";
+    ns_ = uniqueName("wh");
+    policy_ = uniqueName("wh-oncall");
+    auto r = kubectl(env(), "admin", {"create", "namespace", ns_});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    r = kubectl(env(), "admin", {"apply", "-f", "-"}, policyYaml());
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    // The webhook sees the policy through its informer: wait for the watch to deliver it.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!harness->policies->get(policy_) && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_TRUE(harness->policies->get(policy_)) << "policy never reached the informer";
+  }
+
+  void TearDown() override {
+    if (harness == nullptr) return;
+    kubectl(env(), "admin", {"delete", "namespace", ns_, "--wait=false", "--ignore-not-found"});
+    kubectl(env(), "admin", {"delete", "accesspolicy", policy_, "--ignore-not-found"});
+  }
+
+  static const TestEnv& env() { return harness->env; }
+
+  std::string policyYaml() const {
+    return fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: {}
+spec:
+  requesters:
+    groups: [payments-devs]
+  namespaces: [{}]
+  roles:
+    - kind: ClusterRole
+      name: view
+  databases:
+    - target: orders-db
+      profiles: [readonly]
+  defaultDuration: 1h
+  maxDuration: 4h
+  requireReason: true
+  ticketPattern: "^INC-[0-9]+$"
+  approval:
+    approvers:
+      groups: [payments-leads]
+    required: 1
+)",
+                       policy_, ns_);
+  }
+
+  static std::string requestYaml(const std::string& ns, const std::string& name,
+                                 const std::string& policy, const std::string& extraSpec = "",
+                                 const std::string& duration = "2h",
+                                 const std::string& roleNamespace = "",
+                                 const std::string& roleName = "view") {
+    return fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessRequest
+metadata:
+  name: {}
+  namespace: {}
+spec:
+  policy: {}
+  duration: {}
+  roles:
+    - kind: ClusterRole
+      name: {}
+      namespaces: [{}]
+{})",
+                       name, ns, policy, duration, roleName,
+                       roleNamespace.empty() ? ns : roleNamespace, extraSpec);
+  }
+
+  static constexpr const char* kReasonTicket =
+      "  reason: orders stuck in pending\n  ticket: INC-4211\n";
+
+  // Creates a valid request as alice and sets status.approvals: [] as the operator would.
+  std::string createPending() {
+    std::string name = uniqueName("req");
+    auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                     requestYaml(ns_, name, policy_, kReasonTicket));
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    setStatusAsOperator(name, R"({"status":{"phase":"Pending","approvals":[]}})");
+    return name;
+  }
+
+  void setStatusAsOperator(const std::string& name, const std::string& mergePatch) {
+    auto r = kubectl(env(), "operator",
+                     {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=merge",
+                      "-p", mergePatch});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+
+  CommandResult addDecision(const std::string& user, const std::string& name,
+                            const std::string& value) {
+    return kubectl(env(), user,
+                   {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p",
+                    R"([{"op":"add","path":"/status/approvals/-","value":)" + value + "}]"});
+  }
+
+  std::string jsonpath(const std::string& name, const std::string& path) {
+    auto r =
+        kubectl(env(), "admin", {"get", "areq", name, "-n", ns_, "-o", "jsonpath={" + path + "}"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return r.out;
+  }
+
+  // kubectl prints the webhook's message after this prefix, then a newline.
+  static void expectDenied(const CommandResult& r, const std::string& message) {
+    EXPECT_NE(r.exitCode, 0) << r.out;
+    EXPECT_NE(r.err.find(kValidating + message + "\n"), std::string::npos)
+        << "expected: " << message << "\nkubectl said: " << r.err;
+  }
+
+  std::string ns_;
+  std::string policy_;
+};
+
+TEST_F(WebhookE2eTest, ValidCreateIsAllowedStampsTheRequesterAndExplainsItself) {
+  std::string name = uniqueName("req");
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, name, policy_, kReasonTicket));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("Warning: policy " + policy_ + " matched\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Warning: needs 1 approval from groups [payments-leads] (not alice: "
+                       "self-approval never counts)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("Warning: access expires 2h after activation (requested, policy maximum "
+                       "4h)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(jsonpath(name, ".spec.requester.username"), "alice");
+  EXPECT_EQ(jsonpath(name, ".spec.requester.groups"),
+            R"(["payments-devs","system:authenticated"])");
+}
+
+TEST_F(WebhookE2eTest, ServerDryRunPreviewsTheWarningsWithoutCreating) {
+  std::string name = uniqueName("req");
+  auto r = kubectl(env(), "alice", {"apply", "--dry-run=server", "-f", "-"},
+                   requestYaml(ns_, name, policy_, kReasonTicket));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("created (server dry run)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("Warning: policy " + policy_ + " matched"), std::string::npos) << r.err;
+  auto get = kubectl(env(), "alice", {"get", "areq", name, "-n", ns_});
+  EXPECT_NE(get.exitCode, 0);
+}
+
+TEST_F(WebhookE2eTest, RequestUnderAPolicyThatDoesNotExistIsRejected) {
+  std::string missing = uniqueName("no-such-policy");
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, uniqueName("req"), missing, kReasonTicket));
+  expectDenied(r, "spec.policy: AccessPolicy \"" + missing + "\" does not exist");
+}
+
+TEST_F(WebhookE2eTest, RoleOutsideThePolicyIsRejected) {
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, uniqueName("req"), policy_, kReasonTicket, "2h", "", "admin"));
+  expectDenied(r, "spec.roles[0].name: role ClusterRole/admin is not allowed by policy " + policy_ +
+                      " (allowed: ClusterRole/view)");
+}
+
+TEST_F(WebhookE2eTest, NamespaceOutsideThePolicyIsRejected) {
+  auto r =
+      kubectl(env(), "alice", {"create", "-f", "-"},
+              requestYaml(ns_, uniqueName("req"), policy_, kReasonTicket, "2h", "kube-system"));
+  expectDenied(r, "spec.roles[0].namespaces[0]: namespace kube-system is not allowed by policy " +
+                      policy_ + " (allowed: " + ns_ + ")");
+}
+
+TEST_F(WebhookE2eTest, DurationAboveTheMaximumIsRejected) {
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, uniqueName("req"), policy_, kReasonTicket, "5h"));
+  expectDenied(r, "spec.duration: duration 5h exceeds the maximum 4h of policy " + policy_);
+}
+
+TEST_F(WebhookE2eTest, MissingReasonIsRejected) {
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, uniqueName("req"), policy_, "  ticket: INC-4211\n"));
+  expectDenied(
+      r, "spec.reason: a reason is required by policy " + policy_ + ": say why you need access");
+}
+
+TEST_F(WebhookE2eTest, TicketNotMatchingThePatternIsRejected) {
+  auto r = kubectl(
+      env(), "alice", {"create", "-f", "-"},
+      requestYaml(ns_, uniqueName("req"), policy_, "  reason: orders stuck\n  ticket: JIRA-12\n"));
+  expectDenied(r,
+               "spec.ticket: ticket \"JIRA-12\" does not match ^INC-[0-9]+$ required by "
+               "policy " +
+                   policy_);
+}
+
+TEST_F(WebhookE2eTest, ForgedRequesterIsRejected) {
+  auto r =
+      kubectl(env(), "alice", {"create", "-f", "-"},
+              requestYaml(ns_, uniqueName("req"), policy_,
+                          std::string(kReasonTicket) +
+                              "  requester:\n    username: carol\n    groups: [payments-leads]\n"));
+  expectDenied(r,
+               "spec.requester: username \"carol\" is not the caller \"alice\"; requests are "
+               "always made in the caller's own name (leave spec.requester out)");
+}
+
+TEST_F(WebhookE2eTest, OutsiderCannotRequest) {
+  auto r = kubectl(env(), "mallory", {"create", "-f", "-"},
+                   requestYaml(ns_, uniqueName("req"), policy_, kReasonTicket));
+  expectDenied(r,
+               "spec.policy: user mallory (groups: system:authenticated) is not a requester "
+               "of policy " +
+                   policy_ + " (requesters: groups payments-devs)");
+}
+
+TEST_F(WebhookE2eTest, SpecEditAfterCreationIsRejected) {
+  std::string name = createPending();
+  auto r = kubectl(
+      env(), "alice",
+      {"patch", "areq", name, "-n", ns_, "--type=merge", "-p", R"({"spec":{"duration":"4h"}})"});
+  expectDenied(r,
+               "spec.duration: cannot be changed after creation; the only allowed spec change "
+               "is setting spec.revoke to true");
+}
+
+TEST_F(WebhookE2eTest, RequesterMayRevoke) {
+  std::string name = createPending();
+  auto r = kubectl(
+      env(), "alice",
+      {"patch", "areq", name, "-n", ns_, "--type=merge", "-p", R"({"spec":{"revoke":true}})"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("Warning: revocation requested by alice"), std::string::npos) << r.err;
+  EXPECT_EQ(jsonpath(name, ".spec.revoke"), "true");
+}
+
+TEST_F(WebhookE2eTest, SelfApprovalIsRejected) {
+  std::string name = createPending();
+  auto r = addDecision("alice", name, R"({"decision":"Approve"})");
+  expectDenied(r,
+               "status.approvals[0]: self-approval is not allowed: alice requested this access "
+               "and cannot decide on it");
+}
+
+TEST_F(WebhookE2eTest, ApprovalByAnOutsiderIsRejected) {
+  std::string name = createPending();
+  auto r = addDecision("mallory", name, R"({"decision":"Approve"})");
+  expectDenied(r,
+               "status.approvals[0]: user mallory (groups: system:authenticated) is not an "
+               "approver of policy " +
+                   policy_ + " (approvers: groups payments-leads)");
+}
+
+TEST_F(WebhookE2eTest, ApprovalInSomeoneElsesNameIsRejected) {
+  std::string name = createPending();
+  auto r = addDecision("bob", name, R"({"decision":"Approve","approver":"carol"})");
+  expectDenied(r,
+               "status.approvals[0].approver: \"carol\" is not the caller \"bob\"; decisions "
+               "are recorded under the caller's own name (leave approver out)");
+}
+
+TEST_F(WebhookE2eTest, ValidApprovalIsStampedWithTheApproverAndTime) {
+  std::string name = createPending();
+  auto r = addDecision("bob", name, R"({"decision":"Approve","comment":"ok, 2h"})");
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("Warning: approvals: 1 of 1 required; the operator grants access now"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(jsonpath(name, ".status.approvals[0].approver"), "bob");
+  EXPECT_EQ(jsonpath(name, ".status.approvals[0].comment"), "ok, 2h");
+  EXPECT_FALSE(jsonpath(name, ".status.approvals[0].time").empty());
+  // A second decision by the same approver is refused.
+  r = addDecision("bob", name, R"({"decision":"Deny"})");
+  expectDenied(r,
+               "status.approvals[1]: bob has already decided (Approve) on this request; each "
+               "approver decides once");
+}
+
+TEST_F(WebhookE2eTest, RequesterCannotSetThePhase) {
+  std::string name = createPending();
+  auto r = kubectl(env(), "alice",
+                   {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=merge", "-p",
+                    R"({"status":{"phase":"Active"}})"});
+  expectDenied(r,
+               "status.phase: is owned by the kubegrant operator; approvers may only append "
+               "to status.approvals");
+  EXPECT_EQ(jsonpath(name, ".status.phase"), "Pending");
+}
+
+TEST_F(WebhookE2eTest, ApprovalAfterExpiryIsRejected) {
+  std::string name = createPending();
+  setStatusAsOperator(name, R"({"status":{"phase":"Expired"}})");
+  auto r = addDecision("bob", name, R"({"decision":"Approve"})");
+  expectDenied(r, "status.approvals[0]: request " + name +
+                      " is Expired: no decisions are accepted after it has ended");
+}
+
+TEST_F(WebhookE2eTest, PolicyWithABrokenTicketPatternIsRejectedByThePolicyWebhook) {
+  std::string bad = uniqueName("wh-bad");
+  auto r = kubectl(env(), "admin", {"create", "-f", "-"},
+                   fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: {}
+spec:
+  requesters: {{groups: [payments-devs]}}
+  defaultDuration: 1h
+  maxDuration: 4h
+  pendingTimeout: 90m
+  ticketPattern: "^INC-[0-9+$"
+  approval: {{approvers: {{groups: [payments-leads]}}, required: 1}}
+)",
+                               bad));
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("admission webhook \"vaccesspolicy.kubegrant.io\" denied the request: "
+                       "spec.ticketPattern: invalid regular expression"),
+            std::string::npos)
+      << r.err;
+  kubectl(env(), "admin", {"delete", "accesspolicy", bad, "--ignore-not-found"});
+}
+
+}  // namespace
+}  // namespace kubegrant::webhooks
