@@ -305,3 +305,43 @@ TEST(RestTransport, RateLimitsRequestsToQpsAfterTheBurst) {
 
 }  // namespace
 }  // namespace kubegrant::kube
+
+namespace kubegrant::kube {
+namespace {
+
+TEST(RestTransport, AHandlerCanStopItsOwnWatch) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    c.startChunked();
+    c.chunk(event("ADDED", "a", "1") + event("ADDED", "b", "2"));
+    c.pause(20s);
+    return false;
+  });
+  auto client = clientFor(server);
+  std::stop_source stop;
+  std::vector<std::string> seen;
+  auto start = std::chrono::steady_clock::now();
+  auto result = client->watch(
+      resources::configMaps(), "ns", {},
+      [&](const WatchEvent& ev) {
+        seen.push_back(ev.object.name());
+        stop.request_stop();
+      },
+      stop.get_token());
+  EXPECT_TRUE(result.has_value()) << result.error().describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen[0], "a");
+}
+
+TEST(RestTransport, AnAlreadyStoppedWatchSendsNothing) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) { return c.respond(200, ""); });
+  std::stop_source stop;
+  stop.request_stop();
+  auto result = clientFor(server)->watch(
+      resources::configMaps(), "ns", {}, [](const WatchEvent&) {}, stop.get_token());
+  EXPECT_TRUE(result.has_value());
+  EXPECT_TRUE(server.requests().empty());
+}
+
+}  // namespace
+}  // namespace kubegrant::kube
