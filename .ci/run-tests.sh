@@ -24,6 +24,7 @@ overall=0
 t_all=$(kg_now_ms)
 
 record() { # phase rc start summary
+  phase=""
   local status=passed
   [ "$2" -eq 0 ] || { status="FAILED (exit $2)"; overall=1; }
   results+=("$1"$'\t'"$status"$'\t'"$(kg_elapsed "$3")"$'\t'"$4")
@@ -42,9 +43,9 @@ print_summary() {
   local r phase status secs summary
   for r in "${results[@]}"; do
     IFS=$'\t' read -r phase status secs summary <<<"$r"
-    printf '  %-22s %-16s %9s  %s\n' "$phase" "$status" "$secs" "$summary"
+    printf '  %-20s %-18s %9s  %s\n' "$phase" "$status" "$secs" "$summary"
   done
-  printf '  %-22s %-16s %9s\n' "total" "$([ $overall -eq 0 ] && echo passed || echo FAILED)" \
+  printf '  %-20s %-18s %9s\n' "total" "$([ $overall -eq 0 ] && echo passed || echo FAILED)" \
     "$(kg_elapsed "$t_all")"
   echo "=============================================================================="
 }
@@ -74,11 +75,17 @@ cleanup() {
   exit $rc
 }
 trap cleanup EXIT
-trap 'kg_log "interrupted"; exit 130' INT TERM
+phase="" phase_start=0
+on_interrupt() {
+  kg_log "interrupted"
+  if [ -n "$phase" ]; then record "$phase" 130 "$phase_start" "interrupted"; fi
+  exit 130
+}
+trap on_interrupt INT TERM
 
 # ---- 1. unit ----------------------------------------------------------------------------------
 kg_log "phase unit: ctest -L unit"
-t=$(kg_now_ms)
+t=$(kg_now_ms) phase=unit phase_start=$t
 rc=0
 # A default per-test timeout so a hung unit test fails instead of blocking CI (integration tests
 # set their own TIMEOUT in tests/CMakeLists.txt).
@@ -91,7 +98,7 @@ record unit "$rc" "$t" "$(ctest_summary "$LOG_DIR/unit.log")"
 CP_DIR=$(mktemp -d /tmp/kubegrant-cp.XXXXXX)
 
 kg_log "phase up: tests/controlplane/up.sh $CP_DIR"
-t=$(kg_now_ms)
+t=$(kg_now_ms) phase="control plane up" phase_start=$t
 rc=0
 "$ROOT/tests/controlplane/up.sh" "$CP_DIR" || rc=$?
 record "control plane up" "$rc" "$t" "$CP_DIR"
@@ -101,7 +108,7 @@ if [ "$rc" -eq 0 ]; then
   source "$CP_DIR/env"
   # ---- 3. integration + e2e ---------------------------------------------------------------------
   kg_log "phase integration|e2e: ctest -L 'integration|e2e' (API server $KUBEGRANT_API_SERVER)"
-  t=$(kg_now_ms)
+  t=$(kg_now_ms) phase="integration+e2e" phase_start=$t
   rc=0
   ctest --test-dir "$BUILD_DIR" -L 'integration|e2e' --output-on-failure --no-tests=error 2>&1 |
     tee "$LOG_DIR/integration.log" || rc=$?
