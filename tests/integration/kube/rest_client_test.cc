@@ -182,6 +182,22 @@ TEST_F(RestClientTest, ListsWithSelectorsAndPagesThroughResults) {
   EXPECT_EQ(badSelector.error().code, ErrorCode::BadRequest);
 }
 
+TEST_F(RestClientTest, ListsAcrossAllNamespacesAndFindsNamesThatNeedEncoding) {
+  const auto cms = resources::configMaps();
+  Object o = configMap(ns_, "everywhere");
+  o.setLabel("kube-it-run", ns_);
+  ASSERT_TRUE(admin_->create(cms, o).has_value());
+  auto all = admin_->list(cms, "", {.labelSelector = "kube-it-run=" + ns_});
+  ASSERT_TRUE(all.has_value()) << all.error().describe();
+  ASSERT_EQ(all->items.size(), 1u);
+  EXPECT_EQ(all->items[0].key(), (ObjectKey{ns_, "everywhere"}));
+
+  // Bootstrap RBAC names contain ':' (percent-encoded in the path).
+  auto role = admin_->get(resources::clusterRoles(), {"", "system:aggregate-to-view"});
+  ASSERT_TRUE(role.has_value()) << role.error().describe();
+  EXPECT_EQ(role->name(), "system:aggregate-to-view");
+}
+
 TEST_F(RestClientTest, UpdateWithAStaleResourceVersionConflictsAndSucceedsAfterReRead) {
   const auto cms = resources::configMaps();
   auto created = admin_->create(cms, configMap(ns_, "contended", {{"n", "0"}}));
