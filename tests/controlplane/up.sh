@@ -356,9 +356,10 @@ else
   PG_RUN=()
 fi
 pg_as() { (cd / && "${PG_RUN[@]}" "$@"); }
-# The unix socket path is limited to ~107 bytes; fall back to a short private dir if DIR is deep.
+# The unix socket path is limited to ~107 bytes and goes through pg_ctl -o unquoted: fall back
+# to a short private dir if DIR is deep or has spaces.
 PG_SOCK="$DIR/pgsock"
-if [ ${#PG_SOCK} -gt 80 ]; then
+if [ ${#PG_SOCK} -gt 80 ] || [[ "$PG_SOCK" == *[[:space:]]* ]]; then
   PG_SOCK="/tmp/kg-pgsock-$(echo "$DIR" | sha256sum | cut -c1-12)"
 fi
 mkdir -p "$PGDATA_DIR" "$PG_SOCK"
