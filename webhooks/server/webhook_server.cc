@@ -1,21 +1,9 @@
 #include "webhooks/server/webhook_server.h"
 
-#include "webhooks/policy/policy_admission.h"
 #include "webhooks/server/https_server.h"
 #include "webhooks/server/tls.h"
 
 namespace kubegrant::webhooks {
-
-AdmissionRouter makeRouter(const AccessRequestAdmission& admission, std::size_t maxBodyBytes) {
-  AdmissionRouter router(maxBodyBytes);
-  router.add(std::string(kMutateAccessRequestPath),
-             [&admission](const AdmissionRequest& r) { return admission.mutate(r); });
-  router.add(std::string(kValidateAccessRequestPath),
-             [&admission](const AdmissionRequest& r) { return admission.validate(r); });
-  router.add(std::string(kValidateAccessPolicyPath), validateAccessPolicy);
-  router.add(std::string(kValidateDatabaseTargetPath), validateDatabaseTarget);
-  return router;
-}
 
 namespace {
 // Used until start() checks the config: keeps the router's references valid.

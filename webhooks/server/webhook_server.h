@@ -28,13 +28,9 @@
 #include "webhooks/access_request/handler.h"
 #include "webhooks/access_request/policy_lookup.h"
 #include "webhooks/server/admission.h"
+#include "webhooks/server/routes.h"
 
 namespace kubegrant::webhooks {
-
-inline constexpr std::string_view kMutateAccessRequestPath = "/mutate-accessrequest";
-inline constexpr std::string_view kValidateAccessRequestPath = "/validate-accessrequest";
-inline constexpr std::string_view kValidateAccessPolicyPath = "/validate-accesspolicy";
-inline constexpr std::string_view kValidateDatabaseTargetPath = "/validate-databasetarget";
 
 struct WebhookServerConfig {
   std::string address = "0.0.0.0";
@@ -45,10 +41,6 @@ struct WebhookServerConfig {
   std::shared_ptr<const Clock> clock;            // default: SystemClock
   std::size_t maxBodyBytes = kDefaultMaxBodyBytes;
 };
-
-// The four routes over `admission` (which must outlive the router's use).
-AdmissionRouter makeRouter(const AccessRequestAdmission& admission,
-                           std::size_t maxBodyBytes = kDefaultMaxBodyBytes);
 
 class WebhookServer {
  public:

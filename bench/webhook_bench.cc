@@ -1,0 +1,101 @@
+// webhook_bench: the admission webhook server alone (same WebhookServer, rules and TLS as
+// the operator) with a fixed AccessPolicy in memory, for load tests with wrk. See
+// bench/README.md ("admission webhook") and bench/webhook_bench.sh, which drives it.
+//
+//   webhook_bench [--port N] [--cert-dir DIR]
+// Prints "url https://127.0.0.1:PORT" once serving; runs until SIGINT/SIGTERM.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "crds/v1alpha1/types.h"
+#include "operator/common/log.h"
+#include "webhooks/server/certs.h"
+#include "webhooks/server/webhook_server.h"
+
+using namespace kubegrant;
+
+namespace {
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  int port = 0;
+  std::string certDir =
+      (std::filesystem::temp_directory_path() / ("kg-webhook-bench-" + std::to_string(getpid())))
+          .string();
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string arg = argv[i];
+    if (arg == "--port") {
+      port = std::atoi(argv[i + 1]);
+    } else if (arg == "--cert-dir") {
+      certDir = argv[i + 1];
+    }
+  }
+  if (port == 0) port = freePort();
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  log::setLevel(log::Level::Warn);
+
+  webhooks::CertificateRequest req;
+  req.dir = certDir;
+  if (auto r = webhooks::generateCertificates(req); !r) {
+    std::fprintf(stderr, "webhook_bench: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  auto policies = std::make_shared<webhooks::StaticPolicyLookup>();
+  v1alpha1::AccessPolicy p;
+  p.metadata.name = "payments-oncall";
+  p.spec.requesters.groups = {"payments-devs"};
+  p.spec.namespaces = {"payments"};
+  p.spec.roles = {{v1alpha1::RoleKind::ClusterRole, "view"},
+                  {v1alpha1::RoleKind::Role, "pod-debugger"}};
+  p.spec.databases = {{"orders-db", {"readonly"}}};
+  p.spec.defaultDuration = "1h";
+  p.spec.maxDuration = "4h";
+  p.spec.requireReason = true;
+  p.spec.ticketPattern = "^INC-[0-9]+$";
+  p.spec.approval.approvers.groups = {"payments-leads"};
+  p.spec.approval.required = 1;
+  policies->put(p);
+
+  webhooks::WebhookServerConfig wc;
+  wc.address = "127.0.0.1";
+  wc.port = port;
+  wc.certDir = certDir;
+  wc.policies = policies;
+  webhooks::WebhookServer server(std::move(wc));
+  if (auto r = server.start(); !r) {
+    std::fprintf(stderr, "webhook_bench: %s\n", r.error().message.c_str());
+    return 1;
+  }
+  std::printf("url %s\n", server.url().c_str());
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&stopSignals, &sig);
+  server.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(certDir, ec);
+  return 0;
+}

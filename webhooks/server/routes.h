@@ -1,0 +1,27 @@
+#pragma once
+
+// kubegrant's admission routes, independent of the transport: the HTTPS server serves them,
+// and the fuzzer and tests drive them directly.
+//   POST /mutate-accessrequest     stamps spec.requester (create), approver/time (status)
+//   POST /validate-accessrequest   create, spec update and status (approval) rules
+//   POST /validate-accesspolicy    AccessPolicy sanity
+//   POST /validate-databasetarget  DatabaseTarget sanity
+
+#include <cstddef>
+#include <string_view>
+
+#include "webhooks/access_request/handler.h"
+#include "webhooks/server/admission.h"
+
+namespace kubegrant::webhooks {
+
+inline constexpr std::string_view kMutateAccessRequestPath = "/mutate-accessrequest";
+inline constexpr std::string_view kValidateAccessRequestPath = "/validate-accessrequest";
+inline constexpr std::string_view kValidateAccessPolicyPath = "/validate-accesspolicy";
+inline constexpr std::string_view kValidateDatabaseTargetPath = "/validate-databasetarget";
+
+// The four routes over `admission` (which must outlive the router).
+AdmissionRouter makeRouter(const AccessRequestAdmission& admission,
+                           std::size_t maxBodyBytes = kDefaultMaxBodyBytes);
+
+}  // namespace kubegrant::webhooks
