@@ -1,6 +1,8 @@
 #include "operator/runtime/informer.h"
 
 #include <algorithm>
+#include <unordered_set>
+#include <utility>
 
 #include "operator/common/log.h"
 
@@ -40,17 +42,26 @@ void stripData(kube::Object& obj) {
 
 // ---- Store ----
 
+ObjectPtr Store::objectOf(const Entry& entry) const {
+  if (entry.object) return entry.object;
+  // Packed by upsert from a valid object, so decoding cannot fail short of memory
+  // corruption; an empty object is the safe answer then.
+  auto body = nlohmann::json::from_msgpack(entry.packed, true, false);
+  if (body.is_discarded()) return std::make_shared<const kube::Object>();
+  return std::make_shared<const kube::Object>(std::move(body));
+}
+
 ObjectPtr Store::get(const NamespacedName& key) const {
   std::shared_lock<std::shared_mutex> g(mu_);
   auto it = items_.find(key);
-  return it == items_.end() ? nullptr : it->second;
+  return it == items_.end() ? nullptr : objectOf(it->second);
 }
 
 std::vector<ObjectPtr> Store::list() const {
   std::shared_lock<std::shared_mutex> g(mu_);
   std::vector<ObjectPtr> out;
   out.reserve(items_.size());
-  for (const auto& [k, v] : items_) out.push_back(v);
+  for (const auto& [k, v] : items_) out.push_back(objectOf(v));
   return out;
 }
 
@@ -64,7 +75,7 @@ std::vector<ObjectPtr> Store::byIndex(const std::string& indexName,
   if (entry == idx->second.entries.end()) return out;
   for (const auto& key : entry->second) {
     auto it = items_.find(key);
-    if (it != items_.end()) out.push_back(it->second);
+    if (it != items_.end()) out.push_back(objectOf(it->second));
   }
   return out;
 }
@@ -86,8 +97,8 @@ size_t Store::size() const {
 void Store::addIndexer(std::string name, IndexFunc fn) {
   std::unique_lock<std::shared_mutex> g(mu_);
   Index idx{std::move(fn), {}};
-  for (const auto& [key, obj] : items_) {
-    for (const auto& v : idx.fn(*obj)) idx.entries[v].insert(key);
+  for (const auto& [key, entry] : items_) {
+    for (const auto& v : idx.fn(*objectOf(entry))) idx.entries[v].insert(key);
   }
   indexes_[std::move(name)] = std::move(idx);
 }
@@ -109,12 +120,22 @@ void Store::indexLocked(const NamespacedName& key, const kube::Object& obj, bool
 
 ObjectPtr Store::upsert(ObjectPtr obj) {
   NamespacedName key = obj->key();
+  Entry next;
+  if (compact_) {
+    next.packed = nlohmann::json::to_msgpack(obj->body);
+    next.packed.shrink_to_fit();
+  } else {
+    next.object = obj;
+  }
   std::unique_lock<std::shared_mutex> g(mu_);
-  ObjectPtr& slot = items_[key];
-  ObjectPtr old = std::move(slot);
-  if (old) indexLocked(key, *old, false);
-  indexLocked(key, *obj, true);
-  slot = std::move(obj);
+  auto [it, inserted] = items_.try_emplace(std::move(key));
+  ObjectPtr old;
+  if (!inserted) {
+    old = objectOf(it->second);
+    indexLocked(it->first, *old, false);
+  }
+  indexLocked(it->first, *obj, true);
+  it->second = std::move(next);
   return old;
 }
 
@@ -122,7 +143,7 @@ ObjectPtr Store::erase(const NamespacedName& key) {
   std::unique_lock<std::shared_mutex> g(mu_);
   auto it = items_.find(key);
   if (it == items_.end()) return nullptr;
-  ObjectPtr old = std::move(it->second);
+  ObjectPtr old = objectOf(it->second);
   items_.erase(it);
   indexLocked(key, *old, false);
   return old;
@@ -151,7 +172,9 @@ EventHandler enqueueMapped(WorkQueue& queue,
 
 Informer::Informer(kube::Client& client, kube::ResourceRef ref, Clock& clock,
                    InformerOptions options)
-    : client_(client), ref_(std::move(ref)), clock_(clock), options_(std::move(options)) {}
+    : client_(client), ref_(std::move(ref)), clock_(clock), options_(std::move(options)) {
+  store_.setCompact(options_.compactCache);
+}
 
 Informer::~Informer() { stop(); }
 
@@ -230,7 +253,10 @@ bool Informer::sleepUntil(TimePoint deadline, const std::stop_token& stop) {
 ObjectPtr Informer::prepare(kube::Object obj) const {
   if (!options_.keepManagedFields) stripManagedFields(obj);
   if (options_.transform) options_.transform(obj);
-  return std::make_shared<const kube::Object>(std::move(obj));
+  // A fresh deep copy: the parsed object's nodes are interleaved with what the transform
+  // dropped (managedFields is often half of them) and with the rest of the response, and a
+  // long-lived cache made of them would pin all that memory. The copy is laid out compactly.
+  return std::make_shared<const kube::Object>(nlohmann::json(std::as_const(obj.body)));
 }
 
 void Informer::dispatchAdd(const ObjectPtr& obj) {
@@ -250,7 +276,11 @@ void Informer::dispatchDelete(const ObjectPtr& obj) {
 }
 
 bool Informer::listAndReplace(std::stop_token stop) {
-  std::vector<ObjectPtr> items;
+  // Pages go into the store as they arrive, so memory peaks at one page rather than at a
+  // second copy of the whole collection; readers may see old and new objects side by side
+  // during a relist (each one a real version), and objects missing from the new list are
+  // removed, with onDelete, once the list is complete.
+  std::unordered_set<NamespacedName, NamespacedNameHash> listed;
   std::string listRv;
   kube::ListOptions lo;
   lo.labelSelector = options_.labelSelector;
@@ -264,7 +294,8 @@ bool Informer::listAndReplace(std::stop_token stop) {
         // The continue token expired between pages: start again with one full list.
         log::info(kLogger, "list continuation expired, listing in one request",
                   {{"resource", describe(ref_)}});
-        items.clear();
+        listed.clear();
+        listRv.clear();
         lo.continueToken.clear();
         lo.limit = 0;
         continue;
@@ -273,29 +304,28 @@ bool Informer::listAndReplace(std::stop_token stop) {
                 {{"resource", describe(ref_)}, {"error", page.error().describe()}});
       return false;
     }
-    for (auto& item : page->items) {
-      // List items carry no apiVersion/kind; fill them in so stored objects are complete.
-      if (item.apiVersion().empty()) item.setApiVersionKind(ref_);
-      items.push_back(prepare(std::move(item)));
+    if (lo.continueToken.empty()) listRv = page->resourceVersion;  // the list's snapshot
+    {
+      std::lock_guard<std::mutex> dg(dispatchMu_);
+      for (auto& item : page->items) {
+        // List items carry no apiVersion/kind; fill them in so stored objects are complete.
+        if (item.apiVersion().empty()) item.setApiVersionKind(ref_);
+        ObjectPtr obj = prepare(std::move(item));
+        listed.insert(obj->key());
+        ObjectPtr old = store_.upsert(obj);
+        if (!old) {
+          dispatchAdd(obj);
+        } else if (old->resourceVersion() != obj->resourceVersion()) {
+          dispatchUpdate(old, obj);
+        }
+      }
     }
-    if (listRv.empty() || lo.continueToken.empty()) listRv = page->resourceVersion;
+    page->items.clear();
     if (page->continueToken.empty()) break;
     lo.continueToken = page->continueToken;
   }
-
   {
     std::lock_guard<std::mutex> dg(dispatchMu_);
-    std::unordered_map<NamespacedName, bool, NamespacedNameHash> listed;
-    listed.reserve(items.size());
-    for (const auto& obj : items) {
-      listed[obj->key()] = true;
-      ObjectPtr old = store_.upsert(obj);
-      if (!old) {
-        dispatchAdd(obj);
-      } else if (old->resourceVersion() != obj->resourceVersion()) {
-        dispatchUpdate(old, obj);
-      }
-    }
     for (const auto& key : store_.keys()) {
       if (listed.count(key) != 0) continue;
       if (ObjectPtr old = store_.erase(key)) dispatchDelete(old);
@@ -309,7 +339,7 @@ bool Informer::listAndReplace(std::stop_token stop) {
     cv_.notify_all();
   }
   log::debug(kLogger, "listed",
-             {{"resource", describe(ref_)}, {"items", items.size()}, {"resourceVersion", listRv}});
+             {{"resource", describe(ref_)}, {"items", listed.size()}, {"resourceVersion", listRv}});
   return true;
 }
 

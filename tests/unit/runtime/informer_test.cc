@@ -376,3 +376,39 @@ TEST(Informer, EnqueueHandlersPutKeysOnTheWorkQueue) {
 
 }  // namespace
 }  // namespace kubegrant::runtime
+
+namespace kubegrant::runtime {
+namespace {
+
+TEST(Informer, ACompactCacheAnswersLikeTheSharedOne) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("a", "one", {{"owner", "x"}}, "1"));
+  client.seed(kConfigMaps, configMap("a", "two", {{"owner", "x"}}, "2"));
+  InformerOptions opts;
+  opts.compactCache = true;
+  Informer inf(client, kConfigMaps, clock, opts);
+  inf.addIndexer("owner", indexByLabel("owner"));
+  Recorder rec;
+  inf.addEventHandler(rec.handler());
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  EXPECT_EQ(inf.store().get({"a", "one"})->body, client.peek(kConfigMaps, {"a", "one"})->body);
+  EXPECT_EQ(inf.store().byIndex("owner", "x").size(), 2u);
+
+  ASSERT_TRUE(client.patch(kConfigMaps, {"a", "one"}, kube::PatchType::Merge,
+                           {{"metadata", {{"labels", {{"owner", "y"}}}}}}));
+  ASSERT_TRUE(client.remove(kConfigMaps, {"a", "two"}));
+  ASSERT_TRUE(eventually([&] { return rec.size() == 4; }));
+  EXPECT_EQ(rec.events(),
+            (std::vector<std::string>{"add a/one", "add a/two", "update a/one", "delete a/two"}));
+  EXPECT_TRUE(inf.store().byIndex("owner", "x").empty());
+  ASSERT_EQ(inf.store().byIndex("owner", "y").size(), 1u);
+  EXPECT_EQ(inf.store().byIndex("owner", "y")[0]->body,
+            client.peek(kConfigMaps, {"a", "one"})->body);
+  EXPECT_EQ(inf.store().keys(), freshListKeys(client));
+}
+
+}  // namespace
+}  // namespace kubegrant::runtime
