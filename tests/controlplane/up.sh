@@ -87,15 +87,15 @@ kg_log "binaries ready in $(kg_elapsed "$t"): $KAS_BIN, $ETCD_BIN"
 # ---------------------------------------------------------------------------------------------
 # PKI (kept across restarts of the same DIR)
 
-issue_cert() { # name subject extensions
+issue_cert() { # name subject extensions dir
   local name=$1 subj=$2 ext=$3 dir=$4
-  openssl genrsa -out "$dir/$name.key" 2048 2>/dev/null
-  openssl req -new -config "$PKI/openssl.cnf" -key "$dir/$name.key" -subj "$subj" \
-    -out "$dir/$name.csr"
-  openssl x509 -req -in "$dir/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
-    -set_serial "0x$(openssl rand -hex 16)" -days 365 -sha256 \
-    -extfile "$PKI/openssl.cnf" -extensions "$ext" -out "$dir/$name.crt" 2>/dev/null
-  rm -f "$dir/$name.csr"
+  openssl genrsa -out "$dir/$name.key" 2048 2>/dev/null &&
+    openssl req -new -config "$PKI/openssl.cnf" -key "$dir/$name.key" -subj "$subj" \
+      -out "$dir/$name.csr" &&
+    openssl x509 -req -in "$dir/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" \
+      -set_serial "0x$(openssl rand -hex 16)" -days 365 -sha256 \
+      -extfile "$PKI/openssl.cnf" -extensions "$ext" -out "$dir/$name.crt" 2>/dev/null &&
+    rm -f "$dir/$name.csr"
 }
 
 if [ ! -e "$PKI/.complete" ]; then
@@ -127,15 +127,19 @@ EOF
   openssl genrsa -out "$PKI/ca.key" 2048 2>/dev/null
   openssl req -x509 -new -config "$PKI/openssl.cnf" -extensions ca_ext -key "$PKI/ca.key" \
     -subj "/CN=kubegrant-test-ca" -days 3650 -sha256 -out "$PKI/ca.crt"
-  issue_cert apiserver "/CN=kube-apiserver" server_ext "$PKI"
-  openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
-  issue_cert admin "/O=system:masters/CN=admin" client_ext "$PKI/users"
-  issue_cert operator "/O=kubegrant:operators/CN=kubegrant-operator" client_ext "$PKI/users"
-  issue_cert alice "/O=payments-devs/CN=alice" client_ext "$PKI/users"
-  issue_cert bob "/O=payments-leads/CN=bob" client_ext "$PKI/users"
-  issue_cert carol "/O=payments-leads/CN=carol" client_ext "$PKI/users"
-  issue_cert mallory "/CN=mallory" client_ext "$PKI/users"
+  # RSA key generation dominates on a loaded machine: issue the certificates in parallel.
+  jobs=()
+  issue_cert apiserver "/CN=kube-apiserver" server_ext "$PKI" & jobs+=($!)
+  (openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null &&
+    openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null) & jobs+=($!)
+  issue_cert admin "/O=system:masters/CN=admin" client_ext "$PKI/users" & jobs+=($!)
+  issue_cert operator "/O=kubegrant:operators/CN=kubegrant-operator" client_ext "$PKI/users" &
+  jobs+=($!)
+  issue_cert alice "/O=payments-devs/CN=alice" client_ext "$PKI/users" & jobs+=($!)
+  issue_cert bob "/O=payments-leads/CN=bob" client_ext "$PKI/users" & jobs+=($!)
+  issue_cert carol "/O=payments-leads/CN=carol" client_ext "$PKI/users" & jobs+=($!)
+  issue_cert mallory "/CN=mallory" client_ext "$PKI/users" & jobs+=($!)
+  for j in "${jobs[@]}"; do wait "$j" || kg_die "generating the test PKI in $PKI failed"; done
   touch "$PKI/.complete"
   kg_log "PKI generated in $(kg_elapsed "$t"): $PKI"
 fi
