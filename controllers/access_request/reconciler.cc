@@ -411,7 +411,10 @@ void AccessRequestReconciler::announce(const v1::AccessRequest& before,
   }
   if (auto e = endEvent(to)) {
     const char* type = (to == v1::Phase::Expired) ? "Normal" : "Warning";
-    record(*e, after, p.approvers, type, p.reason.empty() ? v1::toString(to) : p.reason, message);
+    // The audit line of an ending names what was removed (the new status no longer lists it).
+    v1::AccessRequest ended = after;
+    if (before.status) ended.status->grants = before.status->grants;
+    record(*e, ended, p.approvers, type, p.reason.empty() ? v1::toString(to) : p.reason, message);
   }
 }
 

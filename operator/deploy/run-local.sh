@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make run`: the first runnable kubegrant, on a local control plane or your cluster.
+#
+# Usage: operator/deploy/run-local.sh BUILD_DIR DEV_DIR
+#   Without KUBECONFIG: starts tests/controlplane/up.sh DEV_DIR (users' kubeconfigs in
+#   DEV_DIR/kubeconfig/*.yaml), installs the CRDs, the operator's RBAC, the users' RBAC, the
+#   webhook configurations (pointing at https://127.0.0.1:$WEBHOOK_PORT with a CA generated
+#   into DEV_DIR/webhook-certs) and examples/, then runs the operator in the foreground as
+#   user kubegrant-operator and prints the kubectl commands to request as alice and approve
+#   as bob. Ctrl-C stops the operator; `make stop` (tests/controlplane/down.sh DEV_DIR)
+#   stops the rest.
+#   With KUBECONFIG set: installs the same into that cluster (you need admin rights there)
+#   and runs the operator with your KUBECONFIG; the webhook configurations still point at
+#   this machine, so this is for clusters that can reach it (e.g. kind with host networking).
+# Environment: WEBHOOK_PORT (9443), HEALTH_ADDR (:8081), METRICS_ADDR (:8080), AUDIT_LOG (-).
+set -euo pipefail
+[ $# -eq 2 ] || { echo "usage: $0 BUILD_DIR DEV_DIR" >&2; exit 2; }
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=$(cd "$1" && pwd)
+mkdir -p "$2"
+DEV=$(cd "$2" && pwd)
+WEBHOOK_PORT=${WEBHOOK_PORT:-9443}
+OPERATOR="$BUILD/operator/kubegrant-operator"
+CERTS_TOOL="$BUILD/webhooks/server/kubegrant-certs"
+[ -x "$OPERATOR" ] || { echo "$0: $OPERATOR not built (make build)" >&2; exit 1; }
+
+if [ -z "${KUBECONFIG:-}" ]; then
+  "$ROOT/tests/controlplane/up.sh" "$DEV"
+  ADMIN="$DEV/kubeconfig/admin.yaml"
+  OPERATOR_KUBECONFIG="$DEV/kubeconfig/operator.yaml"
+  local_users=1
+else
+  ADMIN="$KUBECONFIG"
+  OPERATOR_KUBECONFIG="$KUBECONFIG"
+  local_users=0
+fi
+k() { kubectl --kubeconfig "$ADMIN" "$@"; }
+
+echo "== installing CRDs"
+k apply --server-side -f "$ROOT/crds/" >/dev/null
+k wait --for condition=Established --timeout=60s crd/accessrequests.kubegrant.io \
+  crd/accesspolicies.kubegrant.io crd/databasetargets.kubegrant.io >/dev/null
+echo "== installing RBAC (operator, users)"
+k apply -f "$ROOT/operator/deploy/rbac-operator.yaml" >/dev/null
+k apply -f "$ROOT/operator/deploy/rbac-users.yaml" >/dev/null
+
+CERT_DIR="$DEV/webhook-certs"
+mkdir -p "$CERT_DIR"
+if [ -x "$CERTS_TOOL" ]; then
+  "$CERTS_TOOL" --dir "$CERT_DIR" --ip 127.0.0.1 --dns localhost >/dev/null
+  echo "== installing webhook configurations -> https://127.0.0.1:$WEBHOOK_PORT"
+  "$ROOT/operator/deploy/render-webhooks.sh" "https://127.0.0.1:$WEBHOOK_PORT" \
+    "$CERT_DIR/ca.crt" | k apply -f - >/dev/null
+  webhook_flags=(--webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$CERT_DIR")
+else
+  echo "!! $CERTS_TOOL not built: running without the admission webhook" >&2
+  webhook_flags=(--webhook-port 0)
+fi
+
+echo "== installing examples/"
+# The webhook validates policies: apply examples once the operator serves (below).
+apply_examples() {
+  for i in $(seq 1 50); do
+    if k apply -f "$ROOT/examples/namespace.yaml" >/dev/null 2>&1 &&
+      k apply -f "$ROOT/examples/role-pod-debugger.yaml" >/dev/null 2>&1 &&
+      k apply -f "$ROOT/examples/policy-payments-oncall.yaml" >/dev/null 2>&1 &&
+      k apply -f "$ROOT/examples/databasetarget-orders-db.yaml" >/dev/null 2>&1; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "!! could not apply examples/ (is the webhook serving?)" >&2
+}
+
+if [ "$local_users" = 1 ]; then
+  KC="$DEV/kubeconfig"
+  cat <<MSG
+
+kubegrant is starting. In another terminal:
+
+  # alice asks for access (she cannot list pods yet):
+  kubectl --kubeconfig $KC/alice.yaml get pods -n payments        # Forbidden
+  kubectl --kubeconfig $KC/alice.yaml apply -f $ROOT/examples/request-debug-orders.yaml
+  kubectl --kubeconfig $KC/alice.yaml get areq -n payments
+
+  # bob approves:
+  kubectl --kubeconfig $KC/bob.yaml patch areq debug-orders -n payments --subresource=status \\
+    --type=json -p '[{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"ok"}}]'
+
+  # alice now has access until status.expiresAt:
+  kubectl --kubeconfig $KC/alice.yaml get pods -n payments
+  kubectl --kubeconfig $KC/admin.yaml describe areq debug-orders -n payments
+
+  # end it early (alice or an approver):
+  kubectl --kubeconfig $KC/alice.yaml patch areq debug-orders -n payments --type=merge -p '{"spec":{"revoke":true}}'
+
+Health: curl localhost${HEALTH_ADDR:-:8081}/readyz   Metrics: curl localhost${METRICS_ADDR:-:8080}/metrics
+Ctrl-C stops the operator; 'make stop' stops the control plane.
+
+MSG
+fi
+
+apply_examples &
+exec "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" "${webhook_flags[@]}" \
+  --health-addr "${HEALTH_ADDR:-:8081}" --metrics-addr "${METRICS_ADDR:-:8080}" \
+  --audit-log "${AUDIT_LOG:--}"

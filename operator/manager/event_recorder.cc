@@ -1,0 +1,62 @@
+#include "operator/manager/event_recorder.h"
+
+namespace kubegrant::manager {
+
+AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, size_t maxPending)
+    : recorder_(recorder), maxPending_(maxPending) {
+  thread_ = std::thread([this] { run(); });
+}
+
+AsyncEventSink::~AsyncEventSink() { stop(); }
+
+void AsyncEventSink::record(const v1alpha1::AccessRequest& request,
+                            const controllers::access_request::RequestEvent& event) {
+  // Only what an Event's involvedObject needs.
+  nlohmann::json involved;
+  involved["apiVersion"] = std::string(v1alpha1::kApiVersion);
+  involved["kind"] = std::string(v1alpha1::kAccessRequestKind);
+  involved["metadata"] = {{"name", request.metadata.name},
+                          {"namespace", request.metadata.namespace_},
+                          {"uid", request.metadata.uid}};
+  Pending p{kube::Object(std::move(involved)),
+            event.type == "Warning" ? runtime::EventType::Warning : runtime::EventType::Normal,
+            event.reason, event.message};
+  std::lock_guard<std::mutex> g(mu_);
+  if (stopping_) return;
+  if (pending_.size() >= maxPending_) {
+    pending_.pop_front();
+    ++dropped_;
+  }
+  pending_.push_back(std::move(p));
+  cv_.notify_one();
+}
+
+void AsyncEventSink::stop() {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+uint64_t AsyncEventSink::dropped() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return dropped_;
+}
+
+void AsyncEventSink::run() {
+  for (;;) {
+    Pending p;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping and flushed
+      p = std::move(pending_.front());
+      pending_.pop_front();
+    }
+    recorder_.event(p.involved, p.type, p.reason, p.message);
+  }
+}
+
+}  // namespace kubegrant::manager

@@ -1,0 +1,47 @@
+#pragma once
+
+// Hands AccessRequest Events to runtime::EventRecorder on a background thread, so a reconcile
+// never waits on an Event write (the recorder itself is synchronous and best-effort). Bounded:
+// when the API server is slow, the oldest unsent Events are dropped and counted.
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "controllers/access_request/reconciler.h"
+#include "operator/runtime/event_recorder.h"
+
+namespace kubegrant::manager {
+
+class AsyncEventSink {
+ public:
+  // `recorder` must outlive this object.
+  explicit AsyncEventSink(runtime::EventRecorder& recorder, size_t maxPending = 10000);
+  ~AsyncEventSink();  // flushes what is queued, then joins
+
+  void record(const v1alpha1::AccessRequest& request,
+              const controllers::access_request::RequestEvent& event);
+  void stop();
+  uint64_t dropped() const;
+
+ private:
+  struct Pending {
+    kube::Object involved;
+    runtime::EventType type;
+    std::string reason;
+    std::string message;
+  };
+  void run();
+  runtime::EventRecorder& recorder_;
+  size_t maxPending_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> pending_;
+  bool stopping_ = false;
+  uint64_t dropped_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace kubegrant::manager

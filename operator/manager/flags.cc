@@ -1,0 +1,289 @@
+#include "operator/manager/flags.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+
+#include "crds/v1alpha1/duration.h"
+
+namespace kubegrant::manager {
+namespace {
+
+Result<bool> parseBool(const std::string& name, const std::string& v) {
+  if (v == "true" || v == "1" || v.empty()) return true;
+  if (v == "false" || v == "0") return false;
+  return fail(ErrorCode::Invalid, fmt::format("--{}: want true or false, got \"{}\"", name, v));
+}
+
+Result<int> parseInt(const std::string& name, const std::string& v, int lo, int hi) {
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos || v.size() > 9) {
+    return fail(ErrorCode::Invalid, fmt::format("--{}: want a number, got \"{}\"", name, v));
+  }
+  int n = std::stoi(v);
+  if (n < lo || n > hi) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("--{}: {} is out of range [{}, {}]", name, n, lo, hi));
+  }
+  return n;
+}
+
+using Setter = std::function<Result<void>(Flags&, const std::string&)>;
+
+struct Spec {
+  bool boolean = false;
+  Setter set;
+};
+
+const std::map<std::string, Spec>& specs() {
+  static const std::map<std::string, Spec> s = {
+      {"kubeconfig",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.kubeconfig = v;
+          return ok();
+        }}},
+      {"leader-elect",
+       {true,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto b = parseBool("leader-elect", v);
+          if (!b) return std::unexpected(b.error());
+          f.leaderElect = *b;
+          return ok();
+        }}},
+      {"leader-election-namespace",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.leaderElectionNamespace = v;
+          return ok();
+        }}},
+      {"leader-election-id",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.leaderElectionId = v;
+          return ok();
+        }}},
+      {"webhook-port",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto n = parseInt("webhook-port", v, 0, 65535);
+          if (!n) return std::unexpected(n.error());
+          f.webhookPort = *n;
+          return ok();
+        }}},
+      {"webhook-address",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.webhookAddress = v;
+          return ok();
+        }}},
+      {"webhook-cert-dir",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.webhookCertDir = v;
+          return ok();
+        }}},
+      {"metrics-addr",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.metricsAddr = v;
+          return ok();
+        }}},
+      {"health-addr",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.healthAddr = v;
+          return ok();
+        }}},
+      {"audit-log",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.auditLog = v;
+          return ok();
+        }}},
+      {"notify-url",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.notifyUrl = v;
+          return ok();
+        }}},
+      {"config",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.config = v;
+          return ok();
+        }}},
+      {"sweep-interval",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto d = v1alpha1::parseDuration(v);
+          if (!d) {
+            return fail(ErrorCode::Invalid, "--sweep-interval: " + d.error().message);
+          }
+          if (*d < std::chrono::seconds(1)) {
+            return fail(ErrorCode::Invalid, "--sweep-interval: must be at least 1s");
+          }
+          f.sweepInterval = *d;
+          return ok();
+        }}},
+      {"workers",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto n = parseInt("workers", v, 1, 64);
+          if (!n) return std::unexpected(n.error());
+          f.workers = *n;
+          return ok();
+        }}},
+      {"log-level",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          static const std::map<std::string, log::Level> levels = {{"debug", log::Level::Debug},
+                                                                   {"info", log::Level::Info},
+                                                                   {"warn", log::Level::Warn},
+                                                                   {"error", log::Level::Error}};
+          auto it = levels.find(v);
+          if (it == levels.end()) {
+            return fail(ErrorCode::Invalid,
+                        fmt::format("--log-level: want debug, info, warn or error, "
+                                    "got \"{}\"",
+                                    v));
+          }
+          f.logLevel = it->second;
+          return ok();
+        }}},
+      {"help",
+       {true,
+        [](Flags& f, const std::string&) -> Result<void> {
+          f.help = true;
+          return ok();
+        }}},
+  };
+  return s;
+}
+
+}  // namespace
+
+Result<void> applyConfigFile(const std::string& path, Flags& flags) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const std::exception& e) {
+    return fail(ErrorCode::Invalid, fmt::format("--config {}: {}", path, e.what()));
+  }
+  if (!root || root.IsNull()) return ok();
+  if (!root.IsMap()) {
+    return fail(ErrorCode::Invalid, fmt::format("--config {}: want a map of flag names", path));
+  }
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    auto it = specs().find(key);
+    if (it == specs().end() || key == "config" || key == "help") {
+      return fail(ErrorCode::Invalid, fmt::format("--config {}: unknown key \"{}\"", path, key));
+    }
+    std::string value;
+    try {
+      value = kv.second.as<std::string>();
+    } catch (const std::exception&) {
+      return fail(ErrorCode::Invalid,
+                  fmt::format("--config {}: \"{}\" must be a scalar", path, key));
+    }
+    if (auto r = it->second.set(flags, value); !r) return r;
+  }
+  return ok();
+}
+
+Result<Flags> parseFlags(const std::vector<std::string>& args) {
+  std::vector<std::pair<std::string, std::string>> parsed;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h") {
+      parsed.emplace_back("help", "");
+      continue;
+    }
+    if (!a.starts_with("--")) {
+      return fail(ErrorCode::Invalid, fmt::format("unexpected argument \"{}\" (see --help)", a));
+    }
+    std::string name = a.substr(2), value;
+    bool hasValue = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name.resize(eq);
+      hasValue = true;
+    }
+    auto it = specs().find(name);
+    if (it == specs().end()) {
+      return fail(ErrorCode::Invalid, fmt::format("unknown flag --{} (see --help)", name));
+    }
+    if (!hasValue && !it->second.boolean) {
+      if (i + 1 >= args.size()) {
+        return fail(ErrorCode::Invalid, fmt::format("flag --{} needs a value", name));
+      }
+      value = args[++i];
+    }
+    parsed.emplace_back(name, value);
+  }
+  Flags flags;
+  for (const auto& [name, value] : parsed) {
+    if (name == "config") {
+      flags.config = value;
+      if (auto r = applyConfigFile(value, flags); !r) return std::unexpected(r.error());
+    }
+  }
+  for (const auto& [name, value] : parsed) {
+    if (name == "config") continue;
+    if (auto r = specs().at(name).set(flags, value); !r) return std::unexpected(r.error());
+  }
+  return flags;
+}
+
+std::string helpText() {
+  return R"(kubegrant-operator: just-in-time, time-bound, approved, audited access to Kubernetes.
+
+Runs the AccessRequest controller (approval -> RoleBindings -> verified revocation at
+expiresAt), the orphan sweep, and the kubegrant admission webhook server in one process.
+
+Usage: kubegrant-operator [flags]
+
+Connection:
+  --kubeconfig PATH            kubeconfig to use. Default: $KUBECONFIG, else the in-cluster
+                               service account, else ~/.kube/config.
+  --leader-elect               Run the controller only while holding the Lease
+                               <leader-election-namespace>/<leader-election-id>; losing it
+                               exits with status 1. The webhook serves on every replica.
+  --leader-election-namespace  Namespace of the Lease (default kubegrant-system).
+  --leader-election-id         Name of the Lease (default kubegrant-operator).
+
+Serving:
+  --webhook-port N             HTTPS port of the admission webhook (default 9443; 0 = off).
+  --webhook-address ADDR       Address the webhook binds (default 0.0.0.0).
+  --webhook-cert-dir DIR       Directory with tls.crt and tls.key, reloaded when they change
+                               (default /tmp/k8s-webhook-server/serving-certs).
+  --metrics-addr ADDR          Prometheus /metrics on host:port or :port (default :8080;
+                               0 = off).
+  --health-addr ADDR           /healthz and /readyz (default :8081; 0 = off). /readyz is 200
+                               once the caches are synced and the webhook accepts
+                               connections, 503 with the reason otherwise.
+
+Behaviour:
+  --audit-log PATH             One JSON line per lifecycle event (requested, approved, denied,
+                               granted, expired, revoked, failed). Default (or "-"): stdout.
+                               A path is opened for appending.
+  --sweep-interval DURATION    How often the safety-net sweep removes RoleBindings with
+                               kubegrant's labels that belong to no live Active request and
+                               overdue grants (Go duration, default 60s).
+  --workers N                  Concurrent reconciles (default 4).
+  --notify-url URL             NOT IMPLEMENTED YET: accepted and logged, no notifications are
+                               sent by this version.
+  --config PATH                YAML file with any of these flags as keys (without "--");
+                               flags given on the command line win.
+  --log-level LEVEL            debug, info (default), warn or error. Logs are JSON lines on
+                               stderr.
+  -h, --help                   This text.
+
+Signals: SIGTERM or SIGINT stop the controller (in-flight reconciles finish), the webhook
+and the servers, then exit 0.
+)";
+}
+
+}  // namespace kubegrant::manager

@@ -1,0 +1,45 @@
+#pragma once
+
+// The operator's command line (and the optional --config YAML file with the same keys,
+// which flags override). Pure: parse, validate, and render --help.
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "operator/common/clock.h"
+#include "operator/common/log.h"
+#include "operator/common/result.h"
+
+namespace kubegrant::manager {
+
+struct Flags {
+  std::string kubeconfig;  // "" = $KUBECONFIG, in-cluster, ~/.kube/config
+  bool leaderElect = false;
+  std::string leaderElectionNamespace = "kubegrant-system";
+  std::string leaderElectionId = "kubegrant-operator";
+  int webhookPort = 9443;  // 0 = webhook disabled
+  std::string webhookAddress = "0.0.0.0";
+  std::string webhookCertDir = "/tmp/k8s-webhook-server/serving-certs";
+  std::string metricsAddr = ":8080";  // "0" = disabled
+  std::string healthAddr = ":8081";   // "0" = disabled
+  std::string auditLog;               // "" or "-" = stdout
+  std::string notifyUrl;              // accepted, not implemented yet (see --help)
+  std::string config;
+  Duration sweepInterval = std::chrono::seconds(60);
+  int workers = 4;
+  log::Level logLevel = log::Level::Info;
+  bool help = false;
+};
+
+// Parses argv (argv[0] skipped). Accepts --flag=value and --flag value; booleans also bare
+// (--leader-elect) or =true/false. Unknown flags and bad values are Invalid with a message
+// naming the flag. --config is read first, then the other flags override it.
+[[nodiscard]] Result<Flags> parseFlags(const std::vector<std::string>& args);
+
+// Applies a YAML config file's keys (same names as the flags without "--") onto `flags`.
+[[nodiscard]] Result<void> applyConfigFile(const std::string& path, Flags& flags);
+
+std::string helpText();
+
+}  // namespace kubegrant::manager
