@@ -8,6 +8,7 @@
 // Usage: informer_bench [objects=10000] [latency-samples=1000] [creator-threads=4] [namespace]
 // (an existing, already populated namespace from an earlier run skips step 1)
 // Needs KUBEGRANT_KUBECONFIG_ADMIN (source DIR/env from tests/controlplane/up.sh).
+// INFORMER_BENCH_MALLINFO=1 also prints malloc statistics of the main arena.
 
 #include <malloc.h>
 #include <sys/wait.h>
@@ -128,6 +129,11 @@ int measureMemory(const std::string& kubeconfig, const std::string& ns, bool com
   malloc_trim(0);
   const long trimmed = rssKiB();
   const size_t n = inf.store().size();
+  if (std::getenv("INFORMER_BENCH_MALLINFO") != nullptr) {
+    struct mallinfo2 mi = mallinfo2();
+    std::printf("  malloc (main arena): in use %.1f MiB, arena %.1f MiB, mmapped %.1f MiB\n",
+                (mi.uordblks + mi.hblkhd) / 1048576.0, mi.arena / 1048576.0, mi.hblkhd / 1048576.0);
+  }
   // A read through the index, to show the cache answers.
   auto t1 = Steady::now();
   size_t hits = inf.store().byIndex("request-uid", "cm-42").size();
