@@ -32,7 +32,9 @@ Result<WatchEvent> decodeWatchEvent(std::string_view line) {
     Error e = errorFromStatus(*objIt);
     // "too old resource version" arrives as code 410 reason Expired (or Gone); either way
     // the caller must re-list.
-    if (e.httpStatus == 410) e.code = ErrorCode::Gone;
+    if (e.httpStatus == 410 || e.message.find("too old resource version") != std::string::npos) {
+      e.code = ErrorCode::Gone;
+    }
     return std::unexpected(std::move(e));
   } else {
     return fail(ErrorCode::Internal, fmt::format("unknown watch event type {}", type));

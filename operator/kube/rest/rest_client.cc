@@ -343,8 +343,8 @@ class RestClient final : public Client {
     return req;
   }
 
-  // One request with rate limiting and bounded 429 retries. `idempotent` requests are
-  // retried when the server asks (429 with Retry-After); others return TooManyRequests.
+  // One request with rate limiting and bounded retries. `idempotent` requests are retried
+  // when the server asks (429, or 5xx with Retry-After); others return the error.
   Result<Response> send(const http::method& method, const std::string& pathAndQuery,
                         const nlohmann::json* body, const char* contentType, bool idempotent) {
     for (int attempt = 0;; ++attempt) {
@@ -364,12 +364,17 @@ class RestClient final : public Client {
       }
       if (out.status >= 200 && out.status < 300) return out;
       Error err = errorFromResponse(out.status, out.body, retryAfter);
-      if (err.code == ErrorCode::TooManyRequests && idempotent && attempt < options_.maxRetries) {
+      // As client-go: the server asks for a retry with 429, or with Retry-After on a 5xx
+      // (e.g. the API server's own request timeout or a restarting etcd).
+      const bool serverAskedToRetry =
+          err.code == ErrorCode::TooManyRequests || (out.status >= 500 && !retryAfter.empty());
+      if (serverAskedToRetry && idempotent && attempt < options_.maxRetries) {
         auto wait = std::min<std::chrono::seconds>(
             std::chrono::seconds(std::max(1, err.retryAfterSeconds)), options_.maxRetryAfter);
-        log::info(kLogger, "throttled by the API server; retrying",
+        log::info(kLogger, "the API server asked to retry later; retrying",
                   {{"method", method},
                    {"path", pathAndQuery},
+                   {"status", out.status},
                    {"attempt", attempt + 1},
                    {"waitSeconds", wait.count()}});
         std::this_thread::sleep_for(wait);

@@ -20,7 +20,9 @@ struct RestOptions {
   std::chrono::milliseconds timeout{30000};       // every non-watch request
   std::chrono::seconds watchTimeoutMargin{30};    // added to a watch's timeoutSeconds
   std::int64_t defaultWatchTimeoutSeconds = 300;  // when WatchOptions::timeoutSeconds = 0
-  int maxRetries = 3;  // 429/Retry-After retries of idempotent requests (GET, LIST, PUT w/ rv)
+  // Retries of idempotent requests (GET, PUT, DELETE) when the server asks: 429, or a 5xx
+  // with Retry-After. POST and PATCH are never retried.
+  int maxRetries = 3;
   std::chrono::seconds maxRetryAfter{10};  // caps a server-sent Retry-After
   std::string userAgent = "kubegrant";
   Clock* clock = nullptr;  // nullptr = system clock

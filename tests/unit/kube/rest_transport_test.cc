@@ -79,6 +79,27 @@ TEST(RestTransport, GivesUpOnThrottlingAfterMaxRetries) {
   EXPECT_EQ(server.requests().size(), 3u);
 }
 
+TEST(RestTransport, RetriesAReadWhenA5xxCarriesRetryAfterButNotOtherwise) {
+  std::atomic<int> calls{0};
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    int n = calls++;
+    if (n == 0) {
+      return c.respond(500, status(500, "InternalError", "etcd restarting"),
+                       {{"Retry-After", "1"}});
+    }
+    if (n == 1) return c.respond(200, kConfigMap);
+    return c.respond(503, status(503, "ServiceUnavailable", "down"));
+  });
+  auto client = clientFor(server, {.maxRetryAfter = 0s});
+  auto got = client->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_TRUE(got.has_value()) << got.error().describe();
+  EXPECT_EQ(calls.load(), 2);
+  auto down = client->get(resources::configMaps(), {"ns", "a"});
+  ASSERT_FALSE(down.has_value());
+  EXPECT_EQ(down.error().code, ErrorCode::Unavailable);
+  EXPECT_EQ(calls.load(), 3) << "a 5xx without Retry-After is returned, not retried";
+}
+
 TEST(RestTransport, DoesNotRetryAThrottledCreate) {
   ScriptedServer server([&](const HttpRequest&, Connection& c) {
     return c.respond(429, status(429, "TooManyRequests", "slow down"), {{"Retry-After", "1"}});

@@ -46,6 +46,13 @@ TEST(DecodeWatchEvent, TurnsA410ErrorEventWithoutReasonIntoGone) {
   EXPECT_EQ(ev.error().code, ErrorCode::Gone);
 }
 
+TEST(DecodeWatchEvent, TurnsATooOldResourceVersionMessageIntoGoneWhateverTheCode) {
+  auto ev = decodeWatchEvent(
+      R"json({"type":"ERROR","object":{"kind":"Status","message":"too old resource version: 5 (9)"}})json");
+  ASSERT_FALSE(ev.has_value());
+  EXPECT_EQ(ev.error().code, ErrorCode::Gone);
+}
+
 TEST(DecodeWatchEvent, KeepsOtherErrorEventsCodes) {
   auto ev = decodeWatchEvent(
       R"({"type":"ERROR","object":{"kind":"Status","code":500,"reason":"InternalError","message":"boom"}})");
