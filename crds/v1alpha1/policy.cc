@@ -345,6 +345,10 @@ Result<Duration> effectiveRetainFor(const AccessPolicy& policy) {
 }
 
 TimePoint expiryFor(TimePoint activatedAt, Duration duration) {
+  // A policy without maxDuration admits durations up to ~292 years: saturate instead of
+  // overflowing the nanosecond clock (undefined behaviour).
+  const auto room = TimePoint::max() - activatedAt;
+  if (duration > room) return std::chrono::floor<std::chrono::seconds>(TimePoint::max());
   return std::chrono::floor<std::chrono::seconds>(activatedAt + duration);
 }
 

@@ -107,7 +107,8 @@ ApprovalTally countApprovals(const AccessPolicy& policy, const AccessRequest& re
 [[nodiscard]] Result<Duration> effectiveRetainFor(const AccessPolicy& policy);
 // When access granted at `activatedAt` for `duration` ends: activatedAt + duration, truncated
 // to whole seconds (status times are second precision on the wire, so the stored value and
-// the in-memory value are the same instant).
+// the in-memory value are the same instant). Saturates at the clock's maximum instead of
+// overflowing. `duration` must not be negative (parseDuration never returns one).
 TimePoint expiryFor(TimePoint activatedAt, Duration duration);
 
 // Schema-level sanity of a policy (the AccessPolicy webhook): every duration parses and is

@@ -198,10 +198,10 @@ int64_t asInt64(const json& v, const std::string& field) {
   if (v.is_number_float()) {
     double d = v.get<double>();
     // JSON has one number type: accept 3.0 as 3, as the API server does for integers.
-    if (d == static_cast<double>(static_cast<int64_t>(d)) && d >= -9.2e18 && d <= 9.2e18) {
+    if (d >= -9.2e18 && d <= 9.2e18 && d == static_cast<double>(static_cast<int64_t>(d))) {
       return static_cast<int64_t>(d);
     }
-    bad(field, "expected integer, got a fractional number");
+    bad(field, "expected integer, got a fractional or out-of-range number");
   }
   wrongType(field, "integer", v);
 }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <string>
 
+#include "crds/v1alpha1/duration.h"
 #include "operator/common/time.h"
 
 namespace kubegrant::v1alpha1 {
@@ -567,6 +568,15 @@ TEST(ExpiryFor, AddsTheDurationToActivationAtSecondPrecision) {
   EXPECT_EQ(formatRfc3339Micro(expiryFor(at, 2h)), "2026-11-29T12:02:13.000000Z");
   auto whole = *parseRfc3339("2026-11-29T10:00:00Z");
   EXPECT_EQ(expiryFor(whole, 90min), *parseRfc3339("2026-11-29T11:30:00Z"));
+}
+
+TEST(ExpiryFor, SaturatesInsteadOfOverflowingForHugeDurations) {
+  auto at = *parseRfc3339("2026-11-29T10:00:00Z");
+  auto huge = parseDuration("2562047h");
+  ASSERT_TRUE(huge.has_value());
+  auto end = expiryFor(at, *huge);
+  EXPECT_GT(end, at);
+  EXPECT_EQ(end, std::chrono::floor<std::chrono::seconds>(TimePoint::max()));
 }
 
 TEST(Describe, JoinsFieldAndMessage) {
