@@ -1,7 +1,9 @@
 #include "operator/common/time.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <limits>
 
 namespace kubegrant {
 namespace {
@@ -94,6 +96,11 @@ std::optional<TimePoint> parseRfc3339(std::string_view s) {
   std::tm back{};
   gmtime_r(&tt, &back);
   if (back.tm_mday != day && sec != 60) return std::nullopt;
+  // system_clock counts int64 nanoseconds: only about 1677..2262 is representable, and
+  // converting a time outside that range overflows (undefined behaviour, found by fuzzing
+  // the admission webhook with a 4-digit year like 7407).
+  constexpr std::time_t kMaxSeconds = std::numeric_limits<std::int64_t>::max() / 1000000000 - 1;
+  if (tt - offsetSeconds > kMaxSeconds || tt - offsetSeconds < -kMaxSeconds) return std::nullopt;
   auto tp = WallClock::from_time_t(tt - offsetSeconds);
   return tp + std::chrono::duration_cast<WallClock::duration>(std::chrono::nanoseconds(nanos));
 }

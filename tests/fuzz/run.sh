@@ -21,11 +21,10 @@ command -v "$cxx" >/dev/null || {
   exit 1
 }
 flags="-D__cpp_concepts=202002L -Wno-macro-redefined -Wno-builtin-macro-redefined"
-flags="$flags -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -g"
-if [ ! -f "$build/build.ninja" ]; then
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEGRANT_FUZZ=ON \
-    -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$flags" >/dev/null
-fi
+flags="$flags -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined"
+flags="$flags -fno-omit-frame-pointer -g"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKUBEGRANT_FUZZ=ON \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_CXX_FLAGS="$flags" >/dev/null
 cmake --build "$build" -j "${JOBS:-2}" --target admission_fuzzer
 corpus="$build/fuzz-corpus"
 mkdir -p "$corpus"

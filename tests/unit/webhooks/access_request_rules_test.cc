@@ -309,6 +309,19 @@ TEST_F(AccessRequestAdmissionTest, UndecodableObjectIsInvalid) {
       << resp.message;
 }
 
+TEST_F(AccessRequestAdmissionTest, TimeBeyondTheClockRangeIsInvalidNotUndefinedBehaviour) {
+  // Found by the fuzzer: a 4-digit year past 2262 overflowed the nanosecond clock.
+  AccessRequest old = stored();
+  auto r = review(Operation::Update, kBob, old, &old, "status");
+  r.object["status"]["approvals"] = json::array(
+      {{{"approver", "bob"}, {"decision", "Approve"}, {"time", "7407-01-01T00:00:00Z"}}});
+  auto resp = admission_.validate(r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 422);
+  EXPECT_NE(resp.message.find("invalid time \"7407-01-01T00:00:00Z\""), std::string::npos)
+      << resp.message;
+}
+
 // ---------------------------------------------------------------------------------------
 // Validating spec update
 
