@@ -1,0 +1,565 @@
+// The AccessRequest lifecycle as users live it: the real kubegrant-operator binary (controller
+// and admission webhook in one process) runs as a child process with the operator's own
+// kubeconfig; alice, bob, carol and the admin act through kubectl with theirs. Every test
+// uses its own namespace and AccessPolicy, so tests can share one control plane.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "operator/common/time.h"
+#include "tests/support/test_env.h"
+
+namespace kubegrant::e2e {
+namespace {
+
+using nlohmann::json;
+using testing::CommandResult;
+using testing::kubectl;
+using testing::runCommand;
+using testing::TestEnv;
+using testing::uniqueName;
+using namespace std::chrono_literals;
+
+const std::string kSource = KG_SOURCE_DIR;
+const std::string kApprove =
+    R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"ok"}}])";
+const std::string kDeny =
+    R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Deny","comment":"no"}}])";
+
+int freePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  socklen_t len = sizeof sa;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  ::close(fd);
+  return ntohs(sa.sin_port);
+}
+
+bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every = 100ms) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(every);
+  }
+  return pred();
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The operator as a child process: its stdout is the audit log, stderr its JSON logs.
+class OperatorProcess {
+ public:
+  void start(const std::vector<std::string>& args, const std::string& logPath) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 2);
+      ::dup2(fd, 1);
+      std::vector<char*> argv;
+      std::string bin = KG_OPERATOR_BIN;
+      argv.push_back(bin.data());
+      std::vector<std::string> copy = args;
+      for (auto& a : copy) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  // Sends `sig` and waits; returns the exit status (or -signal).
+  int stop(int sig = SIGTERM) {
+    if (pid_ <= 0) return 0;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+  }
+  bool running() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
+  ~OperatorProcess() { stop(SIGKILL); }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// Installs kubegrant into the shared control plane once per test process and runs the
+// operator; every test gets a fresh namespace and policy.
+class LifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto e = testing::requireEnv();
+    ASSERT_TRUE(e) << "run tests/controlplane/up.sh DIR and source DIR/env";
+    env_ = *e;
+    dir_ = std::filesystem::temp_directory_path() / uniqueName("kg-lifecycle");
+    std::filesystem::create_directories(dir_);
+    auditPath_ = dir_ + "/operator.log";
+    webhookPort_ = freePort();
+    healthPort_ = freePort();
+    webhookConfig_ = fmt::format("kubegrant-e2e-lifecycle-{}", ::getpid());
+
+    mustAdmin({"apply", "--server-side", "--force-conflicts", "-f", kSource + "/crds/"});
+    mustAdmin({"wait", "--for", "condition=Established", "--timeout=60s",
+               "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"});
+    mustAdmin({"apply", "-f", kSource + "/operator/deploy/rbac-operator.yaml"});
+    mustAdmin({"apply", "-f", kSource + "/operator/deploy/rbac-users.yaml"});
+
+    // Serving certificate from a fresh CA, registered with a name of our own.
+    auto certs = runCommand({KG_CERTS_BIN, "--dir", dir_ + "/certs", "--ip", "127.0.0.1"});
+    ASSERT_EQ(certs.exitCode, 0) << certs.err;
+    // Registrations left by a crashed earlier run of this suite would point at a dead port.
+    auto stale = kubectl(env_, "admin", {"get", "validatingwebhookconfigurations", "-o", "name"});
+    std::istringstream names(stale.out);
+    for (std::string n; std::getline(names, n);) {
+      if (n.find("kubegrant-e2e-lifecycle-") == std::string::npos) continue;
+      std::string name = n.substr(n.find('/') + 1);
+      kubectl(env_, "admin",
+              {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
+      kubectl(env_, "admin",
+              {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
+    }
+    auto rendered =
+        runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
+                    kSource + "/operator/deploy/render-webhooks.sh",
+                    fmt::format("https://127.0.0.1:{}", webhookPort_), dir_ + "/certs/ca.crt"});
+    ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+    webhookYaml_ = rendered.out;
+
+    startOperator();
+    auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, webhookYaml_);
+    ASSERT_EQ(reg.exitCode, 0) << reg.err;
+
+    ns_ = uniqueName("lc");
+    policy_ = ns_ + "-policy";
+    mustAdmin({"create", "namespace", ns_});
+  }
+
+  void TearDown() override {
+    if (!webhookConfig_.empty()) {
+      kubectl(env_, "admin",
+              {"delete", "validatingwebhookconfiguration", webhookConfig_, "--ignore-not-found"});
+      kubectl(env_, "admin",
+              {"delete", "mutatingwebhookconfiguration", webhookConfig_, "--ignore-not-found"});
+    }
+    if (!ns_.empty()) {
+      // Requests first (the operator removes their finalizers), then the rest.
+      kubectl(env_, "admin",
+              {"delete", "accessrequests", "--all", "-n", ns_, "--wait=true", "--timeout=20s"});
+    }
+    int rc = op_.stop(SIGTERM);
+    EXPECT_EQ(rc, 0) << "the operator must exit 0 on SIGTERM";
+    if (!ns_.empty()) {
+      kubectl(env_, "admin", {"delete", "accesspolicy", policy_, "--ignore-not-found"});
+      kubectl(env_, "admin", {"delete", "namespace", ns_, "--wait=false"});
+    }
+    if (HasFailure()) {
+      std::cerr << "---- operator log (" << auditPath_ << ") ----\n"
+                << readFile(auditPath_).substr(0, 20000) << "\n";
+    } else {
+      std::filesystem::remove_all(dir_);
+    }
+  }
+
+  void startOperator() {
+    op_.start({"--kubeconfig", env_.kubeconfig("operator"), "--webhook-port",
+               std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs", "--health-addr",
+               fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0", "--sweep-interval",
+               "2s", "--log-level", "info"},
+              auditPath_);
+    bool ready = waitFor(
+        [&] {
+          auto r = runCommand({"curl", "-fsS", "--max-time", "1",
+                               fmt::format("http://127.0.0.1:{}/readyz", healthPort_)});
+          return r.exitCode == 0;
+        },
+        30s);
+    ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(auditPath_);
+  }
+
+  void mustAdmin(std::vector<std::string> args, std::string_view input = {}) {
+    auto r = kubectl(env_, "admin", args, input);
+    ASSERT_EQ(r.exitCode, 0) << fmt::format("kubectl {}: {}", fmt::join(args, " "), r.err);
+  }
+
+  // A policy in the test's namespace, as the platform team would write it.
+  void createPolicy(const std::string& extraSpec = "", int required = 1,
+                    const std::string& roles = "[{kind: ClusterRole, name: view}]") {
+    std::string yaml = fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: {}
+spec:
+  requesters: {{groups: [payments-devs]}}
+  namespaces: [{}]
+  roles: {}
+  defaultDuration: 1m
+  maxDuration: 1h
+  approval:
+    approvers: {{groups: [payments-leads]}}
+    required: {}
+{})",
+                                   policy_, ns_, roles, required, extraSpec);
+    mustAdmin({"apply", "-f", "-"}, yaml);
+  }
+
+  // alice applies a request for ClusterRole view (or `role`) in the test namespace.
+  void request(const std::string& name, const std::string& duration,
+               const std::string& extraSpec = "",
+               const std::string& role = "{kind: ClusterRole, name: view}") {
+    std::string yaml = fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessRequest
+metadata:
+  name: {}
+  namespace: {}
+spec:
+  policy: {}
+  duration: {}
+  reason: "e2e: orders stuck"
+  roles: [{}]
+{})",
+                                   name, ns_, policy_, duration, role, extraSpec);
+    auto r = kubectl(env_, "alice", {"apply", "-f", "-"}, yaml);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  }
+
+  CommandResult patchStatus(const std::string& user, const std::string& name,
+                            const std::string& patch) {
+    return kubectl(
+        env_, user,
+        {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p", patch});
+  }
+
+  json get(const std::string& name) {
+    auto r = kubectl(env_, "admin", {"get", "areq", name, "-n", ns_, "-o", "json"});
+    if (r.exitCode != 0) return json();
+    return json::parse(r.out, nullptr, false);
+  }
+  std::string phase(const std::string& name) {
+    auto j = get(name);
+    if (!j.is_object() || !j.contains("status")) return "";
+    return j["status"].value("phase", "");
+  }
+  bool waitPhase(const std::string& name, const std::string& want,
+                 std::chrono::milliseconds timeout = 15s) {
+    return waitFor([&] { return phase(name) == want; }, timeout, 50ms);
+  }
+
+  // alice's real call: kubectl get pods in the namespace.
+  bool aliceCanListPods() {
+    auto r = kubectl(env_, "alice", {"get", "pods", "-n", ns_});
+    if (r.exitCode != 0) {
+      EXPECT_NE(r.err.find("Forbidden"), std::string::npos) << r.err;
+      return false;
+    }
+    return true;
+  }
+
+  json roleBindings() {
+    auto r = kubectl(env_, "admin",
+                     {"get", "rolebindings", "-n", ns_, "-l",
+                      "app.kubernetes.io/managed-by=kubegrant", "-o", "json"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return json::parse(r.out)["items"];
+  }
+
+  // Audit events for `name`, in order, from the operator's stdout.
+  std::vector<std::string> auditEvents(const std::string& name) {
+    std::vector<std::string> out;
+    std::istringstream in(readFile(auditPath_));
+    for (std::string line; std::getline(in, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (!j.is_object() || j.value("kind", "") != "kubegrant.audit") continue;
+      if (j["request"]["name"] != name || j["request"]["namespace"] != ns_) continue;
+      out.push_back(j["event"]);
+    }
+    return out;
+  }
+  std::vector<json> auditRecords(const std::string& name) {
+    std::vector<json> out;
+    std::istringstream in(readFile(auditPath_));
+    for (std::string line; std::getline(in, line);) {
+      auto j = json::parse(line, nullptr, false);
+      if (!j.is_object() || j.value("kind", "") != "kubegrant.audit") continue;
+      if (j["request"]["name"] == name && j["request"]["namespace"] == ns_) out.push_back(j);
+    }
+    return out;
+  }
+
+  std::vector<std::string> eventReasons(const std::string& name) {
+    auto r = kubectl(env_, "admin",
+                     {"get", "events", "-n", ns_, "--field-selector", "involvedObject.name=" + name,
+                      "--sort-by=.firstTimestamp", "-o", "json"});
+    std::vector<std::string> out;
+    if (r.exitCode != 0) return out;
+    for (const auto& e : json::parse(r.out)["items"]) out.push_back(e["reason"]);
+    return out;
+  }
+
+  TestEnv env_;
+  std::string dir_, auditPath_, webhookConfig_, webhookYaml_, ns_, policy_;
+  int webhookPort_ = 0, healthPort_ = 0;
+  OperatorProcess op_;
+};
+
+TEST_F(LifecycleTest, ApprovedRequestGrantsAccessUntilExpiryThenRemovesIt) {
+  createPolicy();
+  ASSERT_FALSE(aliceCanListPods()) << "alice must not have access before any request";
+  request("debug", "20s");
+  ASSERT_TRUE(waitPhase("debug", "Pending"));
+  auto pending = get("debug");
+  EXPECT_EQ(pending["spec"]["requester"]["username"], "alice");
+  EXPECT_NE(pending["status"]["message"].get<std::string>().find("payments-leads"),
+            std::string::npos);
+  EXPECT_FALSE(aliceCanListPods()) << "a Pending request grants nothing";
+
+  // bob approves exactly as API.md tells approvers to.
+  auto approved = patchStatus("bob", "debug", kApprove);
+  ASSERT_EQ(approved.exitCode, 0) << approved.err;
+  ASSERT_TRUE(waitPhase("debug", "Active"));
+  EXPECT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+
+  auto active = get("debug");
+  const auto& st = active["status"];
+  auto activatedAt = *parseRfc3339(st["activatedAt"].get<std::string>());
+  auto expiresAt = *parseRfc3339(st["expiresAt"].get<std::string>());
+  EXPECT_EQ(expiresAt - activatedAt, 20s) << "expiresAt = activatedAt + duration";
+  EXPECT_EQ(st["approvals"][0]["approver"], "bob");
+  ASSERT_EQ(st["grants"].size(), 1u);
+  auto rbs = roleBindings();
+  ASSERT_EQ(rbs.size(), 1u);
+  EXPECT_EQ(rbs[0]["metadata"]["name"], st["grants"][0]["name"]);
+  ASSERT_EQ(rbs[0]["subjects"].size(), 1u) << "exactly one subject: the requester";
+  EXPECT_EQ(rbs[0]["subjects"][0]["kind"], "User");
+  EXPECT_EQ(rbs[0]["subjects"][0]["name"], "alice");
+  EXPECT_EQ(rbs[0]["roleRef"]["name"], "view");
+  EXPECT_EQ(rbs[0]["metadata"]["labels"]["kubegrant.io/request-uid"], active["metadata"]["uid"]);
+
+  // Expiry: access ends at expiresAt (+ the 1 s precision budget), verified gone.
+  auto untilExpiry = expiresAt - std::chrono::system_clock::now();
+  ASSERT_TRUE(waitPhase("debug", "Expired",
+                        std::chrono::duration_cast<std::chrono::milliseconds>(untilExpiry) + 5s));
+  auto gone = std::chrono::system_clock::now();
+  EXPECT_LE(gone - expiresAt, 3s);
+  EXPECT_TRUE(roleBindings().empty()) << "the RoleBinding is gone";
+  EXPECT_FALSE(aliceCanListPods()) << "Forbidden again after expiry";
+  auto ended = get("debug");
+  EXPECT_TRUE(ended["status"].contains("endedAt"));
+  EXPECT_NE(ended["status"]["message"].get<std::string>().find("expired"), std::string::npos);
+
+  // The audit log and the Events tell the story.
+  EXPECT_EQ(auditEvents("debug"),
+            (std::vector<std::string>{"requested", "approved", "granted", "expired"}));
+  auto records = auditRecords("debug");
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[1]["approvers"], json::array({"bob"}));
+  EXPECT_EQ(records[2]["requester"]["username"], "alice");
+  EXPECT_EQ(records[2]["reason"], "e2e: orders stuck");
+  EXPECT_EQ(records[3]["grants"][0]["name"], st["grants"][0]["name"]);
+  // Events written in the same second have no defined order: compare as a set.
+  std::vector<std::string> want{"Approved", "Expired", "Granted", "Requested"};
+  std::vector<std::string> reasons;
+  EXPECT_TRUE(waitFor(
+      [&] {
+        reasons = eventReasons("debug");
+        std::sort(reasons.begin(), reasons.end());
+        return reasons == want;
+      },
+      5s))
+      << fmt::format("{}", fmt::join(reasons, ","));
+}
+
+TEST_F(LifecycleTest, TwoRequiredApprovalsOneIsNotEnough) {
+  createPolicy("", 2);
+  request("two", "30s");
+  ASSERT_TRUE(waitPhase("two", "Pending"));
+  ASSERT_EQ(patchStatus("bob", "two", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto j = get("two");
+        return j["status"].value("message", "").find("approved so far by bob") != std::string::npos;
+      },
+      10s));
+  EXPECT_EQ(phase("two"), "Pending");
+  EXPECT_NE(get("two")["status"]["message"].get<std::string>().find("needs 1 more approval"),
+            std::string::npos);
+  EXPECT_FALSE(aliceCanListPods());
+  ASSERT_EQ(patchStatus("carol", "two", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("two", "Active"));
+  EXPECT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+}
+
+TEST_F(LifecycleTest, ADenyEndsTheRequestWithoutAccess) {
+  createPolicy();
+  request("nope", "30s");
+  ASSERT_TRUE(waitPhase("nope", "Pending"));
+  ASSERT_EQ(patchStatus("carol", "nope", kDeny).exitCode, 0);
+  ASSERT_TRUE(waitPhase("nope", "Denied"));
+  EXPECT_NE(get("nope")["status"]["message"].get<std::string>().find("denied by carol"),
+            std::string::npos);
+  EXPECT_TRUE(roleBindings().empty());
+  EXPECT_FALSE(aliceCanListPods());
+  EXPECT_EQ(auditEvents("nope"), (std::vector<std::string>{"requested", "denied"}));
+}
+
+TEST_F(LifecycleTest, RevokeEndsAccessEarly) {
+  createPolicy();
+  request("early", "5m");
+  ASSERT_TRUE(waitPhase("early", "Pending"));
+  ASSERT_EQ(patchStatus("bob", "early", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("early", "Active"));
+  ASSERT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+  auto r = kubectl(
+      env_, "alice",
+      {"patch", "areq", "early", "-n", ns_, "--type=merge", "-p", R"({"spec":{"revoke":true}})"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(waitPhase("early", "Revoked"));
+  EXPECT_TRUE(roleBindings().empty());
+  EXPECT_FALSE(aliceCanListPods());
+  EXPECT_EQ(auditEvents("early").back(), "revoked");
+}
+
+TEST_F(LifecycleTest, DeletingAnActiveRequestRemovesItsGrantsFirst) {
+  createPolicy();
+  request("bye", "5m");
+  ASSERT_EQ(patchStatus("bob", "bye", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("bye", "Active"));
+  ASSERT_EQ(roleBindings().size(), 1u);
+  auto r = kubectl(env_, "alice", {"delete", "areq", "bye", "-n", ns_, "--timeout=15s"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_TRUE(get("bye").is_null()) << "the finalizer was removed after revocation";
+  EXPECT_TRUE(roleBindings().empty());
+  EXPECT_FALSE(aliceCanListPods());
+  EXPECT_EQ(auditEvents("bye").back(), "revoked");
+}
+
+TEST_F(LifecycleTest, AnUnapprovedRequestExpiresAfterPendingTimeout) {
+  createPolicy("  pendingTimeout: 3s\n");
+  request("slow", "30s");
+  ASSERT_TRUE(waitPhase("slow", "Pending"));
+  ASSERT_TRUE(waitPhase("slow", "Expired", 10s));
+  auto j = get("slow");
+  EXPECT_NE(j["status"]["message"].get<std::string>().find("no access was granted"),
+            std::string::npos);
+  EXPECT_FALSE(j["status"].contains("activatedAt"));
+  EXPECT_TRUE(roleBindings().empty());
+}
+
+TEST_F(LifecycleTest, AFutureStartAtWaitsAndTheClockStartsAtActivation) {
+  createPolicy();
+  auto startAt = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()) + 6s;
+  request("later", "20s", fmt::format("  startAt: \"{}\"\n", formatRfc3339(startAt)));
+  ASSERT_EQ(patchStatus("bob", "later", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("later", "Approved"));
+  EXPECT_TRUE(roleBindings().empty()) << "nothing before startAt";
+  EXPECT_FALSE(aliceCanListPods());
+  ASSERT_TRUE(waitPhase("later", "Active", 12s));
+  auto st = get("later")["status"];
+  auto activatedAt = *parseRfc3339(st["activatedAt"].get<std::string>());
+  EXPECT_GE(activatedAt, startAt);
+  EXPECT_EQ(*parseRfc3339(st["expiresAt"].get<std::string>()) - activatedAt, 20s);
+  EXPECT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+}
+
+TEST_F(LifecycleTest, NarrowingThePolicyRevokesAccessItNoLongerAllows) {
+  createPolicy();
+  request("narrow", "5m");
+  ASSERT_EQ(patchStatus("bob", "narrow", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("narrow", "Active"));
+  ASSERT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+  mustAdmin({"patch", "accesspolicy", policy_, "--type=merge", "-p",
+             R"({"spec":{"roles":[{"kind":"Role","name":"pod-debugger"}]}})"});
+  ASSERT_TRUE(waitPhase("narrow", "Revoked"));
+  auto msg = get("narrow")["status"]["message"].get<std::string>();
+  EXPECT_NE(msg.find(policy_), std::string::npos) << msg;
+  EXPECT_NE(msg.find("no longer allows"), std::string::npos) << msg;
+  EXPECT_TRUE(roleBindings().empty());
+  EXPECT_FALSE(aliceCanListPods());
+}
+
+TEST_F(LifecycleTest, BreakGlassIsApprovedAtOnceAndMarked) {
+  createPolicy("    autoApprove: {groups: [payments-devs]}\n");
+  request("glass", "30s");
+  ASSERT_TRUE(waitPhase("glass", "Active"));
+  auto st = get("glass")["status"];
+  EXPECT_EQ(st["breakGlass"], true);
+  EXPECT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+  auto records = auditRecords("glass");
+  ASSERT_GE(records.size(), 3u);
+  EXPECT_EQ(records[1]["event"], "approved");
+  EXPECT_EQ(records[1]["breakGlass"], true);
+}
+
+TEST_F(LifecycleTest, AGrantTheOperatorMayNotBindFailsLeavingNothing) {
+  createPolicy("", 0, "[{kind: ClusterRole, name: view}, {kind: ClusterRole, name: edit}]");
+  std::string yaml = fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessRequest
+metadata: {{name: toomuch, namespace: {}}}
+spec:
+  policy: {}
+  duration: 1m
+  reason: "e2e"
+  roles: [{{kind: ClusterRole, name: view}}, {{kind: ClusterRole, name: edit}}]
+)",
+                                 ns_, policy_);
+  ASSERT_EQ(kubectl(env_, "alice", {"apply", "-f", "-"}, yaml).exitCode, 0);
+  ASSERT_TRUE(waitPhase("toomuch", "Failed"));
+  auto msg = get("toomuch")["status"]["message"].get<std::string>();
+  EXPECT_NE(msg.find("bind"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("rbac-operator.yaml"), std::string::npos) << msg;
+  EXPECT_TRUE(roleBindings().empty()) << "nothing partial is left";
+  EXPECT_FALSE(aliceCanListPods());
+}
+
+TEST_F(LifecycleTest, AGrantThatExpiredWhileTheOperatorWasDownGoesWithinTwoSecondsOfRestart) {
+  createPolicy();
+  request("crash", "4s");
+  ASSERT_EQ(patchStatus("bob", "crash", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("crash", "Active"));
+  auto expiresAt = *parseRfc3339(get("crash")["status"]["expiresAt"].get<std::string>());
+  ASSERT_EQ(op_.stop(SIGKILL), -SIGKILL);
+  // Stay down past expiresAt: nothing revokes meanwhile (the binding is still there).
+  std::this_thread::sleep_until(expiresAt + 2s);
+  ASSERT_EQ(roleBindings().size(), 1u);
+  const auto restarted = std::chrono::system_clock::now();
+  startOperator();
+  ASSERT_TRUE(waitFor([&] { return roleBindings().empty(); }, 10s));
+  // When the revocation happened, from the operator's own audit line (written once the
+  // binding was verified gone), against when the new process was started.
+  auto records = auditRecords("crash");
+  ASSERT_FALSE(records.empty());
+  ASSERT_EQ(records.back()["event"], "expired");
+  auto revokedAt = *parseRfc3339(records.back()["ts"].get<std::string>());
+  EXPECT_LE(revokedAt - restarted, 2s)
+      << "revoked " << std::chrono::duration<double>(revokedAt - restarted).count()
+      << " s after the restart";
+  ASSERT_TRUE(waitPhase("crash", "Expired"));
+  EXPECT_FALSE(aliceCanListPods());
+}
+
+}  // namespace
+}  // namespace kubegrant::e2e
