@@ -20,9 +20,10 @@ TEST(FakeClockTest, AdvancingPastADeadlineWakesAWaiter) {
   std::mutex mu;
   std::condition_variable cv;
   std::atomic<bool> timedOut{false};
+  // The deadline is fixed before the waiter starts, so advancing cannot race past it.
+  const auto deadline = clock.now() + std::chrono::seconds(30);
   std::thread waiter([&] {
     std::unique_lock<std::mutex> lock(mu);
-    auto deadline = clock.now() + std::chrono::seconds(30);
     while (clock.waitUntil(cv, lock, deadline) != std::cv_status::timeout) {
     }
     timedOut = true;
