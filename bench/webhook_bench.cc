@@ -11,14 +11,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "crds/v1alpha1/types.h"
 #include "operator/common/log.h"
 #include "webhooks/server/certs.h"
+#include "webhooks/server/https_server.h"
 #include "webhooks/server/webhook_server.h"
 
 using namespace kubegrant;
@@ -39,6 +43,8 @@ int freePort() {
 
 int main(int argc, char** argv) {
   int port = 0;
+  std::string inprocBodyFile;
+  int inprocIterations = 0;
   std::string certDir =
       (std::filesystem::temp_directory_path() / ("kg-webhook-bench-" + std::to_string(getpid())))
           .string();
@@ -48,6 +54,14 @@ int main(int argc, char** argv) {
       port = std::atoi(argv[i + 1]);
     } else if (arg == "--cert-dir") {
       certDir = argv[i + 1];
+    } else if (arg == "--inproc") {
+      // --inproc FILE: time AdmissionRouter::handle on FILE's review (no TLS, no HTTP).
+      inprocBodyFile = argv[i + 1];
+    } else if (arg == "--io-threads") {
+      // cpprestsdk's shared pool (default 40 threads), which runs the listener.
+      webhooks::configureHttpThreads(std::atoi(argv[i + 1]));
+    } else if (arg == "--iterations") {
+      inprocIterations = std::atoi(argv[i + 1]);
     }
   }
   if (port == 0) port = freePort();
@@ -79,6 +93,28 @@ int main(int argc, char** argv) {
   p.spec.approval.approvers.groups = {"payments-leads"};
   p.spec.approval.required = 1;
   policies->put(p);
+
+  if (!inprocBodyFile.empty()) {
+    std::ifstream in(inprocBodyFile);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string body = ss.str();
+    SystemClock clock;
+    webhooks::AccessRequestAdmission admission(*policies, clock);
+    auto router = webhooks::makeRouter(admission);
+    int n = inprocIterations > 0 ? inprocIterations : 20000;
+    auto start = std::chrono::steady_clock::now();
+    std::size_t bytes = 0;
+    for (int i = 0; i < n; ++i) {
+      bytes +=
+          router.handle({"POST", webhooks::kValidateAccessRequestPath, "application/json", body})
+              .body.size();
+    }
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("in-process: %d reviews in %.3f s = %.0f reviews/s, %.1f us each (%zu bytes out)\n",
+                n, secs, n / secs, secs * 1e6 / n, bytes / n);
+    return 0;
+  }
 
   webhooks::WebhookServerConfig wc;
   wc.address = "127.0.0.1";

@@ -5,7 +5,7 @@
 # throughput, latency percentiles and the server's peak RSS (VmHWM).
 #
 #   bench/webhook_bench.sh [BUILD_DIR] [DURATION] [CONNECTIONS] [WRK_THREADS]
-#   (defaults: build, 20s, 16, 2)
+#   (defaults: build, 20s, 16, 2; WEBHOOK_BENCH_ARGS="--io-threads 4" passes server flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -15,7 +15,7 @@ threads=${4:-2}
 bin="$build/bench/webhook_bench"
 [ -x "$bin" ] || { echo "build it first: cmake --build $build --target webhook_bench" >&2; exit 1; }
 out=$(mktemp)
-"$bin" >"$out" 2>&1 &
+"$bin" ${WEBHOOK_BENCH_ARGS:-} >"$out" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$out"' EXIT
 for _ in $(seq 1 50); do grep -q '^url ' "$out" && break; sleep 0.1; done
@@ -25,7 +25,16 @@ body=$(sed -n 's/^wrk.body = \[==\[\(.*\)\]==\]$/\1/p' bench/webhook_bench.lua)
 curl -sk -H 'Content-Type: application/json' --data-binary "$body" "$url/validate-accessrequest" |
   grep -q '"allowed":true' || { echo "the sample review is not allowed: check the bench" >&2; exit 1; }
 echo "server $url (pid $pid), RSS idle: $(awk '/VmRSS/{print $2 " " $3}' /proc/$pid/status)"
+cpu() { awk '{print $14 + $15}' /proc/$pid/stat; } # utime + stime, in clock ticks
+cpu0=$(cpu)
 wrk -t"$threads" -c"$conns" -d"$duration" --latency -s bench/webhook_bench.lua \
-  "$url/validate-accessrequest"
+  "$url/validate-accessrequest" | tee "$out.wrk"
+cpu1=$(cpu)
+reviews=$(awk '/requests in/{print $1}' "$out.wrk")
+# CPU time the server spent per review: independent of how busy the shared machine is.
+awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$reviews" 'BEGIN {
+  s = t / hz; printf "server CPU: %.2f s for %d reviews = %.0f us/review (%.0f reviews/s per core)\n",
+  s, n, s * 1e6 / n, n / s }'
+rm -f "$out.wrk"
 echo "server peak RSS (VmHWM): $(awk '/VmHWM/{print $2 " " $3}' /proc/$pid/status)," \
   "threads: $(awk '/Threads/{print $2}' /proc/$pid/status)"

@@ -4,6 +4,7 @@
 //
 //   kubegrant-webhook-dev --kubeconfig FILE --cert-dir DIR [--port 9443] [--address 127.0.0.1]
 //                         [--generate-certs [--ca-cert F --ca-key F]] [--operator-username U]
+//                         [--io-threads N]   (cpprestsdk pool size; default 40, 4 is faster)
 //
 // --generate-certs writes DIR/tls.crt, tls.key, ca.crt first (signed by --ca-cert/--ca-key
 // when given, else by a fresh CA) for 127.0.0.1 and localhost. Register the webhooks with
@@ -21,6 +22,7 @@
 #include "operator/kube/rest/rest_client.h"
 #include "operator/runtime/informer.h"
 #include "webhooks/server/certs.h"
+#include "webhooks/server/https_server.h"
 #include "webhooks/server/informer_policy_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
       caCert = value();
     } else if (arg == "--ca-key") {
       caKey = value();
+    } else if (arg == "--io-threads") {
+      webhooks::configureHttpThreads(static_cast<std::size_t>(std::atoi(value().c_str())));
     } else if (arg == "--operator-username") {
       operatorUsername = value();
     } else {

@@ -1,6 +1,7 @@
 #include "webhooks/server/https_server.h"
 
 #include <cpprest/http_listener.h>
+#include <pplx/threadpool.h>
 
 #include <exception>
 #include <utility>
@@ -82,6 +83,15 @@ struct HttpsServer::Impl {
     }
   }
 };
+
+bool configureHttpThreads(std::size_t threads) {
+  try {
+    crossplat::threadpool::initialize_with_threads(threads);
+    return true;
+  } catch (const std::exception&) {
+    return false;  // already initialized
+  }
+}
 
 HttpsServer::HttpsServer(HttpsServerOptions options, const AdmissionRouter& router,
                          TlsMaterial& tls)
