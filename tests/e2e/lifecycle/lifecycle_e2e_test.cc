@@ -315,8 +315,10 @@ spec:
                      {"get", "events", "-n", ns_, "--field-selector", "involvedObject.name=" + name,
                       "--sort-by=.firstTimestamp", "-o", "json"});
     std::vector<std::string> out;
+    EXPECT_EQ(r.exitCode, 0) << r.err;
     if (r.exitCode != 0) return out;
-    for (const auto& e : json::parse(r.out)["items"]) out.push_back(e["reason"]);
+    const json list = json::parse(r.out);
+    for (const auto& e : list["items"]) out.push_back(e["reason"]);
     return out;
   }
 
@@ -390,7 +392,8 @@ TEST_F(LifecycleTest, ApprovedRequestGrantsAccessUntilExpiryThenRemovesIt) {
         return reasons == want;
       },
       5s))
-      << fmt::format("{}", fmt::join(reasons, ","));
+      << fmt::format("{}", fmt::join(reasons, ",")) << "\n"
+      << kubectl(env_, "admin", {"get", "events", "-n", ns_, "-o", "wide"}).out;
 }
 
 TEST_F(LifecycleTest, TwoRequiredApprovalsOneIsNotEnough) {
