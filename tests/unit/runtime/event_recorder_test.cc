@@ -4,6 +4,7 @@
 
 #include "operator/common/clock.h"
 #include "operator/runtime/testing/fake_client.h"
+#include "operator/runtime/testing/fake_event_recorder.h"
 
 namespace kubegrant::runtime {
 namespace {
@@ -127,6 +128,22 @@ TEST(EventRecorder, LongMessagesAreTruncated) {
   auto msg = events(client).at(0).body["message"].get<std::string>();
   EXPECT_EQ(msg.size(), 1024u);
   EXPECT_EQ(msg.substr(1021), "...");
+}
+
+}  // namespace
+}  // namespace kubegrant::runtime
+
+namespace kubegrant::runtime {
+namespace {
+
+TEST(FakeEventRecorder, RemembersEventsInOrderForAssertions) {
+  testing::FakeEventRecorder rec;
+  EventRecorder& r = rec;
+  r.event(accessRequest("req-1", "u-1"), EventType::Normal, "Approved", "approved by bob");
+  r.event(accessRequest("req-1", "u-1"), EventType::Warning, "GrantFailed", "db down");
+  EXPECT_EQ(rec.strings(), (std::vector<std::string>{"Normal Approved approved by bob",
+                                                     "Warning GrantFailed db down"}));
+  EXPECT_EQ(rec.events()[0].object, "payments/req-1");
 }
 
 }  // namespace
