@@ -37,6 +37,17 @@ ctest_summary() {
     tr '\n' ';' | sed 's/;$//; s/;/; /g'
 }
 
+# Totals over every ctest run, for the closing "N passed, N failed" line.
+total_passed=0 total_failed=0
+tally() { # ctest log
+  local line n f
+  line=$(grep -E 'tests failed out of [0-9]+' "$1" | tail -n 1) || return 0
+  n=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+  f=$(sed -E 's/.* ([0-9]+) tests failed out of.*/\1/' <<<"$line")
+  total_passed=$((total_passed + n - f))
+  total_failed=$((total_failed + f))
+}
+
 print_summary() {
   echo
   echo "================================ test summary ================================"
@@ -48,6 +59,7 @@ print_summary() {
   printf '  %-20s %-18s %9s\n' "total" "$([ $overall -eq 0 ] && echo passed || echo FAILED)" \
     "$(kg_elapsed "$t_all")"
   echo "=============================================================================="
+  echo "tests: ${total_passed} passed, ${total_failed} failed"
 }
 
 LOG_DIR=$(mktemp -d /tmp/kubegrant-ctest.XXXXXX)
@@ -93,6 +105,7 @@ ctest --test-dir "$BUILD_DIR" -L unit --output-on-failure --no-tests=error \
   --timeout "${KUBEGRANT_UNIT_TEST_TIMEOUT:-120}" -j "${KUBEGRANT_TEST_JOBS:-$(nproc)}" 2>&1 |
   tee "$LOG_DIR/unit.log" || rc=$?
 record unit "$rc" "$t" "$(ctest_summary "$LOG_DIR/unit.log")"
+tally "$LOG_DIR/unit.log"
 
 # ---- 2. control plane ---------------------------------------------------------------------------
 CP_DIR=$(mktemp -d /tmp/kubegrant-cp.XXXXXX)
@@ -113,6 +126,7 @@ if [ "$rc" -eq 0 ]; then
   ctest --test-dir "$BUILD_DIR" -L 'integration|e2e' --output-on-failure --no-tests=error 2>&1 |
     tee "$LOG_DIR/integration.log" || rc=$?
   record "integration+e2e" "$rc" "$t" "$(ctest_summary "$LOG_DIR/integration.log")"
+  tally "$LOG_DIR/integration.log"
 else
   results+=("integration+e2e"$'\t'"NOT RUN"$'\t'"-"$'\t'"the control plane did not start")
   overall=1
