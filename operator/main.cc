@@ -42,7 +42,11 @@ int main(int argc, char** argv) {
     log::error("main", "cannot load cluster configuration", {{"error", config.error().message}});
     return 1;
   }
-  auto client = kube::rest::makeRestClient(*config);
+  kube::rest::RestOptions ro;
+  ro.qps = flags->kubeApiQps;
+  ro.burst = flags->kubeApiBurst;
+  ro.userAgent = "kubegrant-operator";
+  auto client = kube::rest::makeRestClient(*config, ro);
   if (!client) {
     log::error("main", "cannot build the API client", {{"error", client.error().message}});
     return 1;

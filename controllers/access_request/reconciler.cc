@@ -108,7 +108,8 @@ Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::Namesp
   }
 
   std::optional<v1::AccessPolicy> policy;
-  {
+  if (options_.policyReader) policy = options_.policyReader(request.spec.policy);
+  if (!policy) {
     auto p = client_.get(kube::resources::accessPolicies(), {"", request.spec.policy});
     if (p) {
       auto decodedPolicy = v1::fromJson<v1::AccessPolicy>(p->body);
@@ -320,19 +321,22 @@ Result<void> AccessRequestReconciler::removeRoleBinding(const kube::ObjectKey& k
                                                         const std::string& requestUid,
                                                         bool recorded) {
   const auto ref = kube::resources::roleBindings();
-  auto existing = client_.get(ref, key);
-  if (!existing) {
-    if (existing.error().code == ErrorCode::NotFound) return ok();
-    return std::unexpected(existing.error());
-  }
-  auto labels = existing->labels();
-  auto it = labels.find(std::string(kRequestUidLabel));
-  const bool ours = it != labels.end() && it->second == requestUid;
-  // A binding we merely computed the name of is deleted only when it carries our uid; one
-  // recorded in status.grants was created by us (labels may have been edited since).
-  if (!ours && !recorded) return ok();
   kube::DeleteOptions d;
-  d.preconditionUid = existing->uid();
+  std::string existingUid;
+  if (!recorded) {
+    // A binding we merely computed the name of is deleted only when it carries our uid (one
+    // recorded in status.grants was created by us, so it goes without this extra read).
+    auto existing = client_.get(ref, key);
+    if (!existing) {
+      if (existing.error().code == ErrorCode::NotFound) return ok();
+      return std::unexpected(existing.error());
+    }
+    auto labels = existing->labels();
+    auto it = labels.find(std::string(kRequestUidLabel));
+    if (it == labels.end() || it->second != requestUid) return ok();
+    existingUid = existing->uid();
+    d.preconditionUid = existingUid;
+  }
   auto r = client_.remove(ref, key, d);
   if (!r && r.error().code != ErrorCode::NotFound) {
     if (grantOps_) grantOps_->with({"delete", "error"}).inc();
@@ -342,7 +346,10 @@ Result<void> AccessRequestReconciler::removeRoleBinding(const kube::ObjectKey& k
   // Verify: revocation is done only when the API server no longer has the binding.
   auto check = client_.get(ref, key);
   if (check) {
-    if (check->uid() != existing->uid()) return ok();  // a new object, not ours
+    if (!existingUid.empty() && check->uid() != existingUid) return ok();  // a new object
+    auto labels = check->labels();
+    auto it = labels.find(std::string(kRequestUidLabel));
+    if (it == labels.end() || it->second != requestUid) return ok();  // not ours
     return fail(ErrorCode::Unavailable,
                 fmt::format("RoleBinding {} still exists after delete; retrying", key.toString()));
   }

@@ -19,6 +19,7 @@
 //    requeueAfter, computed from the injected clock.
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -40,8 +41,14 @@ struct RequestEvent {
 };
 using EventFn = std::function<void(const v1::AccessRequest& request, const RequestEvent& event)>;
 
+// Where policies are read from: a cache (the manager passes its AccessPolicy informer's
+// store, saving one API call per reconcile). nullopt = not known to the cache; the
+// reconciler then asks the API server, so a cold or lagging cache never revokes by mistake.
+using PolicyReader = std::function<std::optional<v1::AccessPolicy>(const std::string& name)>;
+
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
+  PolicyReader policyReader;  // empty = always GET from the API server
 };
 
 class AccessRequestReconciler final : public runtime::Reconciler {

@@ -135,6 +135,22 @@ const std::map<std::string, Spec>& specs() {
           f.workers = *n;
           return ok();
         }}},
+      {"kube-api-qps",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto n = parseInt("kube-api-qps", v, 1, 100000);
+          if (!n) return std::unexpected(n.error());
+          f.kubeApiQps = *n;
+          return ok();
+        }}},
+      {"kube-api-burst",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto n = parseInt("kube-api-burst", v, 1, 100000);
+          if (!n) return std::unexpected(n.error());
+          f.kubeApiBurst = *n;
+          return ok();
+        }}},
       {"log-level",
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
@@ -273,6 +289,8 @@ Behaviour:
                                kubegrant's labels that belong to no live Active request and
                                overdue grants (Go duration, default 60s).
   --workers N                  Concurrent reconciles (default 4).
+  --kube-api-qps N             Client-side rate limit towards the API server, requests per
+                               second (default 200); --kube-api-burst N its burst (400).
   --notify-url URL             NOT IMPLEMENTED YET: accepted and logged, no notifications are
                                sent by this version.
   --config PATH                YAML file with any of these flags as keys (without "--");

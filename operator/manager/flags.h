@@ -28,6 +28,8 @@ struct Flags {
   std::string config;
   Duration sweepInterval = std::chrono::seconds(60);
   int workers = 4;
+  double kubeApiQps = 200;  // client-side rate limit towards the API server
+  int kubeApiBurst = 400;
   log::Level logLevel = log::Level::Info;
   bool help = false;
 };

@@ -132,12 +132,21 @@ void Manager::setupMetrics() {
 Result<void> Manager::start() {
   recorder_ = std::make_unique<runtime::KubeEventRecorder>(client_, clock_);
   events_ = std::make_unique<AsyncEventSink>(*recorder_);
+  ar::ReconcilerOptions ro;
+  ro.policyReader = [this](const std::string& name) -> std::optional<v1alpha1::AccessPolicy> {
+    if (!policies_ || !policies_->hasSynced()) return std::nullopt;
+    auto obj = policies_->store().get({"", name});
+    if (!obj) return std::nullopt;
+    auto p = v1alpha1::fromJson<v1alpha1::AccessPolicy>(obj->body);
+    if (!p) return std::nullopt;
+    return std::move(*p);
+  };
   reconciler_ = std::make_unique<ar::AccessRequestReconciler>(
       client_, clock_, audit_,
       [this](const v1alpha1::AccessRequest& r, const ar::RequestEvent& e) {
         events_->record(r, e);
       },
-      &metrics_);
+      &metrics_, std::move(ro));
   runtime::ControllerOptions co;
   co.workers = options_.workers;
   controller_ = std::make_unique<runtime::Controller>("accessrequest", *reconciler_, clock_, co);
