@@ -59,6 +59,16 @@ lint: ## Check formatting (clang-format, Google style, 100 columns)
 fmt: ## Format all C++ sources in place
 	clang-format -i $$(git ls-files '*.cc' '*.h')
 
+.PHONY: fuzz
+fuzz: ## Fuzz the admission webhook entry point with libFuzzer (clang-16; FUZZ_RUNS executions, default 200000)
+	KUBEGRANT_DEPS_EXTRA="clang-16 libclang-rt-16-dev" .ci/install-deps.sh
+	tests/fuzz/run.sh $(or $(FUZZ_RUNS),200000)
+
+.PHONY: bench
+bench: build controlplane ## Benchmarks (see bench/README.md for each command and the last figures)
+	bench/webhook_bench.sh $(BUILD_DIR)
+	$(BUILD_DIR)/bench/api_bench
+
 .PHONY: clean
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR)
