@@ -10,7 +10,7 @@
 //      time until all are gone.
 //
 // Usage (after `source DIR/env` of tests/controlplane/up.sh):
-//   build/bench/lifecycle_bench [N=200] [M=1000]
+//   build/bench/lifecycle_bench [N=200] [M=1000] [operator workers=8]
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -135,6 +135,7 @@ json requestJson(const std::string& name, const std::string& ns, const std::stri
 int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 200;
   const int m = argc > 2 ? std::atoi(argv[2]) : 1000;
+  const std::string workers = argc > 3 ? argv[3] : "8";
   const std::string admin = envOr("KUBEGRANT_KUBECONFIG_ADMIN");
   const std::string kOperatorKubeconfig = envOr("KUBEGRANT_KUBECONFIG_OPERATOR");
   const std::string aliceCfg = envOr("KUBEGRANT_KUBECONFIG_ALICE");
