@@ -25,7 +25,10 @@ struct HttpsServer::Impl {
 
   static void send(http::http_request& req, const HttpReply& reply) {
     http::http_response resp(static_cast<http::status_code>(reply.status));
-    resp.set_body(std::string(reply.body), reply.contentType);
+    // Bytes, not std::string: cpprestsdk's string body reinterprets a char stream buffer as an
+    // unsigned-char one (undefined behaviour that UBSan reports); the vector overload does not.
+    resp.set_body(std::vector<unsigned char>(reply.body.begin(), reply.body.end()));
+    resp.headers().set_content_type(reply.contentType);
     req.reply(resp).then([](pplx::task<void> t) {
       try {
         t.get();

@@ -108,6 +108,10 @@ TEST_F(HttpsServerTest, AnswersAnAdmissionReviewOverTls) {
   EXPECT_EQ(statusOf(r), "200");
   EXPECT_NE(r.out.find(R"("uid":"u-1")"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(R"("warnings":["seen"])"), std::string::npos) << r.out;
+  auto ct = runCommand({"curl", "-sS", "--max-time", "10", "--cacert", caFile_, "-o", "/dev/null",
+                        "-w", "%{content_type}", "-H", "Content-Type: application/json",
+                        "--data-binary", review(), url("/validate")});
+  EXPECT_EQ(ct.out, "application/json");
 }
 
 TEST_F(HttpsServerTest, HealthzAnswersOk) {
