@@ -220,6 +220,34 @@ int main(int argc, char** argv) {
       break;
     std::this_thread::sleep_for(100ms);
   }
+  // Baseline without kubegrant: admin creates/deletes a RoleBinding for alice directly; how
+  // long until the API server's authorizer agrees. The lifecycle figures include this.
+  Stats rbacAllow, rbacDeny;
+  for (int i = 0; i < std::min(n, 50); ++i) {
+    json rb = {
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "RoleBinding"},
+        {"metadata", {{"name", "baseline"}, {"namespace", ns1}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "view"}}},
+        {"subjects",
+         json::array(
+             {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "alice"}}})}};
+    auto t0 = Clk::now();
+    if (!adminC->create(kube::resources::roleBindings(), kube::Object(rb))) break;
+    while (!aliceAllowed(ns1) && msSince(t0) < 10000) {
+    }
+    rbacAllow.add(msSince(t0));
+    auto t1 = Clk::now();
+    (void)adminC->remove(kube::resources::roleBindings(), {ns1, "baseline"});
+    while (aliceAllowed(ns1) && msSince(t1) < 10000) {
+    }
+    rbacDeny.add(msSince(t1));
+  }
+  std::printf("baseline: admin creates a RoleBinding -> alice allowed:                  %s\n",
+              rbacAllow.summary().c_str());
+  std::printf("baseline: admin deletes it -> alice Forbidden:                           %s\n",
+              rbacDeny.summary().c_str());
   Stats approveToAccess, revokeToForbidden, approvePatch, revokePatch;
   for (int i = 0; i < n; ++i) {
     const std::string name = fmt::format("lat-{}", i);
