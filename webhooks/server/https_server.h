@@ -23,7 +23,7 @@ struct HttpsServerOptions {
 };
 
 // Sizes cpprestsdk's process-wide I/O thread pool (its default is 40 threads). Fewer threads
-// mean less contention: on 2 cores, 4 threads serve about 1.5x the reviews per CPU second of
+// mean less contention: on 2 cores, 4 threads serve 1.5-2x the reviews per CPU second of
 // the default (bench/README.md). The pool is shared with every cpprestsdk user in the
 // process (the kube REST client too) and can only be sized before its first use: call this
 // first thing in main(). Returns false when it was too late (the pool already exists).
