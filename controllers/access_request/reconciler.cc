@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <variant>
@@ -421,7 +422,18 @@ void AccessRequestReconciler::announce(const v1::AccessRequest& before,
     // The audit line of an ending names what was removed (the new status no longer lists it).
     v1::AccessRequest ended = after;
     if (before.status) ended.status->grants = before.status->grants;
-    record(*e, ended, p.approvers, type, p.reason.empty() ? v1::toString(to) : p.reason, message);
+    // An ending (expiry, revoke) has no approvals of its own to count: its audit line names
+    // who approved the access that is ending, from the recorded decisions.
+    std::vector<std::string> approvers = p.approvers;
+    if (approvers.empty()) {
+      for (const auto& a : after.status->approvals) {
+        if (a.decision == v1::Decision::Approve && a.approver &&
+            std::find(approvers.begin(), approvers.end(), *a.approver) == approvers.end()) {
+          approvers.push_back(*a.approver);
+        }
+      }
+    }
+    record(*e, ended, approvers, type, p.reason.empty() ? v1::toString(to) : p.reason, message);
   }
 }
 

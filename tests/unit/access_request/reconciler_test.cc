@@ -140,6 +140,8 @@ TEST_F(ReconcilerTest, ApprovalCreatesTheRoleBindingThenExpiryRemovesIt) {
   EXPECT_EQ(formatRfc3339(*req.status->endedAt), "2026-11-29T10:35:00Z");
   EXPECT_EQ(auditEvents(),
             (std::vector<std::string>{"requested", "approved", "granted", "expired"}));
+  // The ending's audit line still names who approved the access that ended.
+  EXPECT_EQ(json::parse(audit_lines_.back())["approvers"], json::array({"bob"}));
   // Kept as the audit record until retainFor (720h) after it ended.
   EXPECT_EQ(r->requeueDelay(), std::chrono::hours(720));
 }
