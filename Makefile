@@ -36,7 +36,8 @@ unit: build ## Unit tests only (no control plane)
 test-asan: deps ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKUBEGRANT_SANITIZE=ON
 	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
-	ctest --test-dir $(ASAN_BUILD_DIR) -L unit --output-on-failure -j $(JOBS)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	  ctest --test-dir $(ASAN_BUILD_DIR) -L unit --output-on-failure -j $(JOBS)
 
 .PHONY: run
 run: build controlplane ## Run the operator (starts the local control plane + PostgreSQL in .dev/ when no KUBECONFIG is set)

@@ -253,8 +253,8 @@ TEST(LeaderElection, ALeaderThatCannotRenewStopsLeadingAtTheRenewDeadline) {
   Observed o;
   LeaderElector a(lock, clock, observedConfig("a", o));
   a.start();
-  ASSERT_TRUE(eventually([&] { return a.isLeader(); }));
-  EXPECT_EQ(o.started, 1);
+  // onStartedLeading runs just after isLeader() turns true: wait for both.
+  ASSERT_TRUE(eventually([&] { return a.isLeader() && o.started == 1; }));
   lock.setFailWrites(true);
   advanceInSteps(clock, 9s);
   EXPECT_TRUE(a.isLeader()) << "renew failures for 9 s < renewDeadline";
