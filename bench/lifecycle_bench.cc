@@ -36,6 +36,7 @@
 #include "operator/common/time.h"
 #include "operator/kube/config.h"
 #include "operator/kube/rest/rest_client.h"
+#include "tests/support/free_port.h"
 
 using namespace kubegrant;
 using namespace std::chrono_literals;
@@ -59,18 +60,6 @@ int sh(const std::string& cmd) {
   int rc = std::system(cmd.c_str());
   if (rc != 0) std::fprintf(stderr, "command failed (%d): %s\n", rc, cmd.c_str());
   return rc;
-}
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
 }
 
 std::unique_ptr<kube::Client> clientFor(const std::string& kubeconfig) {
@@ -152,7 +141,9 @@ int main(int argc, char** argv) {
   sh(k + "apply -f " + kSource + "/operator/deploy/rbac-operator.yaml >/dev/null");
   sh(k + "apply -f " + kSource + "/operator/deploy/rbac-users.yaml >/dev/null");
   sh(std::string(KG_CERTS_BIN) + " --dir " + dir + "/certs --ip 127.0.0.1 >/dev/null");
-  const int webhookPort = freePort(), healthPort = freePort(), metricsPort = freePort();
+  const int webhookPort = ::kubegrant::testing::freeLoopbackPort(),
+            healthPort = ::kubegrant::testing::freeLoopbackPort(),
+            metricsPort = ::kubegrant::testing::freeLoopbackPort();
   pid_t op = ::fork();
   if (op == 0) {
     int fd = ::open((dir + "/operator.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);

@@ -21,25 +21,14 @@
 
 #include "crds/v1alpha1/types.h"
 #include "operator/common/log.h"
+#include "tests/support/free_port.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/https_server.h"
 #include "webhooks/server/webhook_server.h"
 
 using namespace kubegrant;
 
-namespace {
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   int port = 0;
@@ -64,7 +53,7 @@ int main(int argc, char** argv) {
       inprocIterations = std::atoi(argv[i + 1]);
     }
   }
-  if (port == 0) port = freePort();
+  if (port == 0) port = ::kubegrant::testing::freeLoopbackPort();
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);

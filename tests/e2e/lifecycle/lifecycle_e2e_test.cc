@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "operator/common/time.h"
+#include "tests/support/free_port.h"
 #include "tests/support/test_env.h"
 
 namespace kubegrant::e2e {
@@ -43,18 +44,6 @@ const std::string kApprove =
     R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"ok"}}])";
 const std::string kDeny =
     R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Deny","comment":"no"}}])";
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
 
 bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
              std::chrono::milliseconds every = 100ms) {
@@ -119,8 +108,8 @@ class LifecycleTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() / uniqueName("kg-lifecycle");
     std::filesystem::create_directories(dir_);
     auditPath_ = dir_ + "/operator.log";
-    webhookPort_ = freePort();
-    healthPort_ = freePort();
+    webhookPort_ = ::kubegrant::testing::freeLoopbackPort();
+    healthPort_ = ::kubegrant::testing::freeLoopbackPort();
     webhookConfig_ = fmt::format("kubegrant-e2e-lifecycle-{}", ::getpid());
 
     mustAdmin({"apply", "--server-side", "--force-conflicts", "-f", kSource + "/crds/"});

@@ -20,6 +20,7 @@
 #include "operator/kube/config.h"
 #include "operator/kube/rest/rest_client.h"
 #include "operator/runtime/informer.h"
+#include "tests/support/free_port.h"
 #include "tests/support/test_env.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/informer_policy_lookup.h"
@@ -38,19 +39,6 @@ const std::string kSourceDir = KUBEGRANT_SOURCE_DIR;
 const std::string kValidating =
     "admission webhook \"vaccessrequest.kubegrant.io\" denied the "
     "request: ";
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
 
 // Everything the suite starts, shared by its tests: one webhook server and one registration.
 struct Harness {
@@ -128,7 +116,7 @@ class WebhookE2eTest : public ::testing::Test {
 
     WebhookServerConfig wc;
     wc.address = "127.0.0.1";
-    wc.port = freePort();
+    wc.port = ::kubegrant::testing::freeLoopbackPort();
     wc.certDir = certs.dir;
     wc.policies = h->policies;
     h->server = std::make_unique<WebhookServer>(std::move(wc));

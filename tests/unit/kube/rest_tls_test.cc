@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "operator/kube/rest/rest_client.h"
+#include "tests/support/free_port.h"
 #include "tests/support/test_env.h"
 
 namespace kubegrant::kube {
@@ -35,18 +36,6 @@ std::string readFile(const fs::path& p) {
 void run(const std::vector<std::string>& argv) {
   auto r = kubegrant::testing::runCommand(argv);
   ASSERT_EQ(r.exitCode, 0) << argv[0] << " " << argv[1] << ": " << r.err;
-}
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 bool accepting(int port) {
@@ -104,7 +93,8 @@ class Pki {
 // `openssl s_server -WWW` serving Pki's www folder; killed on destruction.
 class TlsServer {
  public:
-  TlsServer(const Pki& pki, const std::string& cert, bool requireClientCert) : port_(freePort()) {
+  TlsServer(const Pki& pki, const std::string& cert, bool requireClientCert)
+      : port_(::kubegrant::testing::freeLoopbackPort()) {
     std::vector<std::string> args = {"openssl", "s_server",
                                      "-quiet",  "-WWW",
                                      "-accept", "127.0.0.1:" + std::to_string(port_),

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/support/free_port.h"
 #include "tests/support/test_env.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/tls.h"
@@ -24,18 +25,6 @@ namespace {
 
 using testing::CommandResult;
 using testing::runCommand;
-
-int freePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  socklen_t len = sizeof sa;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
-  ::close(fd);
-  return ntohs(sa.sin_port);
-}
 
 std::string review() {
   return nlohmann::json{{"apiVersion", "admission.k8s.io/v1"},
@@ -63,7 +52,7 @@ class HttpsServerTest : public ::testing::Test {
     router_.add("/validate",
                 [](const AdmissionRequest&) { return AdmissionResponse::allow({"seen"}); });
     tls_ = std::make_unique<TlsMaterial>(req.dir, std::chrono::milliseconds(0));
-    port_ = freePort();
+    port_ = ::kubegrant::testing::freeLoopbackPort();
     server_ = std::make_unique<HttpsServer>(HttpsServerOptions{"127.0.0.1", port_}, router_, *tls_);
     auto started = server_->start();
     ASSERT_TRUE(started) << started.error().message;
