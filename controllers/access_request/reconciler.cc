@@ -1,6 +1,7 @@
 #include "controllers/access_request/reconciler.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <map>
@@ -80,7 +81,12 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
 
 Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {
   const auto ref = kube::resources::accessRequests();
-  auto obj = client_.get(ref, key);
+  Result<kube::Object> obj = fail(ErrorCode::NotFound, "not read yet");
+  if (auto cached = options_.requestReader ? options_.requestReader(key) : std::nullopt) {
+    obj = std::move(*cached);
+  } else {
+    obj = client_.get(ref, key);
+  }
   if (!obj) {
     if (obj.error().code == ErrorCode::NotFound) return runtime::Action::awaitChange();
     return std::unexpected(obj.error());
@@ -344,17 +350,15 @@ Result<void> AccessRequestReconciler::removeRoleBinding(const kube::ObjectKey& k
     return std::unexpected(r.error());
   }
   if (grantOps_) grantOps_->with({"delete", "ok"}).inc();
-  // Verify: revocation is done only when the API server no longer has the binding.
-  auto check = client_.get(ref, key);
-  if (check) {
-    if (!existingUid.empty() && check->uid() != existingUid) return ok();  // a new object
-    auto labels = check->labels();
-    auto it = labels.find(std::string(kRequestUidLabel));
-    if (it == labels.end() || it->second != requestUid) return ok();  // not ours
-    return fail(ErrorCode::Unavailable,
-                fmt::format("RoleBinding {} still exists after delete; retrying", key.toString()));
+  // Verify: revocation is done only when the API server no longer has the binding. Its
+  // answer says so (NotFound, or deleted at once); a binding held by someone's finalizer
+  // still grants, so that is not done.
+  if (r && !r->gone()) {
+    return fail(
+        ErrorCode::Unavailable,
+        fmt::format("RoleBinding {} is still held by finalizers [{}] after delete; retrying",
+                    key.toString(), fmt::join(r->pending->finalizers(), ", ")));
   }
-  if (check.error().code != ErrorCode::NotFound) return std::unexpected(check.error());
   return ok();
 }
 

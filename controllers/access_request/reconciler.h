@@ -46,9 +46,18 @@ using EventFn = std::function<void(const v1::AccessRequest& request, const Reque
 // reconciler then asks the API server, so a cold or lagging cache never revokes by mistake.
 using PolicyReader = std::function<std::optional<v1::AccessPolicy>(const std::string& name)>;
 
+// Where the request itself is read from: the manager passes its AccessRequest informer's
+// store, as controller-runtime's cached client does. A cached copy may lag behind; every write
+// based on it carries its resourceVersion (status update) or a precondition, so a stale read
+// ends in 409 Conflict and a retry, never in a lost update. nullopt = not in the cache: the
+// reconciler GETs it, so NotFound is only ever believed from the API server.
+using RequestReader =
+    std::function<std::optional<kube::Object>(const runtime::NamespacedName& key)>;
+
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
-  PolicyReader policyReader;  // empty = always GET from the API server
+  PolicyReader policyReader;    // empty = always GET from the API server
+  RequestReader requestReader;  // empty = always GET from the API server
 };
 
 class AccessRequestReconciler final : public runtime::Reconciler {

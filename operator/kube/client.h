@@ -64,6 +64,15 @@ struct DeleteOptions {
   bool dryRun = false;
 };
 
+// What a successful DELETE left behind, as the API server answered it.
+struct DeleteResult {
+  // The object as the server still holds it when deletion is pending (finalizers, or a grace
+  // period): it now has a deletionTimestamp and keeps doing whatever it did (a RoleBinding
+  // still grants). Empty when the server deleted the object at once.
+  std::optional<Object> pending;
+  [[nodiscard]] bool gone() const { return !pending.has_value(); }
+};
+
 struct WatchOptions {
   // Where to start: normally ObjectList::resourceVersion of a list, or the last seen
   // event's resourceVersion. "" = start at the most recent (synthetic ADDED for everything
@@ -127,8 +136,10 @@ class Client {
                                              const PatchOptions& options = {}) = 0;
 
   // DELETE. Success includes "accepted, finalizers pending" (the object still exists with
-  // deletionTimestamp set). NotFound when it is already gone.
-  [[nodiscard]] virtual Result<void> remove(const ResourceRef& ref, const ObjectKey& key,
+  // deletionTimestamp set): DeleteResult tells the two apart from the server's answer, so
+  // a caller that must know the object is gone needs no extra GET. NotFound when it was
+  // already gone.
+  [[nodiscard]] virtual Result<DeleteResult> remove(const ResourceRef& ref, const ObjectKey& key,
                                             const DeleteOptions& options = {}) = 0;
 
   // WATCH a collection (`ns` empty = all namespaces), streaming: each event is handed to

@@ -141,6 +141,12 @@ Result<void> Manager::start() {
     if (!p) return std::nullopt;
     return std::move(*p);
   };
+  ro.requestReader = [this](const runtime::NamespacedName& key) -> std::optional<kube::Object> {
+    if (!requests_ || !requests_->hasSynced()) return std::nullopt;
+    auto obj = requests_->store().get(key);
+    if (!obj) return std::nullopt;
+    return *obj;
+  };
   reconciler_ = std::make_unique<ar::AccessRequestReconciler>(
       client_, clock_, audit_,
       [this](const v1alpha1::AccessRequest& r, const ar::RequestEvent& e) {

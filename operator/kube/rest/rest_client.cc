@@ -185,6 +185,21 @@ Result<nlohmann::json> parseJson(const std::string& body) {
   return j;
 }
 
+// The API server answers a DELETE with the object (or, for a few kinds, a Status of
+// Success). The object is still there when finalizers or a grace period hold it; otherwise
+// the answer is its last state and it is gone.
+Result<DeleteResult> deleteResultFrom(const std::string& body) {
+  auto j = parseJson(body);
+  if (!j) return std::unexpected(j.error());
+  if (!j->is_object() || j->value("kind", "") == "Status") return DeleteResult{};
+  Object obj(std::move(*j));
+  const auto& meta = obj.body.value("metadata", nlohmann::json::object());
+  const bool held = !obj.finalizers().empty() ||
+                    (obj.isBeingDeleted() && meta.value("deletionGracePeriodSeconds", 0) > 0);
+  if (!held) return DeleteResult{};
+  return DeleteResult{.pending = std::move(obj)};
+}
+
 Result<Object> parseObject(const std::string& body) {
   auto j = parseJson(body);
   if (!j) return std::unexpected(j.error());
@@ -268,12 +283,12 @@ class RestClient final : public Client {
     return parseObject(r->body);
   }
 
-  Result<void> remove(const ResourceRef& ref, const ObjectKey& key,
-                      const DeleteOptions& options) override {
+  Result<DeleteResult> remove(const ResourceRef& ref, const ObjectKey& key,
+                              const DeleteOptions& options) override {
     nlohmann::json body = deleteOptionsBody(options);
     auto r = send(http::methods::DEL, ref.objectPath(key), &body, "application/json", true);
     if (!r) return std::unexpected(r.error());
-    return ok();
+    return deleteResultFrom(r->body);
   }
 
   Result<void> watch(const ResourceRef& ref, std::string_view ns, const WatchOptions& options,

@@ -486,8 +486,8 @@ Result<Object> FakeClient::patch(const ResourceRef& ref, const ObjectKey& object
   return writeLocked(ref, key, std::move(result.body), before);
 }
 
-Result<void> FakeClient::remove(const ResourceRef& ref, const ObjectKey& objectKey,
-                                const kube::DeleteOptions& options) {
+Result<kube::DeleteResult> FakeClient::remove(const ResourceRef& ref, const ObjectKey& objectKey,
+                                              const kube::DeleteOptions& options) {
   FakeAction action{
       "delete", resourceId(ref), objectKey.namespace_, objectKey.name, "", std::nullopt, {}};
   if (options.preconditionUid) action.body["preconditions"]["uid"] = *options.preconditionUid;
@@ -511,21 +511,21 @@ Result<void> FakeClient::remove(const ResourceRef& ref, const ObjectKey& objectK
         apiError(ErrorCode::Conflict, 409, "Conflict",
                  "Precondition failed for " + resourceId(ref) + " \"" + objectKey.name + "\""));
   }
-  if (options.dryRun) return ok();
+  if (options.dryRun) return kube::DeleteResult{};
   if (!stored.finalizers().empty()) {
-    if (stored.isBeingDeleted()) return ok();
+    if (stored.isBeingDeleted()) return kube::DeleteResult{.pending = stored};
     json next = before;
     next["metadata"]["deletionTimestamp"] = formatRfc3339(now());
     next["metadata"]["deletionGracePeriodSeconds"] = 0;
     auto r = writeLocked(ref, key, std::move(next), before);
     if (!r) return fail(r.error());
-    return ok();
+    return kube::DeleteResult{.pending = std::move(*r)};
   }
   objects_.erase(it);
   Object gone(before);
   gone.setResourceVersion(nextRvLocked());
   emitLocked(ref, WatchEventType::Deleted, before, gone.body);
-  return ok();
+  return kube::DeleteResult{};
 }
 
 Result<void> FakeClient::watch(const ResourceRef& ref, std::string_view ns,

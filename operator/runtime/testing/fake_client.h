@@ -66,8 +66,8 @@ class FakeClient : public kube::Client {
   Result<kube::Object> patch(const kube::ResourceRef& ref, const kube::ObjectKey& key,
                              kube::PatchType type, const nlohmann::json& patch,
                              const kube::PatchOptions& options = {}) override;
-  Result<void> remove(const kube::ResourceRef& ref, const kube::ObjectKey& key,
-                      const kube::DeleteOptions& options = {}) override;
+  Result<kube::DeleteResult> remove(const kube::ResourceRef& ref, const kube::ObjectKey& key,
+                                    const kube::DeleteOptions& options = {}) override;
   Result<void> watch(const kube::ResourceRef& ref, std::string_view ns,
                      const kube::WatchOptions& options, const kube::WatchHandler& handler,
                      std::stop_token stop = {}) override;

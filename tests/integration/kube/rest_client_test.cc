@@ -243,7 +243,34 @@ TEST_F(RestClientTest, DeleteHonoursUidAndResourceVersionPreconditions) {
                                  .preconditionResourceVersion = created->resourceVersion(),
                                  .propagationPolicy = PropagationPolicy::Background});
   ASSERT_TRUE(removed.has_value()) << removed.error().describe();
+  EXPECT_TRUE(removed->gone());
   EXPECT_EQ(admin_->get(cms, {ns_, "guarded"}).error().code, ErrorCode::NotFound);
+}
+
+TEST_F(RestClientTest, DeleteTellsAnObjectHeldByAFinalizerFromOneThatIsGone) {
+  const auto cms = resources::configMaps();
+  auto held = configMap(ns_, "held");
+  held.body["metadata"]["finalizers"] = nlohmann::json::array({"example.com/hold"});
+  ASSERT_TRUE(admin_->create(cms, held).has_value());
+
+  auto pending = admin_->remove(cms, {ns_, "held"});
+  ASSERT_TRUE(pending.has_value()) << pending.error().describe();
+  ASSERT_FALSE(pending->gone());
+  EXPECT_TRUE(pending->pending->isBeingDeleted());
+  EXPECT_EQ(pending->pending->finalizers(), std::vector<std::string>{"example.com/hold"});
+  ASSERT_TRUE(admin_->get(cms, {ns_, "held"}).has_value());
+
+  // Released: the next delete answer says gone (or NotFound when the release itself ended it).
+  auto current = admin_->get(cms, {ns_, "held"});
+  current->body["metadata"]["finalizers"] = nlohmann::json::array();
+  ASSERT_TRUE(admin_->update(cms, *current).has_value());
+  auto again = admin_->remove(cms, {ns_, "held"});
+  if (again.has_value()) {
+    EXPECT_TRUE(again->gone());
+  } else {
+    EXPECT_EQ(again.error().code, ErrorCode::NotFound);
+  }
+  EXPECT_EQ(admin_->get(cms, {ns_, "held"}).error().code, ErrorCode::NotFound);
 }
 
 TEST_F(RestClientTest, AppliesMergeJsonAndStrategicMergePatches) {

@@ -174,8 +174,8 @@ class StaleWatchClient : public kube::Client {
                              const kube::PatchOptions& o) override {
     return inner_.patch(r, k, t, p, o);
   }
-  Result<void> remove(const kube::ResourceRef& r, const kube::ObjectKey& k,
-                      const kube::DeleteOptions& o) override {
+  Result<kube::DeleteResult> remove(const kube::ResourceRef& r, const kube::ObjectKey& k,
+                                    const kube::DeleteOptions& o) override {
     return inner_.remove(r, k, o);
   }
   Result<nlohmann::json> getRaw(std::string_view p) override { return inner_.getRaw(p); }

@@ -250,5 +250,78 @@ TEST_F(ReconcilerTest, ADenyEndsThePendingRequest) {
   EXPECT_TRUE(rbs->items.empty());
 }
 
+TEST_F(ReconcilerTest, ExpiryTrustsTheDeleteAnswerAndNeedsNoExtraRead) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  ASSERT_EQ(stored().status->phase, v1::Phase::Active);
+  clock_.advance(std::chrono::minutes(30));
+  client_.clearActions();
+  ASSERT_TRUE(reconcile());
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+  std::vector<std::string> roleBindingCalls;
+  for (const auto& a : client_.actions()) {
+    if (a.resource == "rolebindings.rbac.authorization.k8s.io") roleBindingCalls.push_back(a.verb);
+  }
+  // The DELETE's answer (deleted at once) is the verification: no GET after it.
+  EXPECT_EQ(roleBindingCalls, std::vector<std::string>{"delete"});
+}
+
+TEST_F(ReconcilerTest, ABindingHeldBySomeonesFinalizerIsNotRevokedYet) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  auto req = stored();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  const auto rbKey = kube::ObjectKey{"payments", req.status->grants[0].name};
+  // Someone else holds the binding: deleting it only sets deletionTimestamp, and RBAC keeps
+  // honouring a binding that is being deleted.
+  auto rb = *client_.peek(kube::resources::roleBindings(), rbKey);
+  rb.body["metadata"]["finalizers"] = json::array({"example.com/hold"});
+  ASSERT_TRUE(client_.update(kube::resources::roleBindings(), rb));
+  clock_.advance(std::chrono::minutes(30));
+  auto r = reconcile();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::Unavailable);
+  EXPECT_NE(r.error().message.find("example.com/hold"), std::string::npos) << r.error().message;
+  EXPECT_EQ(stored().status->phase, v1::Phase::Active);  // not reported as ended
+  EXPECT_TRUE(client_.peek(kube::resources::roleBindings(), rbKey));
+
+  // Once the other party lets go, the retry completes the expiry.
+  rb = *client_.peek(kube::resources::roleBindings(), rbKey);
+  rb.body["metadata"]["finalizers"] = json::array();
+  ASSERT_TRUE(client_.update(kube::resources::roleBindings(), rb));
+  ASSERT_TRUE(reconcile());
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+}
+
+TEST_F(ReconcilerTest, AStaleCachedRequestEndsInConflictNotInALostUpdate) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();
+  ASSERT_TRUE(reconcile());
+  ASSERT_EQ(stored().status->phase, v1::Phase::Active);
+  // The cache still holds this copy while the requester revokes.
+  const kube::Object cached = *client_.peek(kube::resources::accessRequests(), kKey);
+  auto live = cached;
+  live.body["spec"]["revoke"] = true;
+  ASSERT_TRUE(client_.update(kube::resources::accessRequests(), live));
+
+  ReconcilerOptions options;
+  options.requestReader = [&](const runtime::NamespacedName&) -> std::optional<kube::Object> {
+    return cached;
+  };
+  AccessRequestReconciler fromCache(client_, clock_, &audit_, nullptr, &metrics_, options);
+  clock_.advance(std::chrono::minutes(30));
+  auto r = fromCache.reconcile(kKey);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::Conflict);
+  EXPECT_EQ(stored().status->phase, v1::Phase::Active);  // nothing written from the stale copy
+  EXPECT_NE(auditEvents().back(), "expired");
+
+  // The retry reads the API server's copy (the cache has caught up) and ends it as revoked.
+  ASSERT_TRUE(reconcile());
+  EXPECT_EQ(stored().status->phase, v1::Phase::Revoked);
+}
+
 }  // namespace
 }  // namespace kubegrant::controllers::access_request
