@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <ctime>
 #include <string>
@@ -14,6 +15,7 @@
 #include "operator/kube/rest/rest_client.h"
 #include "operator/manager/flags.h"
 #include "operator/manager/manager.h"
+#include "webhooks/server/https_server.h"
 
 using namespace kubegrant;
 
@@ -29,13 +31,24 @@ int main(int argc, char** argv) {
     return 0;
   }
   log::setLevel(flags->logLevel);
-
   // Block the stop signals before any thread starts, so only sigtimedwait below sees them.
   sigset_t stopSignals;
   sigemptyset(&stopSignals);
   sigaddset(&stopSignals, SIGTERM);
   sigaddset(&stopSignals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+
+  // Size cpprestsdk's I/O pool after the signal mask (the pool starts its threads at once and
+  // they inherit the mask) and before any cpprestsdk object exists (the pool is created on
+  // first use and cannot be resized). The webhook listener and the API client (requests and
+  // long-running watches) share it; neither blocks a pool thread (their .get()/.wait() calls
+  // run on the informer, worker and main threads), so one thread per core suffices, and
+  // cpprestsdk's default of 40 halves the webhook's throughput on 2 cores (bench/README.md).
+  if (!webhooks::configureHttpThreads(static_cast<std::size_t>(flags->httpThreads))) {
+    log::error("main", "cannot size the HTTP thread pool: it already exists",
+               {{"httpThreads", flags->httpThreads}});
+    return 1;
+  }
 
   auto config = kube::loadDefaultConfig(flags->kubeconfig);
   if (!config) {
@@ -80,7 +93,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   log::info("main", "kubegrant-operator running",
-            {{"server", config->server}, {"context", config->contextName}});
+            {{"server", config->server},
+             {"context", config->contextName},
+             {"httpThreads", flags->httpThreads}});
 
   int exitCode = 0;
   for (;;) {

@@ -13,6 +13,9 @@
 
 namespace kubegrant::manager {
 
+// Default of --http-threads: one I/O thread per core, at least 2.
+int defaultHttpThreads();
+
 struct Flags {
   std::string kubeconfig;  // "" = $KUBECONFIG, in-cluster, ~/.kube/config
   bool leaderElect = false;
@@ -30,6 +33,8 @@ struct Flags {
   int workers = 4;
   double kubeApiQps = 200;  // client-side rate limit towards the API server
   int kubeApiBurst = 400;
+  // cpprestsdk's shared I/O pool: the webhook listener and the API client's async I/O.
+  int httpThreads = defaultHttpThreads();
   log::Level logLevel = log::Level::Info;
   bool help = false;
 };

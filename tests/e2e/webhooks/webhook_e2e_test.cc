@@ -23,6 +23,7 @@
 #include "tests/support/free_port.h"
 #include "tests/support/test_env.h"
 #include "webhooks/server/certs.h"
+#include "webhooks/server/https_server.h"
 #include "webhooks/server/informer_policy_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
@@ -36,6 +37,16 @@ using testing::TestEnv;
 using testing::uniqueName;
 
 const std::string kSourceDir = KUBEGRANT_SOURCE_DIR;
+
+// As kubegrant-operator does (--http-threads, one per core): the webhook listener, the API
+// client and the informer's long-running watch all share a pool of 2 threads here, so a
+// blocked pool thread would show up as a hung or timed-out test.
+class SmallHttpPool : public ::testing::Environment {
+ public:
+  void SetUp() override { ASSERT_TRUE(configureHttpThreads(2)) << "pool already created"; }
+};
+[[maybe_unused]] ::testing::Environment* const kSmallHttpPool =
+    ::testing::AddGlobalTestEnvironment(new SmallHttpPool);
 const std::string kValidating =
     "admission webhook \"vaccessrequest.kubegrant.io\" denied the "
     "request: ";
