@@ -8,7 +8,8 @@
 // Usage: informer_bench [objects=10000] [latency-samples=1000] [creator-threads=4] [namespace]
 // (an existing, already populated namespace from an earlier run skips step 1)
 // Needs KUBEGRANT_KUBECONFIG_ADMIN (source DIR/env from tests/controlplane/up.sh).
-// INFORMER_BENCH_MALLINFO=1 also prints malloc statistics of the main arena.
+// INFORMER_BENCH_MALLINFO=1 also prints malloc statistics (all arenas), =2 adds glibc's
+// malloc_info() XML (per arena: size, free chunks by size) to see where memory sits.
 
 #include <malloc.h>
 #include <sys/wait.h>
@@ -131,8 +132,9 @@ int measureMemory(const std::string& kubeconfig, const std::string& ns, bool com
   const size_t n = inf.store().size();
   if (std::getenv("INFORMER_BENCH_MALLINFO") != nullptr) {
     struct mallinfo2 mi = mallinfo2();
-    std::printf("  malloc (main arena): in use %.1f MiB, arena %.1f MiB, mmapped %.1f MiB\n",
+    std::printf("  malloc (all arenas): in use %.1f MiB, arena %.1f MiB, mmapped %.1f MiB\n",
                 (mi.uordblks + mi.hblkhd) / 1048576.0, mi.arena / 1048576.0, mi.hblkhd / 1048576.0);
+    if (std::string(std::getenv("INFORMER_BENCH_MALLINFO")) == "2") malloc_info(0, stdout);
   }
   // A read through the index, to show the cache answers.
   auto t1 = Steady::now();

@@ -30,6 +30,9 @@ struct ListOptions {
   std::int64_t limit = 0;       // page size; 0 = everything in one response
   std::string continueToken;    // from the previous page's ObjectList::continueToken
   std::string resourceVersion;  // "" = most recent (quorum read); "0" = any cached
+  // Client side, not sent: the items come without metadata.managedFields, skipped while
+  // the response is parsed (what an informer wants; see parseWithoutManagedFields).
+  bool dropManagedFields = false;
 };
 
 // Options shared by create/update/updateStatus.
@@ -84,6 +87,8 @@ struct WatchOptions {
   // request timeout). 0 = client default (5 minutes).
   std::int64_t timeoutSeconds = 0;
   bool allowWatchBookmarks = true;
+  // Client side, not sent: event objects come without metadata.managedFields.
+  bool dropManagedFields = false;
 };
 
 enum class WatchEventType { Added, Modified, Deleted, Bookmark, Error };
@@ -140,7 +145,7 @@ class Client {
   // a caller that must know the object is gone needs no extra GET. NotFound when it was
   // already gone.
   [[nodiscard]] virtual Result<DeleteResult> remove(const ResourceRef& ref, const ObjectKey& key,
-                                            const DeleteOptions& options = {}) = 0;
+                                                    const DeleteOptions& options = {}) = 0;
 
   // WATCH a collection (`ns` empty = all namespaces), streaming: each event is handed to
   // `handler` as soon as its line arrives. Blocks until the stream ends:

@@ -1,5 +1,9 @@
 #include "operator/kube/object.h"
 
+#include <array>
+#include <istream>
+#include <utility>
+
 #include "operator/kube/url.h"
 
 namespace kubegrant::kube {
@@ -47,6 +51,73 @@ ResourceRef make(std::string group, std::string version, std::string resource, s
 }
 
 }  // namespace
+
+namespace {
+
+// `input`: what nlohmann::json::parse accepts (a string_view, a stream).
+template <typename Input>
+json parseDroppingManagedFields(Input&& input, JsonShape shape) {
+  using Event = json::parse_event_t;
+  // The parser reports keys with the depth of the object holding them (the document is
+  // depth 1). The objects' metadata keys sit at:
+  //   Object: depth 2, under key "metadata" (depth 1);
+  //   List: depth 4, under "items" (depth 1), an element (depth 2), "metadata" (depth 3);
+  //   WatchEvent: depth 3, under "object" (depth 1), "metadata" (depth 2).
+  int metadataDepth = 2;
+  const char* outerKey = nullptr;  // the key at depth 1 leading to the objects
+  switch (shape) {
+    case JsonShape::Object:
+      break;
+    case JsonShape::List:
+      metadataDepth = 4;
+      outerKey = "items";
+      break;
+    case JsonShape::WatchEvent:
+      metadataDepth = 3;
+      outerKey = "object";
+      break;
+  }
+  // The last key seen at each depth up to the metadata's parent: a container at depth d+1
+  // is the value of the last key at depth d.
+  std::array<std::string, 4> lastKey;
+  bool skipping = false;  // inside the value of a dropped managedFields
+  auto callback = [&](int depth, Event event, json& parsed) -> bool {
+    if (skipping) {
+      // The skipped value ends where its parent (the metadata object) gets its next key or
+      // ends; until then nothing is kept, so nothing under it is even built.
+      if ((event == Event::key && depth == metadataDepth) ||
+          (event == Event::object_end && depth == metadataDepth - 1)) {
+        skipping = false;
+      } else {
+        return false;
+      }
+    }
+    if (event != Event::key) return true;
+    if (depth < metadataDepth) {
+      if (depth >= 1 && parsed.is_string()) lastKey[depth] = parsed.get_ref<const std::string&>();
+      return true;
+    }
+    if (depth != metadataDepth || !parsed.is_string() ||
+        parsed.get_ref<const std::string&>() != "managedFields" ||
+        lastKey[metadataDepth - 1] != "metadata" ||
+        (outerKey != nullptr && lastKey[1] != outerKey)) {
+      return true;
+    }
+    skipping = true;
+    return false;
+  };
+  return json::parse(std::forward<Input>(input), callback, /*allow_exceptions=*/false);
+}
+
+}  // namespace
+
+nlohmann::json parseWithoutManagedFields(std::string_view text, JsonShape shape) {
+  return parseDroppingManagedFields(text, shape);
+}
+
+nlohmann::json parseWithoutManagedFields(std::istream& in, JsonShape shape) {
+  return parseDroppingManagedFields(in, shape);
+}
 
 std::string ObjectKey::toString() const {
   return namespace_.empty() ? name : namespace_ + "/" + name;

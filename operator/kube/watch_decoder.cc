@@ -6,8 +6,10 @@
 
 namespace kubegrant::kube {
 
-Result<WatchEvent> decodeWatchEvent(std::string_view line) {
-  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+Result<WatchEvent> decodeWatchEvent(std::string_view line, bool dropManagedFields) {
+  nlohmann::json j = dropManagedFields
+                         ? parseWithoutManagedFields(line, JsonShape::WatchEvent)
+                         : nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) {
     return fail(ErrorCode::Internal,
                 fmt::format("malformed watch event: {}",
@@ -46,7 +48,7 @@ Result<WatchEvent> decodeWatchEvent(std::string_view line) {
 Result<void> WatchStreamDecoder::processLine(std::string_view line) {
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
   if (line.empty()) return ok();
-  auto ev = decodeWatchEvent(line);
+  auto ev = decodeWatchEvent(line, dropManagedFields_);
   if (!ev) return std::unexpected(std::move(ev.error()));
   ++delivered_;
   handler_(*ev);

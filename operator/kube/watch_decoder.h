@@ -13,13 +13,15 @@
 namespace kubegrant::kube {
 
 // Decodes one event line. ERROR events become their Error (410 / "Expired" -> Gone);
-// malformed lines become Internal.
-Result<WatchEvent> decodeWatchEvent(std::string_view line);
+// malformed lines become Internal. `dropManagedFields`: the object comes without
+// metadata.managedFields (never built, see parseWithoutManagedFields).
+Result<WatchEvent> decodeWatchEvent(std::string_view line, bool dropManagedFields = false);
 
 // Splits a byte stream into lines and hands each decoded event to the handler.
 class WatchStreamDecoder {
  public:
-  explicit WatchStreamDecoder(WatchHandler handler) : handler_(std::move(handler)) {}
+  explicit WatchStreamDecoder(WatchHandler handler, bool dropManagedFields = false)
+      : handler_(std::move(handler)), dropManagedFields_(dropManagedFields) {}
 
   // Feeds bytes. Returns the first error met (an ERROR event or a malformed line); the
   // stream should then be abandoned. Events before the error have been delivered.
@@ -34,6 +36,7 @@ class WatchStreamDecoder {
   WatchHandler handler_;
   std::string buffer_;
   std::size_t delivered_ = 0;
+  bool dropManagedFields_ = false;
 };
 
 }  // namespace kubegrant::kube

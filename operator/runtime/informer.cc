@@ -1,7 +1,6 @@
 #include "operator/runtime/informer.h"
 
 #include <algorithm>
-#include <unordered_set>
 #include <utility>
 
 #include "operator/common/log.h"
@@ -42,6 +41,37 @@ void stripData(kube::Object& obj) {
 
 // ---- Store ----
 
+void Store::KeySet::insert(const NamespacedName* key) {
+  if (many_ != nullptr) {
+    many_->insert(key);
+  } else if (one_ == nullptr) {
+    one_ = key;
+  } else if (*one_ == *key) {
+    one_ = key;  // the same name: the entry points at the current key
+  } else {
+    many_ = std::make_unique<std::set<const NamespacedName*, KeyPtrLess>>();
+    many_->insert(one_);
+    many_->insert(key);
+    one_ = nullptr;
+  }
+}
+
+void Store::KeySet::erase(const NamespacedName& key) {
+  if (one_ != nullptr) {
+    if (*one_ == key) one_ = nullptr;
+    return;
+  }
+  if (many_ == nullptr) return;
+  // std::set::erase by an equivalent key of another type is C++23 (not in libstdc++ 12).
+  if (auto it = many_->find(key); it != many_->end()) many_->erase(it);
+  if (many_->size() == 1) {
+    one_ = *many_->begin();
+    many_.reset();
+  } else if (many_->empty()) {
+    many_.reset();
+  }
+}
+
 ObjectPtr Store::objectOf(const Entry& entry) const {
   if (entry.object) return entry.object;
   // Packed by upsert from a valid object, so decoding cannot fail short of memory
@@ -73,10 +103,10 @@ std::vector<ObjectPtr> Store::byIndex(const std::string& indexName,
   if (idx == indexes_.end()) return out;
   auto entry = idx->second.entries.find(value);
   if (entry == idx->second.entries.end()) return out;
-  for (const auto& key : entry->second) {
-    auto it = items_.find(key);
+  entry->second.forEach([&](const NamespacedName* key) {
+    auto it = items_.find(*key);
     if (it != items_.end()) out.push_back(objectOf(it->second));
-  }
+  });
   return out;
 }
 
@@ -98,7 +128,7 @@ void Store::addIndexer(std::string name, IndexFunc fn) {
   std::unique_lock<std::shared_mutex> g(mu_);
   Index idx{std::move(fn), {}};
   for (const auto& [key, entry] : items_) {
-    for (const auto& v : idx.fn(*objectOf(entry))) idx.entries[v].insert(key);
+    for (const auto& v : idx.fn(*objectOf(entry))) idx.entries[v].insert(&key);
   }
   indexes_[std::move(name)] = std::move(idx);
 }
@@ -107,7 +137,7 @@ void Store::indexLocked(const NamespacedName& key, const kube::Object& obj, bool
   for (auto& [name, idx] : indexes_) {
     for (const auto& v : idx.fn(obj)) {
       if (add) {
-        idx.entries[v].insert(key);
+        idx.entries[v].insert(&key);
       } else {
         auto it = idx.entries.find(v);
         if (it == idx.entries.end()) continue;
@@ -118,9 +148,10 @@ void Store::indexLocked(const NamespacedName& key, const kube::Object& obj, bool
   }
 }
 
-ObjectPtr Store::upsert(ObjectPtr obj) {
+ObjectPtr Store::upsert(ObjectPtr obj, std::uint64_t listEpoch) {
   NamespacedName key = obj->key();
   Entry next;
+  next.listEpoch = listEpoch;
   if (compact_) {
     next.packed = nlohmann::json::to_msgpack(obj->body);
     next.packed.shrink_to_fit();
@@ -144,9 +175,28 @@ ObjectPtr Store::erase(const NamespacedName& key) {
   auto it = items_.find(key);
   if (it == items_.end()) return nullptr;
   ObjectPtr old = objectOf(it->second);
+  indexLocked(it->first, *old, false);  // while the key it points at still exists
   items_.erase(it);
-  indexLocked(key, *old, false);
   return old;
+}
+
+std::vector<ObjectPtr> Store::eraseUnlisted(std::uint64_t listEpoch) {
+  std::unique_lock<std::shared_mutex> g(mu_);
+  std::vector<const NamespacedName*> stale;
+  for (const auto& [key, entry] : items_) {
+    if (entry.listEpoch != listEpoch) stale.push_back(&key);
+  }
+  std::sort(stale.begin(), stale.end(), KeyPtrLess());
+  std::vector<ObjectPtr> removed;
+  removed.reserve(stale.size());
+  for (const NamespacedName* key : stale) {
+    auto it = items_.find(*key);
+    ObjectPtr old = objectOf(it->second);
+    indexLocked(it->first, *old, false);
+    items_.erase(it);
+    removed.push_back(std::move(old));
+  }
+  return removed;
 }
 
 // ---- handlers ----
@@ -251,11 +301,24 @@ bool Informer::sleepUntil(TimePoint deadline, const std::stop_token& stop) {
 }
 
 ObjectPtr Informer::prepare(kube::Object obj) const {
-  if (!options_.keepManagedFields) stripManagedFields(obj);
+  // The client normally parsed the object without managedFields already (ListOptions /
+  // WatchOptions::dropManagedFields); a client that ignores that option still gets them
+  // stripped here.
+  bool dropped = false;
+  if (!options_.keepManagedFields) {
+    auto md = obj.body.find("metadata");
+    dropped = md != obj.body.end() && md->is_object() && md->contains("managedFields");
+    if (dropped) md->erase("managedFields");
+  }
   if (options_.transform) options_.transform(obj);
-  // A fresh deep copy: the parsed object's nodes are interleaved with what the transform
-  // dropped (managedFields is often half of them) and with the rest of the response, and a
-  // long-lived cache made of them would pin all that memory. The copy is laid out compactly.
+  if (!dropped && !options_.transform) {
+    // Built by the parser without anything dropped: its nodes are already laid out
+    // compactly, and a copy would only cost time.
+    return std::make_shared<const kube::Object>(std::move(obj));
+  }
+  // A fresh deep copy: the parsed object's nodes are interleaved with what was dropped
+  // (managedFields is often half of them), and a long-lived cache made of them would pin
+  // all that memory. The copy is laid out compactly.
   return std::make_shared<const kube::Object>(nlohmann::json(std::as_const(obj.body)));
 }
 
@@ -280,12 +343,17 @@ bool Informer::listAndReplace(std::stop_token stop) {
   // second copy of the whole collection; readers may see old and new objects side by side
   // during a relist (each one a real version), and objects missing from the new list are
   // removed, with onDelete, once the list is complete.
-  std::unordered_set<NamespacedName, NamespacedNameHash> listed;
+  // Objects are marked with the list's epoch as they arrive (rather than collected in a
+  // set of keys: that would be a second copy of every key, freed again right after sync and
+  // leaving holes between the cached objects).
+  std::uint64_t epoch = ++listEpoch_;
+  std::size_t listed = 0;
   std::string listRv;
   kube::ListOptions lo;
   lo.labelSelector = options_.labelSelector;
   lo.fieldSelector = options_.fieldSelector;
   lo.limit = options_.pageSize;
+  lo.dropManagedFields = !options_.keepManagedFields;
   for (;;) {
     if (stop.stop_requested()) return false;
     auto page = client_.list(ref_, options_.namespace_, lo);
@@ -294,7 +362,8 @@ bool Informer::listAndReplace(std::stop_token stop) {
         // The continue token expired between pages: start again with one full list.
         log::info(kLogger, "list continuation expired, listing in one request",
                   {{"resource", describe(ref_)}});
-        listed.clear();
+        epoch = ++listEpoch_;
+        listed = 0;
         listRv.clear();
         lo.continueToken.clear();
         lo.limit = 0;
@@ -311,8 +380,8 @@ bool Informer::listAndReplace(std::stop_token stop) {
         // List items carry no apiVersion/kind; fill them in so stored objects are complete.
         if (item.apiVersion().empty()) item.setApiVersionKind(ref_);
         ObjectPtr obj = prepare(std::move(item));
-        listed.insert(obj->key());
-        ObjectPtr old = store_.upsert(obj);
+        ++listed;
+        ObjectPtr old = store_.upsert(obj, epoch);
         if (!old) {
           dispatchAdd(obj);
         } else if (old->resourceVersion() != obj->resourceVersion()) {
@@ -326,10 +395,7 @@ bool Informer::listAndReplace(std::stop_token stop) {
   }
   {
     std::lock_guard<std::mutex> dg(dispatchMu_);
-    for (const auto& key : store_.keys()) {
-      if (listed.count(key) != 0) continue;
-      if (ObjectPtr old = store_.erase(key)) dispatchDelete(old);
-    }
+    for (const auto& old : store_.eraseUnlisted(epoch)) dispatchDelete(old);
   }
   {
     std::lock_guard<std::mutex> g(mu_);
@@ -339,7 +405,7 @@ bool Informer::listAndReplace(std::stop_token stop) {
     cv_.notify_all();
   }
   log::debug(kLogger, "listed",
-             {{"resource", describe(ref_)}, {"items", listed.size()}, {"resourceVersion", listRv}});
+             {{"resource", describe(ref_)}, {"items", listed}, {"resourceVersion", listRv}});
   return true;
 }
 
@@ -391,6 +457,7 @@ Result<void> Informer::watchOnce(std::stop_token stop) {
   wo.fieldSelector = options_.fieldSelector;
   wo.timeoutSeconds = options_.watchTimeoutSeconds;
   wo.allowWatchBookmarks = true;
+  wo.dropManagedFields = !options_.keepManagedFields;
   {
     std::lock_guard<std::mutex> g(mu_);
     ++stats_.watches;

@@ -70,20 +70,53 @@ class Store {
 
  private:
   friend class Informer;
+  // Orders index entries, which point at the keys of items_ (stable while the item is
+  // cached) rather than holding copies of them, by the keys' values.
+  struct KeyPtrLess {
+    using is_transparent = void;
+    bool operator()(const NamespacedName* a, const NamespacedName* b) const { return *a < *b; }
+    bool operator()(const NamespacedName* a, const NamespacedName& b) const { return *a < b; }
+    bool operator()(const NamespacedName& a, const NamespacedName* b) const { return a < *b; }
+  };
+  // The keys indexed under one value, in key order. Most values (an owner's UID) have a
+  // single key, kept inline: a std::set and its node would cost ~100 bytes more per object.
+  class KeySet {
+   public:
+    void insert(const NamespacedName* key);
+    // Removes the entry equal to *key.
+    void erase(const NamespacedName& key);
+    bool empty() const { return one_ == nullptr && many_ == nullptr; }
+    template <typename F>
+    void forEach(F&& f) const {
+      if (one_ != nullptr) f(one_);
+      if (many_ != nullptr) {
+        for (const NamespacedName* k : *many_) f(k);
+      }
+    }
+
+   private:
+    const NamespacedName* one_ = nullptr;
+    std::unique_ptr<std::set<const NamespacedName*, KeyPtrLess>> many_;
+  };
   struct Index {
     IndexFunc fn;
-    std::unordered_map<std::string, std::set<NamespacedName>> entries;
+    std::unordered_map<std::string, KeySet> entries;
   };
   // One cached object: shared as is, or (compact mode) packed as MessagePack.
   struct Entry {
     ObjectPtr object;
     std::vector<std::uint8_t> packed;
+    std::uint64_t listEpoch = 0;  // the list that last delivered it (see eraseUnlisted)
   };
   void addIndexer(std::string name, IndexFunc fn);
   void setCompact(bool compact) { compact_ = compact; }
-  // Returns the previous object (nullptr if none).
-  ObjectPtr upsert(ObjectPtr obj);
+  // Returns the previous object (nullptr if none). `listEpoch` marks the object as seen by
+  // that list (0 = by a watch event).
+  ObjectPtr upsert(ObjectPtr obj, std::uint64_t listEpoch = 0);
   ObjectPtr erase(const NamespacedName& key);
+  // Removes every object the list `listEpoch` did not deliver; returns them in key order.
+  std::vector<ObjectPtr> eraseUnlisted(std::uint64_t listEpoch);
+  // `key` must be the key of the object's entry in items_ (the index points at it).
   void indexLocked(const NamespacedName& key, const kube::Object& obj, bool add);
   ObjectPtr objectOf(const Entry& entry) const;
 
@@ -186,6 +219,7 @@ class Informer {
   bool stopping_ = false;
   std::string resourceVersion_;
   InformerStats stats_;
+  std::uint64_t listEpoch_ = 0;  // informer thread only
 
   std::jthread thread_;
   std::jthread resyncThread_;

@@ -10,11 +10,14 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <streambuf>
 #include <thread>
 
 #include "operator/common/log.h"
@@ -160,6 +163,43 @@ struct Response {
   std::string body;
 };
 
+// A response body as a std::streambuf, read on the calling thread as the bytes arrive, so
+// a large body (a list page) is parsed while it streams in and never held as text: neither
+// here nor in cpprestsdk's pool threads, whose malloc arenas would otherwise each keep the
+// memory of the largest page they ever buffered (extract_utf8string() buffers the whole
+// body there and copies it). Read errors (timeout, reset) throw from underflow().
+class BodyStreambuf final : public std::streambuf {
+ public:
+  explicit BodyStreambuf(concurrency::streams::streambuf<uint8_t> body) : body_(std::move(body)) {}
+  // The first bytes read, for error messages.
+  const std::string& head() const { return head_; }
+  // Reads and drops whatever is left, so the connection can be reused.
+  void drain() {
+    while (underflow() != traits_type::eof()) setg(buf_.data(), buf_.data(), buf_.data());
+  }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    // What is already buffered, or one byte (which completes as soon as anything arrives):
+    // a larger request would wait until that many bytes came in.
+    const std::size_t want =
+        std::min(buf_.size(),
+                 std::max<std::size_t>(
+                     1, static_cast<std::size_t>(std::max<std::streamsize>(0, body_.in_avail()))));
+    const std::size_t n = body_.getn(reinterpret_cast<uint8_t*>(buf_.data()), want).get();
+    if (n == 0) return traits_type::eof();
+    if (head_.size() < 200) head_.append(buf_.data(), std::min(n, 200 - head_.size()));
+    setg(buf_.data(), buf_.data(), buf_.data() + n);
+    return traits_type::to_int_type(buf_[0]);
+  }
+
+ private:
+  concurrency::streams::streambuf<uint8_t> body_;
+  std::array<char, 16 * 1024> buf_{};
+  std::string head_;
+};
+
 Error transportError(const std::exception& e, std::string_view what) {
   if (const auto* he = dynamic_cast<const http::http_exception*>(&e)) {
     if (he->error_code() == std::errc::timed_out) {
@@ -224,14 +264,33 @@ class RestClient final : public Client {
 
   Result<ObjectList> list(const ResourceRef& ref, std::string_view ns,
                           const ListOptions& options) override {
-    auto r = send(http::methods::GET, ref.collectionPath(ns) + listQuery(options), nullptr, nullptr,
-                  true);
-    if (!r) return std::unexpected(r.error());
-    auto j = parseJson(r->body);
-    if (!j) return std::unexpected(j.error());
+    const std::string path = ref.collectionPath(ns) + listQuery(options);
+    auto resp = sendForStream(http::methods::GET, path, nullptr, nullptr, true);
+    if (!resp) return std::unexpected(resp.error());
+    // Parsed as it streams in: a page of hundreds of objects is never held as text too.
+    nlohmann::json parsed;
+    BodyStreambuf body(resp->body().streambuf());
+    try {
+      std::istream in(&body);
+      parsed = options.dropManagedFields
+                   ? parseWithoutManagedFields(in, JsonShape::List)
+                   : nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) body.drain();
+    } catch (const std::exception& e) {
+      return std::unexpected(transportError(e, fmt::format("GET {}", path)));
+    }
+    if (parsed.is_discarded()) {
+      return fail(ErrorCode::Internal,
+                  fmt::format("API server sent invalid JSON: {}", body.head()));
+    }
+    if (!parsed.is_object()) {
+      return fail(ErrorCode::Internal,
+                  fmt::format("API server sent a list that is not an object: {}", body.head()));
+    }
+    auto* j = &parsed;
     ObjectList out;
-    const auto& md = (*j)["metadata"];
-    if (md.is_object()) {
+    if (auto mdIt = j->find("metadata"); mdIt != j->end() && mdIt->is_object()) {
+      const auto& md = *mdIt;
       out.resourceVersion = md.value("resourceVersion", "");
       out.continueToken = md.value("continue", "");
       if (auto it = md.find("remainingItemCount"); it != md.end() && it->is_number_integer()) {
@@ -362,14 +421,33 @@ class RestClient final : public Client {
   // when the server asks (429, or 5xx with Retry-After); others return the error.
   Result<Response> send(const http::method& method, const std::string& pathAndQuery,
                         const nlohmann::json* body, const char* contentType, bool idempotent) {
+    auto resp = sendForStream(method, pathAndQuery, body, contentType, idempotent);
+    if (!resp) return std::unexpected(resp.error());
+    Response out;
+    out.status = resp->status_code();
+    try {
+      out.body = resp->extract_utf8string(true).get();
+    } catch (const std::exception& e) {
+      return std::unexpected(transportError(e, fmt::format("{} {}", method, pathAndQuery)));
+    }
+    return out;
+  }
+
+  // As send(), but a successful (2xx) answer comes back with its body not yet read, for the
+  // caller to stream (BodyStreambuf).
+  Result<http::http_response> sendForStream(const http::method& method,
+                                            const std::string& pathAndQuery,
+                                            const nlohmann::json* body, const char* contentType,
+                                            bool idempotent) {
     for (int attempt = 0;; ++attempt) {
       limiter_.take();
+      http::http_response resp;
       Response out;
       std::string retryAfter;
       try {
-        http::http_response resp =
-            client_.request(makeRequest(method, pathAndQuery, body, contentType)).get();
+        resp = client_.request(makeRequest(method, pathAndQuery, body, contentType)).get();
         out.status = resp.status_code();
+        if (out.status >= 200 && out.status < 300) return resp;
         out.body = resp.extract_utf8string(true).get();
         if (auto it = resp.headers().find("Retry-After"); it != resp.headers().end()) {
           retryAfter = it->second;
@@ -377,7 +455,6 @@ class RestClient final : public Client {
       } catch (const std::exception& e) {
         return std::unexpected(transportError(e, fmt::format("{} {}", method, pathAndQuery)));
       }
-      if (out.status >= 200 && out.status < 300) return out;
       Error err = errorFromResponse(out.status, out.body, retryAfter);
       // As client-go: the server asks for a retry with 429, or with Retry-After on a 5xx
       // (e.g. the API server's own request timeout or a restarting etcd).
@@ -449,7 +526,7 @@ Result<void> RestClient::watch(const ResourceRef& ref, std::string_view ns,
       stream = resp.body().streambuf();
     }
     if (stop.stop_requested()) return ok();
-    WatchStreamDecoder decoder(handler);
+    WatchStreamDecoder decoder(handler, options.dropManagedFields);
     std::vector<uint8_t> buf(64 * 1024);
     while (true) {
       // Ask for what is already buffered, or for one byte (which completes as soon as

@@ -250,6 +250,9 @@ Result<kube::ObjectList> FakeClient::list(const ResourceRef& ref, std::string_vi
                  {"fieldSelector", options.fieldSelector},
                  {"limit", options.limit},
                  {"continue", options.continueToken}};
+  // Recorded, not applied: objects keep their managedFields, so a caller's own fallback
+  // (the informer strips them too) is what tests see working.
+  if (options.dropManagedFields) action.body["dropManagedFields"] = true;
   if (auto e = react(action)) return fail(*e);
   if (!options.labelSelector.empty()) {
     if (auto m = matchesLabelSelector(options.labelSelector, {}); !m) return fail(m.error());
@@ -535,6 +538,7 @@ Result<void> FakeClient::watch(const ResourceRef& ref, std::string_view ns,
   action.body = {{"resourceVersion", options.resourceVersion},
                  {"labelSelector", options.labelSelector},
                  {"fieldSelector", options.fieldSelector}};
+  if (options.dropManagedFields) action.body["dropManagedFields"] = true;  // as for list
   if (auto e = react(action)) return fail(*e);
 
   const std::string id = resourceId(ref);

@@ -12,7 +12,8 @@
 //  - delete of an object with finalizers sets deletionTimestamp and keeps it; removing the
 //    last finalizer of an object being deleted deletes it; uid/resourceVersion preconditions;
 //  - list with labelSelector (=, ==, !=, exists, !exists, in, notin), fieldSelector
-//    (metadata.name, metadata.namespace) and pagination (limit/continue);
+//    (metadata.name, metadata.namespace) and pagination (limit/continue); the client-side
+//    dropManagedFields option of list and watch is recorded in the action, not applied;
 //  - watch from a resourceVersion (replaying history), from "" (synthetic ADDED first),
 //    Gone after compact(), ok() when closeWatches() ends the streams (as a server timeout
 //    does), bookmarks on request (sendBookmark()).

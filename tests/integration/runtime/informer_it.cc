@@ -218,6 +218,60 @@ class StaleWatchClient : public kube::Client {
   std::stop_source* current_ = nullptr;
 };
 
+TEST_F(InformerIT, CachesObjectsAsTheServerHasThemExceptForManagedFields) {
+  // kubectl apply leaves the last-applied-configuration annotation (client-go keeps it, so
+  // must we) next to its managedFields entry.
+  const std::string manifest = nlohmann::json{
+      {"apiVersion", "v1"},
+      {"kind", "ConfigMap"},
+      {"metadata", {{"name", "applied"}, {"namespace", ns_}, {"labels", {{"app", "web"}}}}},
+      {"data", {{"a", "1"}}}}.dump();
+  auto applied = testing::kubectl(env_, "admin", {"apply", "-f", "-"}, manifest);
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(client_->create(kConfigMaps, configMap(ns_, "cm-" + std::to_string(i))));
+  }
+  InformerOptions opts;
+  opts.namespace_ = ns_;
+  opts.pageSize = 3;  // several streamed pages
+  Informer inf(*client_, kConfigMaps, clock_, opts);
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(10s));
+  // One more through the watch.
+  ASSERT_TRUE(client_->create(kConfigMaps, configMap(ns_, "watched")));
+  ASSERT_TRUE(eventually([&] { return inf.store().get({ns_, "watched"}) != nullptr; }, 10s));
+
+  auto fresh = client_->list(kConfigMaps, ns_);
+  ASSERT_TRUE(fresh.has_value()) << fresh.error().describe();
+  ASSERT_EQ(fresh->items.size(), 9u);
+  ASSERT_EQ(inf.store().size(), 9u);
+  for (const auto& o : fresh->items) {
+    SCOPED_TRACE(o.name());
+    auto cached = inf.store().get(o.key());
+    ASSERT_NE(cached, nullptr);
+    ASSERT_TRUE(o.body["metadata"].contains("managedFields"));  // the server sends them
+    nlohmann::json expected = o.body;
+    expected["metadata"].erase("managedFields");
+    EXPECT_EQ(cached->body, expected);
+  }
+  auto cachedApplied = inf.store().get({ns_, "applied"});
+  ASSERT_NE(cachedApplied, nullptr);
+  EXPECT_EQ(cachedApplied->annotations().count("kubectl.kubernetes.io/last-applied-configuration"),
+            1u);
+  inf.stop();
+
+  // keepManagedFields keeps them.
+  opts.keepManagedFields = true;
+  Informer keeping(*client_, kConfigMaps, clock_, opts);
+  keeping.start();
+  ASSERT_TRUE(keeping.waitForSync(10s));
+  for (const auto& o : fresh->items) {
+    auto cached = keeping.store().get(o.key());
+    ASSERT_NE(cached, nullptr);
+    EXPECT_EQ(cached->body, o.body) << o.name();
+  }
+}
+
 TEST_F(InformerIT, A410GoneFromTheServerMakesItRelistAndDeliverTheDifference) {
   for (const char* n : {"keep", "vanish", "change"}) {
     ASSERT_TRUE(client_->create(kConfigMaps, configMap(ns_, n)));

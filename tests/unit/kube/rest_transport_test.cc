@@ -299,6 +299,100 @@ TEST(RestTransport, StoppingAWatchAbortsBothWaitingForHeadersAndReading) {
 namespace kubegrant::kube {
 namespace {
 
+// A list page as the API server sends it: items without apiVersion/kind, with managedFields.
+std::string listPage(int items, const std::string& continueToken) {
+  nlohmann::json page = {{"apiVersion", "v1"},
+                         {"kind", "ConfigMapList"},
+                         {"metadata", {{"resourceVersion", "42"}, {"continue", continueToken}}},
+                         {"items", nlohmann::json::array()}};
+  for (int i = 0; i < items; ++i) {
+    page["items"].push_back(
+        {{"metadata",
+          {{"name", "cm-" + std::to_string(i)},
+           {"namespace", "ns"},
+           {"resourceVersion", std::to_string(10 + i)},
+           {"annotations", {{"kubectl.kubernetes.io/last-applied-configuration", "{}"}}},
+           {"managedFields", {{{"manager", "kubectl"}, {"fieldsV1", {{"f:data", {}}}}}}}}},
+         {"data", {{"payload", std::string(300, 'x')}}}});
+  }
+  return page.dump();
+}
+
+TEST(RestTransport, ListParsesAPageAsItStreamsInAndDropsManagedFieldsWhenAsked) {
+  const std::string body = listPage(50, "next");
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    // Small chunks with pauses: the client must assemble the page across reads.
+    c.startChunked();
+    for (std::size_t at = 0; at < body.size(); at += 1000) {
+      if (!c.chunk(std::string_view(body).substr(at, 1000))) return false;
+      if (at % 5000 == 0) c.pause(5ms);
+    }
+    return c.endChunked();
+  });
+  auto client = clientFor(server);
+  for (bool drop : {false, true}) {
+    SCOPED_TRACE(drop ? "dropManagedFields" : "keepManagedFields");
+    auto page =
+        client->list(resources::configMaps(), "ns", {.limit = 50, .dropManagedFields = drop});
+    ASSERT_TRUE(page.has_value()) << page.error().describe();
+    EXPECT_EQ(page->resourceVersion, "42");
+    EXPECT_EQ(page->continueToken, "next");
+    ASSERT_EQ(page->items.size(), 50u);
+    for (int i = 0; i < 50; ++i) {
+      const Object& o = page->items[i];
+      EXPECT_EQ(o.name(), "cm-" + std::to_string(i));
+      EXPECT_EQ(o.kind(), "ConfigMap");  // filled in for list items
+      EXPECT_EQ(o.body["metadata"].contains("managedFields"), !drop);
+      EXPECT_EQ(o.annotations().count("kubectl.kubernetes.io/last-applied-configuration"), 1u);
+      EXPECT_EQ(o.body["data"]["payload"], std::string(300, 'x'));
+    }
+  }
+  // dropManagedFields is client side: both requests asked the same.
+  auto reqs = server.requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].target, reqs[1].target);
+}
+
+TEST(RestTransport, ListReportsInvalidOrCutOffPagesAsErrors) {
+  const std::string body = listPage(20, "");
+  ScriptedServer server([&](const HttpRequest& r, Connection& c) {
+    if (r.target.find("invalid") != std::string::npos) {
+      return c.respond(200, "{\"items\": [ not json");
+    }
+    // Half the page, then the connection goes away.
+    c.startChunked();
+    c.chunk(std::string_view(body).substr(0, body.size() / 2));
+    return false;
+  });
+  auto client = clientFor(server);
+  auto invalid = client->list(resources::configMaps(), "ns", {.labelSelector = "invalid"});
+  ASSERT_FALSE(invalid.has_value());
+  EXPECT_EQ(invalid.error().code, ErrorCode::Internal);
+  EXPECT_NE(invalid.error().message.find("{\"items\": [ not json"), std::string::npos)
+      << invalid.error().describe();
+  // A cut-off page is never taken for a (shorter) page.
+  auto cut = client->list(resources::configMaps(), "ns", {.dropManagedFields = true});
+  ASSERT_FALSE(cut.has_value());
+  EXPECT_TRUE(cut.error().code == ErrorCode::Unavailable || cut.error().code == ErrorCode::Internal)
+      << cut.error().describe();
+}
+
+TEST(RestTransport, ListTimesOutWhenThePageStopsArriving) {
+  const std::string body = listPage(20, "");
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    c.startChunked();
+    c.chunk(std::string_view(body).substr(0, body.size() / 2));
+    c.pause(10s);
+    return false;
+  });
+  auto client = clientFor(server, {.timeout = 300ms});
+  auto start = std::chrono::steady_clock::now();
+  auto page = client->list(resources::configMaps(), "ns");
+  ASSERT_FALSE(page.has_value());
+  EXPECT_EQ(page.error().code, ErrorCode::Timeout) << page.error().describe();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+}
+
 TEST(RestTransport, RateLimitsRequestsToQpsAfterTheBurst) {
   FakeClock clock(TimePoint{} + std::chrono::hours(1));
   ScriptedServer server(
