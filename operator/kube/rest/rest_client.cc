@@ -9,15 +9,14 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sys/mman.h>
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <sstream>
-#include <streambuf>
 #include <thread>
 
 #include "operator/common/log.h"
@@ -163,41 +162,50 @@ struct Response {
   std::string body;
 };
 
-// A response body as a std::streambuf, read on the calling thread as the bytes arrive, so
-// a large body (a list page) is parsed while it streams in and never held as text: neither
-// here nor in cpprestsdk's pool threads, whose malloc arenas would otherwise each keep the
-// memory of the largest page they ever buffered (extract_utf8string() buffers the whole
-// body there and copies it). Read errors (timeout, reset) throw from underflow().
-class BodyStreambuf final : public std::streambuf {
+// A list page's text, read off the connection as fast as it arrives into an anonymous
+// mapping of its own, parsed from there, and unmapped right after. Why not a std::string,
+// or parsing straight from the stream: cpprestsdk's pool threads receive the body into
+// small blocks that live until the reader consumes them, so a slow reader (a parser) leaves
+// every pool thread's malloc arena holding what it once buffered, in holes malloc cannot
+// give back; and a large string would grow through malloc in the reader's arena, next to
+// the long-lived objects being parsed (and raise glibc's dynamic mmap/trim thresholds).
+// Measured with bench/informer_bench: ~1.5-4 MiB less RSS after syncing 10,000 objects.
+class PageText {
  public:
-  explicit BodyStreambuf(concurrency::streams::streambuf<uint8_t> body) : body_(std::move(body)) {}
-  // The first bytes read, for error messages.
-  const std::string& head() const { return head_; }
-  // Reads and drops whatever is left, so the connection can be reused.
-  void drain() {
-    while (underflow() != traits_type::eof()) setg(buf_.data(), buf_.data(), buf_.data());
+  PageText() = default;
+  PageText(const PageText&) = delete;
+  PageText& operator=(const PageText&) = delete;
+  ~PageText() {
+    if (data_ != nullptr) ::munmap(data_, capacity_);
   }
 
- protected:
-  int_type underflow() override {
-    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
-    // What is already buffered, or one byte (which completes as soon as anything arrives):
-    // a larger request would wait until that many bytes came in.
-    const std::size_t want =
-        std::min(buf_.size(),
-                 std::max<std::size_t>(
-                     1, static_cast<std::size_t>(std::max<std::streamsize>(0, body_.in_avail()))));
-    const std::size_t n = body_.getn(reinterpret_cast<uint8_t*>(buf_.data()), want).get();
-    if (n == 0) return traits_type::eof();
-    if (head_.size() < 200) head_.append(buf_.data(), std::min(n, 200 - head_.size()));
-    setg(buf_.data(), buf_.data(), buf_.data() + n);
-    return traits_type::to_int_type(buf_[0]);
+  // Reads the whole body. Read errors (timeout, reset) throw.
+  void readAll(concurrency::streams::streambuf<uint8_t> body) {
+    constexpr std::size_t kRead = 64 * 1024;
+    for (;;) {
+      reserve(kRead);
+      const std::size_t n = body.getn(reinterpret_cast<uint8_t*>(data_ + size_), kRead).get();
+      if (n == 0) return;
+      size_ += n;
+    }
   }
+  std::string_view view() const { return {data_, size_}; }
 
  private:
-  concurrency::streams::streambuf<uint8_t> body_;
-  std::array<char, 16 * 1024> buf_{};
-  std::string head_;
+  void reserve(std::size_t n) {
+    if (size_ + n <= capacity_) return;
+    const std::size_t capacity = std::max({capacity_ * 2, size_ + n, std::size_t{1} << 20});
+    void* p = data_ == nullptr ? ::mmap(nullptr, capacity, PROT_READ | PROT_WRITE,
+                                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                               : ::mremap(data_, capacity_, capacity, MREMAP_MAYMOVE);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    data_ = static_cast<char*>(p);
+    capacity_ = capacity;
+  }
+
+  char* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
 };
 
 Error transportError(const std::exception& e, std::string_view what) {
@@ -267,25 +275,21 @@ class RestClient final : public Client {
     const std::string path = ref.collectionPath(ns) + listQuery(options);
     auto resp = sendForStream(http::methods::GET, path, nullptr, nullptr, true);
     if (!resp) return std::unexpected(resp.error());
-    // Parsed as it streams in: a page of hundreds of objects is never held as text too.
-    nlohmann::json parsed;
-    BodyStreambuf body(resp->body().streambuf());
+    PageText text;
     try {
-      std::istream in(&body);
-      parsed = options.dropManagedFields
-                   ? parseWithoutManagedFields(in, JsonShape::List)
-                   : nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (parsed.is_discarded()) body.drain();
+      text.readAll(resp->body().streambuf());
     } catch (const std::exception& e) {
       return std::unexpected(transportError(e, fmt::format("GET {}", path)));
     }
-    if (parsed.is_discarded()) {
-      return fail(ErrorCode::Internal,
-                  fmt::format("API server sent invalid JSON: {}", body.head()));
-    }
+    nlohmann::json parsed =
+        options.dropManagedFields
+            ? parseWithoutManagedFields(text.view(), JsonShape::List)
+            : nlohmann::json::parse(text.view(), nullptr, /*allow_exceptions=*/false);
     if (!parsed.is_object()) {
       return fail(ErrorCode::Internal,
-                  fmt::format("API server sent a list that is not an object: {}", body.head()));
+                  fmt::format("API server sent {} instead of a list: {}",
+                              parsed.is_discarded() ? "invalid JSON" : "JSON that is not an object",
+                              text.view().substr(0, 200)));
     }
     auto* j = &parsed;
     ObjectList out;
@@ -434,7 +438,7 @@ class RestClient final : public Client {
   }
 
   // As send(), but a successful (2xx) answer comes back with its body not yet read, for the
-  // caller to stream (BodyStreambuf).
+  // caller to read its own way (PageText).
   Result<http::http_response> sendForStream(const http::method& method,
                                             const std::string& pathAndQuery,
                                             const nlohmann::json* body, const char* contentType,
