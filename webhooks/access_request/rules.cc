@@ -186,6 +186,19 @@ AdmissionResponse validateCreate(const AccessRequest& request, const AccessPolic
 
 AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessRequest& old,
                                      const AccessPolicy* policy, const UserInfo& caller) {
+  // Checked first: removing the finalizer is how a request would escape verified revocation
+  // (delete it, then drop the finalizer, and the operator never confirms the grants are gone).
+  auto hasRevokeFinalizer = [](const AccessRequest& r) {
+    const auto& f = r.metadata.finalizers;
+    return std::find(f.begin(), f.end(), v1alpha1::kRevokeFinalizer) != f.end();
+  };
+  if (hasRevokeFinalizer(old) && !hasRevokeFinalizer(request)) {
+    return AdmissionResponse::forbid(fmt::format(
+        "metadata.finalizers: {} may only be removed by the kubegrant operator, once it has "
+        "verified that every grant of this request is revoked; {} may not remove it (delete the "
+        "request or set spec.revoke to true instead)",
+        v1alpha1::kRevokeFinalizer, caller.username));
+  }
   const auto& n = request.spec;
   const auto& o = old.spec;
   if (n.policy != o.policy) return AdmissionResponse::forbid(frozen("spec.policy"));

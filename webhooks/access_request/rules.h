@@ -13,7 +13,9 @@
 //                            the validating rule to reject with a clear message; groups and
 //                            time are always overwritten: they are never the client's word).
 //   validating, CREATE       policy exists; spec.requester == caller; checkRequest().
-//   validating, UPDATE spec  only spec.revoke false->true, by the requester or an approver.
+//   validating, UPDATE spec  the kubegrant.io/revoke finalizer is not removed (only the
+//                            operator may, and its writes never reach these rules); then only
+//                            spec.revoke false->true, by the requester or an approver.
 //   validating, UPDATE status  only appended approvals, each by the caller, allowed by
 //                            mayApprove() (approver of the policy, not the requester, not
 //                            decided before, not terminal); operator fields untouched.

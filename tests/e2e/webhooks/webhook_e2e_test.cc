@@ -404,6 +404,47 @@ TEST_F(WebhookE2eTest, RequesterMayRevoke) {
   EXPECT_EQ(jsonpath(name, ".spec.revoke"), "true");
 }
 
+TEST_F(WebhookE2eTest, RequesterCannotRemoveTheRevokeFinalizerEvenAfterDeleting) {
+  std::string name = createPending();
+  // The operator adds the finalizer before granting anything.
+  auto r = kubectl(env(), "operator",
+                   {"patch", "areq", name, "-n", ns_, "--type=merge", "-p",
+                    R"({"metadata":{"finalizers":["kubegrant.io/revoke"]}})"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  // Whatever fails below, the finalizer must not outlive the test (nothing else removes it
+  // here, and the namespace could never be deleted).
+  struct DropFinalizer {
+    const TestEnv& env;
+    std::string ns, name;
+    ~DropFinalizer() {
+      kubectl(env, "operator",
+              {"patch", "areq", name, "-n", ns, "--type=merge", "-p",
+               R"({"metadata":{"finalizers":null}})"});
+    }
+  } dropFinalizer{env(), ns_, name};
+  const std::string removeIt = R"([{"op":"remove","path":"/metadata/finalizers/0"}])";
+  const std::string denial =
+      "metadata.finalizers: kubegrant.io/revoke may only be removed by the kubegrant operator, "
+      "once it has verified that every grant of this request is revoked; alice may not remove "
+      "it (delete the request or set spec.revoke to true instead)";
+  r = kubectl(env(), "alice", {"patch", "areq", name, "-n", ns_, "--type=json", "-p", removeIt});
+  expectDenied(r, denial);
+  // Deleting is allowed (revocation then runs); dropping the finalizer of the deleted request
+  // is still refused, so the request stays until the operator has verified the revocation.
+  r = kubectl(env(), "alice", {"delete", "areq", name, "-n", ns_, "--wait=false"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_FALSE(jsonpath(name, ".metadata.deletionTimestamp").empty());
+  r = kubectl(env(), "alice", {"patch", "areq", name, "-n", ns_, "--type=json", "-p", removeIt});
+  expectDenied(r, denial);
+  EXPECT_EQ(jsonpath(name, ".metadata.finalizers"), R"(["kubegrant.io/revoke"])");
+  // The operator's own identity may remove it (never sent to the webhook, and trusted by it).
+  r = kubectl(env(), "operator", {"patch", "areq", name, "-n", ns_, "--type=json", "-p", removeIt});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  r = kubectl(env(), "admin", {"get", "areq", name, "-n", ns_});
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("NotFound"), std::string::npos) << r.err;
+}
+
 TEST_F(WebhookE2eTest, SelfApprovalIsRejected) {
   std::string name = createPending();
   auto r = addDecision("alice", name, R"({"decision":"Approve"})");

@@ -348,6 +348,14 @@ TEST_P(SpecUpdateRuleTest, Decides) {
   }
 }
 
+const UserIdentity kAdmin{"admin", "", {"system:masters", "system:authenticated"}};
+
+std::string finalizerDenial(const std::string& user) {
+  return "metadata.finalizers: kubegrant.io/revoke may only be removed by the kubegrant "
+         "operator, once it has verified that every grant of this request is revoked; " +
+         user + " may not remove it (delete the request or set spec.revoke to true instead)";
+}
+
 const std::string kFrozenSuffix =
     ": cannot be changed after creation; the only allowed spec change is setting spec.revoke to "
     "true";
@@ -386,6 +394,48 @@ INSTANTIATE_TEST_SUITE_P(
                  false, "spec.requester" + kFrozenSuffix},
         SpecCase{"LabelChangeIsAllowed", kAlice,
                  [](AccessRequest&, AccessRequest& u) { u.metadata.labels["team"] = "payments"; },
+                 true, ""},
+        SpecCase{"FinalizerRemovalByTheRequesterIsRejected", kAlice,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.metadata.finalizers = {"kubegrant.io/revoke"};
+                   u.metadata.finalizers = {};
+                 },
+                 false, finalizerDenial("alice")},
+        SpecCase{"FinalizerRemovalByAnApproverIsRejected", kBob,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.metadata.finalizers = {"example.com/keep", "kubegrant.io/revoke"};
+                   u.metadata.finalizers = {"example.com/keep"};
+                 },
+                 false, finalizerDenial("bob")},
+        SpecCase{"FinalizerRemovalByAClusterAdminIsRejected", kAdmin,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.metadata.finalizers = {"kubegrant.io/revoke"};
+                   u.metadata.finalizers = {};
+                 },
+                 false, finalizerDenial("admin")},
+        SpecCase{"FinalizerRemovalTogetherWithRevokeIsRejected", kAlice,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.metadata.finalizers = {"kubegrant.io/revoke"};
+                   u.metadata.finalizers = {};
+                   u.spec.revoke = true;
+                 },
+                 false, finalizerDenial("alice")},
+        SpecCase{"FinalizerRemovalByTheOperatorIsAllowed", kOperator,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.metadata.finalizers = {"kubegrant.io/revoke"};
+                   u.metadata.finalizers = {};
+                 },
+                 true, ""},
+        SpecCase{"OtherFinalizerChangesAreAllowed", kAlice,
+                 [](AccessRequest& o, AccessRequest& u) {
+                   o.metadata.finalizers = {"kubegrant.io/revoke", "example.com/a"};
+                   u.metadata.finalizers = {"example.com/b", "kubegrant.io/revoke"};
+                 },
+                 true, ""},
+        SpecCase{"AddingTheFinalizerIsAllowed", kAlice,
+                 [](AccessRequest&, AccessRequest& u) {
+                   u.metadata.finalizers = {"kubegrant.io/revoke"};
+                 },
                  true, ""}),
     [](const auto& info) { return info.param.name; });
 
