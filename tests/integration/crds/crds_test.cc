@@ -224,6 +224,8 @@ struct Rejection {
   std::function<std::string(std::string)> mutate;  // from the valid example
   std::vector<std::string> mustSay;                // substrings of the API server's error
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const Rejection& c, std::ostream* os) { *os << c.name << " (" << c.example << ")"; }
 
 class CrdsReject : public Crds, public ::testing::WithParamInterface<Rejection> {};
 

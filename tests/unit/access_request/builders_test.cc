@@ -82,6 +82,8 @@ struct PlanCase {
   std::optional<const char*> requeueAt;
   std::string messageContains;
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const PlanCase& c, std::ostream* os) { *os << c.name; }
 
 class PlanTable : public ::testing::TestWithParam<PlanCase> {};
 

@@ -18,6 +18,10 @@ struct GoodCase {
   Duration want;
   std::string canonical;
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const GoodCase& c, std::ostream* os) {
+  *os << ::testing::PrintToString(c.text) << " -> " << c.canonical;
+}
 
 class ParsesValidDuration : public ::testing::TestWithParam<GoodCase> {};
 
@@ -53,6 +57,10 @@ struct BadCase {
   std::string text;
   std::string why;  // a fragment the error message must contain
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const BadCase& c, std::ostream* os) {
+  *os << c.name << ": " << ::testing::PrintToString(c.text);
+}
 
 class RejectsMalformedDuration : public ::testing::TestWithParam<BadCase> {};
 

@@ -63,6 +63,8 @@ struct RequestCase {
   std::vector<std::string> fields;  // violated fields, in order; empty = allowed
   std::string message;              // fragment of the first message
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const RequestCase& c, std::ostream* os) { *os << c.name; }
 
 class CheckRequest : public ::testing::TestWithParam<RequestCase> {};
 
@@ -594,6 +596,8 @@ struct PolicyCase {
   std::vector<std::string> fields;
   std::string message;
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const PolicyCase& c, std::ostream* os) { *os << c.name; }
 
 class ValidatePolicy : public ::testing::TestWithParam<PolicyCase> {};
 

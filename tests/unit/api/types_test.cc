@@ -270,6 +270,10 @@ struct BadInput {
   std::string field;  // the error must start with "<field>: "
   std::string why;    // and contain this
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const BadInput& c, std::ostream* os) {
+  *os << c.name << ": " << c.kind << " " << ::testing::PrintToString(c.text);
+}
 
 class RejectsBadInput : public ::testing::TestWithParam<BadInput> {};
 

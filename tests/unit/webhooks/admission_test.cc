@@ -120,6 +120,10 @@ struct BadInput {
   int status;
   std::string messagePart;
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const BadInput& c, std::ostream* os) {
+  *os << c.name << ": " << c.method << " " << c.path << " -> " << c.status;
+}
 
 class RouterBadInputTest : public RouterTest, public ::testing::WithParamInterface<BadInput> {};
 
