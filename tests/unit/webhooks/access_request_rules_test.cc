@@ -180,6 +180,8 @@ struct CreateCase {
   bool allowed;
   std::string message;  // exact denial message, or a warning that must be present
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const CreateCase& c, std::ostream* os) { *os << c.name; }
 
 class CreateRuleTest : public AccessRequestAdmissionTest,
                        public ::testing::WithParamInterface<CreateCase> {};
@@ -332,6 +334,8 @@ struct SpecCase {
   bool allowed;
   std::string message;
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const SpecCase& c, std::ostream* os) { *os << c.name; }
 
 class SpecUpdateRuleTest : public AccessRequestAdmissionTest,
                            public ::testing::WithParamInterface<SpecCase> {};
@@ -449,6 +453,8 @@ struct StatusCase {
   bool allowed;
   std::string message;
 };
+// Readable in test names' listings and failure messages (instead of raw bytes).
+void PrintTo(const StatusCase& c, std::ostream* os) { *os << c.name; }
 
 class StatusUpdateRuleTest : public AccessRequestAdmissionTest,
                              public ::testing::WithParamInterface<StatusCase> {};
