@@ -3,14 +3,23 @@
 // figures for bench/README.md ("AccessRequest lifecycle").
 //
 //   1. approval-to-access: N sequential requests; from the moment bob's approval patch is sent
-//      to alice's first allowed `list pods` (polled as fast as the API answers), then
-//      revoke-to-forbidden for the same request (spec.revoke);
-//   2. expiry precision and a thundering herd: M requests (required 0) whose expiresAt all fall
-//      in the same second; per RoleBinding, from expiresAt to its DELETED watch event, and the
-//      time until all are gone.
+//      to alice's first allowed call, then revoke-to-forbidden for the same request
+//      (spec.revoke). Three probes poll concurrently, each in its own thread and connection:
+//      GET of one ConfigMap (a plain read), a SelfSubjectAccessReview for `list pods` (the
+//      authorizer's answer, `kubectl auth can-i`), and `list pods` (what `kubectl get pods`
+//      does; an allowed consistent list may wait for the API server's watch cache).
+//   2. expiry precision: N requests (required 0) created at a steady pace so their expiresAt
+//      are spread out; per RoleBinding, from expiresAt to its DELETED watch event.
+//   3. idle: with Active and Pending requests in place and nothing changing, the API writes
+//      per minute (the API server's own apiserver_request_total, write verbs, kubegrant's
+//      resources) over 60 s.
+//   4. a thundering herd: M requests (required 0) whose expiresAt all fall in the same second;
+//      per RoleBinding, from expiresAt to its DELETED watch event, and the time until all are
+//      gone.
 //
 // Usage (after `source DIR/env` of tests/controlplane/up.sh):
 //   build/bench/lifecycle_bench [N=200] [M=1000] [operator workers=8]
+// N=0 runs only the herd (4).
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,7 +35,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -88,6 +99,34 @@ struct Stats {
                        q(0.5), q(0.9), q(0.99), ms.back());
   }
 };
+
+// CPU seconds (user + system) a process has used so far; 0 when it cannot be read.
+double cpuSeconds(pid_t pid) {
+  FILE* f = std::fopen(fmt::format("/proc/{}/stat", pid).c_str(), "r");
+  if (!f) return 0;
+  char buf[1024];
+  size_t len = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[len] = 0;
+  const char* p = std::strrchr(buf, ')');  // the command name may contain spaces
+  if (!p) return 0;
+  unsigned long utime = 0, stime = 0;
+  // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt
+  // cmajflt utime stime.
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) !=
+      2)
+    return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+pid_t pidFromFile(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return 0;
+  int pid = 0;
+  if (std::fscanf(f, "%d", &pid) != 1) pid = 0;
+  std::fclose(f);
+  return pid;
+}
 
 double msSince(Clk::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clk::now() - t0).count();
@@ -161,7 +200,7 @@ int main(int argc, char** argv) {
                                      "--metrics-addr",
                                      fmt::format("127.0.0.1:{}", metricsPort),
                                      "--workers",
-                                     "8",
+                                     workers,
                                      "--kube-api-qps",
                                      "5000",
                                      "--kube-api-burst",
@@ -197,15 +236,53 @@ int main(int argc, char** argv) {
         kube::Object(
             json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}));
   };
-  auto aliceAllowed = [&](const std::string& ns) {
-    kube::ListOptions lo;
-    lo.limit = 1;
-    return alice->list(kube::resources::pods(), ns, lo).has_value();
+  // Three ways for alice to find out she has access (see the header); each probe has its own
+  // client, so one waiting call never delays another.
+  enum Probe { kGet, kCanI, kList, kProbes };
+  const char* probeNames[kProbes] = {"GET configmap", "can-i (SSAR)", "list pods"};
+  std::unique_ptr<kube::Client> probeClients[kProbes] = {clientFor(aliceCfg), clientFor(aliceCfg),
+                                                         clientFor(aliceCfg)};
+  auto aliceAllowed = [&](Probe probe, const std::string& ns) -> bool {
+    kube::Client& c = *probeClients[probe];
+    switch (probe) {
+      case kGet:
+        return c.get(kube::resources::configMaps(), {ns, "probe"}).has_value();
+      case kCanI: {
+        json review = {{"apiVersion", "authorization.k8s.io/v1"},
+                       {"kind", "SelfSubjectAccessReview"},
+                       {"spec",
+                        {{"resourceAttributes",
+                          {{"namespace", ns}, {"verb", "list"}, {"resource", "pods"}}}}}};
+        auto r = c.create(kube::resources::selfSubjectAccessReviews(), kube::Object(review));
+        return r && r->body["status"].value("allowed", false);
+      }
+      default: {
+        kube::ListOptions lo;
+        lo.limit = 1;
+        return c.list(kube::resources::pods(), ns, lo).has_value();
+      }
+    }
+  };
+  // Polls every probe concurrently from t0 until each sees `want`; adds each one's time.
+  auto race = [&](const std::string& ns, bool want, Clk::time_point t0, Stats* out) {
+    std::vector<std::jthread> threads;
+    for (int p = 0; p < kProbes; ++p) {
+      threads.emplace_back([&, p] {
+        while (aliceAllowed(static_cast<Probe>(p), ns) != want && msSince(t0) < 10000) {
+        }
+        out[p].add(msSince(t0));
+      });
+    }
   };
 
   // ---- 1. approval-to-access and revoke-to-forbidden ----
   const std::string ns1 = tag + "-lat";
   makeNamespace(ns1);
+  (void)adminC->create(kube::resources::configMaps(),
+                       kube::Object(json{{"apiVersion", "v1"},
+                                         {"kind", "ConfigMap"},
+                                         {"metadata", {{"name", "probe"}, {"namespace", ns1}}},
+                                         {"data", {{"k", "v"}}}}));
   for (int i = 0; i < 100; ++i) {  // the policy webhook needs the operator's cache warm
     if (adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns1, ns1, 1))))
       break;
@@ -213,7 +290,7 @@ int main(int argc, char** argv) {
   }
   // Baseline without kubegrant: admin creates/deletes a RoleBinding for alice directly; how
   // long until the API server's authorizer agrees. The lifecycle figures include this.
-  Stats rbacAllow, rbacDeny;
+  Stats rbacAllow[kProbes], rbacDeny[kProbes];
   for (int i = 0; i < std::min(n, 50); ++i) {
     json rb = {
         {"apiVersion", "rbac.authorization.k8s.io/v1"},
@@ -226,20 +303,20 @@ int main(int argc, char** argv) {
              {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "alice"}}})}};
     auto t0 = Clk::now();
     if (!adminC->create(kube::resources::roleBindings(), kube::Object(rb))) break;
-    while (!aliceAllowed(ns1) && msSince(t0) < 10000) {
-    }
-    rbacAllow.add(msSince(t0));
+    race(ns1, true, t0, rbacAllow);
     auto t1 = Clk::now();
     (void)adminC->remove(kube::resources::roleBindings(), {ns1, "baseline"});
-    while (aliceAllowed(ns1) && msSince(t1) < 10000) {
-    }
-    rbacDeny.add(msSince(t1));
+    race(ns1, false, t1, rbacDeny);
   }
-  std::printf("baseline: admin creates a RoleBinding -> alice allowed:                  %s\n",
-              rbacAllow.summary().c_str());
-  std::printf("baseline: admin deletes it -> alice Forbidden:                           %s\n",
-              rbacDeny.summary().c_str());
-  Stats approveToAccess, revokeToForbidden, approvePatch, revokePatch;
+  for (int p = 0; p < kProbes; ++p) {
+    std::printf("baseline: admin creates a RoleBinding -> alice allowed, %-14s %s\n", probeNames[p],
+                rbacAllow[p].summary().c_str());
+  }
+  for (int p = 0; p < kProbes; ++p) {
+    std::printf("baseline: admin deletes it -> alice Forbidden, %-14s        %s\n", probeNames[p],
+                rbacDeny[p].summary().c_str());
+  }
+  Stats approveToAccess[kProbes], revokeToForbidden[kProbes], approvePatch, revokePatch;
   for (int i = 0; i < n; ++i) {
     const std::string name = fmt::format("lat-{}", i);
     auto created = alice->create(areq, kube::Object(requestJson(name, ns1, ns1, "1h")));
@@ -254,147 +331,288 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(2ms);
     }
     auto t0 = Clk::now();
-    auto approved =
-        bob->patch(areq, {ns1, name}, kube::PatchType::Json,
-                   json::array({{{"op", "add"},
-                                 {"path", "/status/approvals/-"},
-                                 {"value", {{"decision", "Approve"}, {"comment", "bench"}}}}}),
-                   kube::PatchOptions{.subresource = "status"});
-    if (!approved) {
-      std::fprintf(stderr, "approve %s: %s\n", name.c_str(), approved.error().describe().c_str());
-      continue;
-    }
-    approvePatch.add(msSince(t0));
-    while (!aliceAllowed(ns1)) {
-      if (msSince(t0) > 10000) break;
-    }
-    approveToAccess.add(msSince(t0));
+    std::jthread approver([&] {
+      auto approved =
+          bob->patch(areq, {ns1, name}, kube::PatchType::Json,
+                     json::array({{{"op", "add"},
+                                   {"path", "/status/approvals/-"},
+                                   {"value", {{"decision", "Approve"}, {"comment", "bench"}}}}}),
+                     kube::PatchOptions{.subresource = "status"});
+      if (!approved) {
+        std::fprintf(stderr, "approve %s: %s\n", name.c_str(), approved.error().describe().c_str());
+      }
+      approvePatch.add(msSince(t0));
+    });
+    race(ns1, true, t0, approveToAccess);
+    approver.join();
     auto t1 = Clk::now();
-    (void)alice->patch(areq, {ns1, name}, kube::PatchType::Merge,
-                       json{{"spec", {{"revoke", true}}}});
-    revokePatch.add(msSince(t1));
-    while (aliceAllowed(ns1)) {
-      if (msSince(t1) > 10000) break;
-    }
-    revokeToForbidden.add(msSince(t1));
+    std::jthread revoker([&] {
+      (void)alice->patch(areq, {ns1, name}, kube::PatchType::Merge,
+                         json{{"spec", {{"revoke", true}}}});
+      revokePatch.add(msSince(t1));
+    });
+    race(ns1, false, t1, revokeToForbidden);
   }
-  std::printf("approval-to-access (bob's patch sent -> alice's first allowed list pods): %s\n",
-              approveToAccess.summary().c_str());
-  std::printf("revoke-to-forbidden (alice's spec.revoke sent -> first Forbidden):        %s\n",
-              revokeToForbidden.summary().c_str());
+  for (int p = 0; p < kProbes; ++p) {
+    std::printf("approval-to-access (bob's patch sent -> alice allowed), %-14s %s\n", probeNames[p],
+                approveToAccess[p].summary().c_str());
+  }
+  for (int p = 0; p < kProbes; ++p) {
+    std::printf("revoke-to-forbidden (spec.revoke sent -> Forbidden),    %-14s %s\n", probeNames[p],
+                revokeToForbidden[p].summary().c_str());
+  }
   std::printf("  of which the approval patch call itself (API server + webhooks):       %s\n",
               approvePatch.summary().c_str());
   std::printf("  of which the revoke patch call itself (API server + webhooks):         %s\n",
               revokePatch.summary().c_str());
   std::fflush(stdout);
 
-  // ---- 2. M requests expiring in the same second ----
-  const std::string ns2 = tag + "-exp";
-  makeNamespace(ns2);
-  (void)adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns2, ns2, 0)));
-  std::mutex mu;
-  std::map<std::string, TimePoint> deletedAt;  // RoleBinding name -> DELETED seen
-  std::atomic<bool> watching{false};
-  std::jthread watcher([&](std::stop_token st) {
-    kube::WatchOptions wo;
-    wo.labelSelector = "app.kubernetes.io/managed-by=kubegrant";
-    wo.timeoutSeconds = 600;
-    watching = true;
-    (void)adminC->watch(
-        kube::resources::roleBindings(), ns2, wo,
-        [&](const kube::WatchEvent& ev) {
-          if (ev.type != kube::WatchEventType::Deleted) return;
-          std::lock_guard<std::mutex> g(mu);
-          deletedAt[ev.object.name()] = WallClock::now();
-        },
-        st);
-  });
-  while (!watching) std::this_thread::sleep_for(10ms);
-  // Creation takes a while: aim the common expiry far enough ahead.
-  const auto target = std::chrono::floor<std::chrono::seconds>(WallClock::now()) +
-                      std::chrono::seconds(20 + m / 40);
-  auto tc = Clk::now();
-  for (int i = 0; i < m; ++i) {
-    auto now = std::chrono::floor<std::chrono::seconds>(WallClock::now());
-    auto secs = std::chrono::duration_cast<std::chrono::seconds>(target - now).count();
-    auto r = alice->create(areq, kube::Object(requestJson(fmt::format("exp-{}", i), ns2, ns2,
-                                                          fmt::format("{}s", secs))));
-    if (!r) std::fprintf(stderr, "create exp-%d: %s\n", i, r.error().describe().c_str());
-  }
-  std::printf("created %d requests in %.1f s\n", m, msSince(tc) / 1000);
-  std::fflush(stdout);
-  // Read every expiresAt once all are Active.
-  std::map<std::string, TimePoint> expiresAt;  // RoleBinding name -> request's expiresAt
-  for (int attempt = 0; attempt < 600; ++attempt) {
-    auto list = adminC->list(areq, ns2);
-    expiresAt.clear();
-    int active = 0;
-    if (list) {
-      for (const auto& it : list->items) {
-        const auto& st = it.body.value("status", json::object());
-        if (st.value("phase", "") != "Active") continue;
-        ++active;
-        auto e = parseRfc3339(st.value("expiresAt", ""));
-        for (const auto& g : st.value("grants", json::array())) {
-          if (e) expiresAt[g.value("name", "")] = *e;
+  // ---- expiry runs: requests (required 0) and the DELETED events of their RoleBindings ----
+  struct ExpiryRun {
+    Stats lag;
+    size_t grants = 0, missing = 0;
+    int sameSecond = 0;
+    double allGoneSeconds = 0;  // after the shared expiresAt (herd only)
+  };
+  // `count` requests in `ns`; with `pace` > 0 one is created every `pace` with `duration`
+  // (expiries spread out), otherwise as fast as possible, all aimed at one expiresAt second.
+  auto expiryRun = [&](const std::string& ns, int count, std::chrono::milliseconds pace,
+                       std::chrono::seconds duration,
+                       const std::function<void()>& atTarget = nullptr) {
+    ExpiryRun out;
+    makeNamespace(ns);
+    (void)adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns, ns, 0)));
+    std::mutex mu;
+    std::map<std::string, TimePoint> deletedAt;  // RoleBinding name -> DELETED seen
+    std::atomic<bool> watching{false};
+    std::jthread watcher([&](std::stop_token st) {
+      kube::WatchOptions wo;
+      wo.labelSelector = "app.kubernetes.io/managed-by=kubegrant";
+      wo.timeoutSeconds = 900;
+      watching = true;
+      (void)adminC->watch(
+          kube::resources::roleBindings(), ns, wo,
+          [&](const kube::WatchEvent& ev) {
+            if (ev.type != kube::WatchEventType::Deleted) return;
+            std::lock_guard<std::mutex> g(mu);
+            deletedAt[ev.object.name()] = WallClock::now();
+          },
+          st);
+    });
+    while (!watching) std::this_thread::sleep_for(10ms);
+    const bool herd = pace.count() == 0;
+    // Creation takes a while: aim the common expiry far enough ahead.
+    const auto target = std::chrono::floor<std::chrono::seconds>(WallClock::now()) +
+                        std::chrono::seconds(20 + count / 40);
+    auto tc = Clk::now();
+    for (int i = 0; i < count; ++i) {
+      std::string d = fmt::format("{}s", duration.count());
+      if (herd) {
+        auto now = std::chrono::floor<std::chrono::seconds>(WallClock::now());
+        d = fmt::format("{}s",
+                        std::chrono::duration_cast<std::chrono::seconds>(target - now).count());
+      } else {
+        std::this_thread::sleep_until(tc + i * pace);
+      }
+      auto r = alice->create(areq, kube::Object(requestJson(fmt::format("exp-{}", i), ns, ns, d)));
+      if (!r) std::fprintf(stderr, "create exp-%d: %s\n", i, r.error().describe().c_str());
+    }
+    std::printf("created %d requests in %.1f s\n", count, msSince(tc) / 1000);
+    std::fflush(stdout);
+    // Read every expiresAt once all are Active (before the first expires).
+    std::map<std::string, TimePoint> expiresAt;  // RoleBinding name -> request's expiresAt
+    for (int attempt = 0; attempt < 600; ++attempt) {
+      auto list = adminC->list(areq, ns);
+      int active = 0;
+      if (list) {
+        for (const auto& it : list->items) {
+          const auto& st = it.body.value("status", json::object());
+          if (st.value("phase", "") != "Active") continue;
+          ++active;
+          auto e = parseRfc3339(st.value("expiresAt", ""));
+          for (const auto& g : st.value("grants", json::array())) {
+            if (e) expiresAt[g.value("name", "")] = *e;
+          }
         }
       }
+      if (active == count || (herd && WallClock::now() >= target)) break;
+      std::this_thread::sleep_for(200ms);
     }
-    if (active == m || WallClock::now() >= target) break;
-    std::this_thread::sleep_for(200ms);
-  }
-  int sameSecond = 0;
-  for (const auto& [name, e] : expiresAt) sameSecond += (e == target) ? 1 : 0;
-  std::printf("%zu active grants; %d of them with expiresAt = %s\n", expiresAt.size(), sameSecond,
-              formatRfc3339(target).c_str());
-  std::fflush(stdout);
-  // Wait until every binding is gone (or 60 s after the target).
-  while (WallClock::now() < target + 60s) {
+    for (const auto& [name, e] : expiresAt) out.sameSecond += (e == target) ? 1 : 0;
+    TimePoint last{};
+    for (const auto& [name, e] : expiresAt) last = std::max(last, e);
+    if (atTarget) {
+      std::this_thread::sleep_until(target);
+      atTarget();
+    }
+    // Wait until every binding is gone (or 60 s after the last expiry).
+    while (WallClock::now() < last + 60s) {
+      {
+        std::lock_guard<std::mutex> g(mu);
+        size_t gone = 0;
+        for (const auto& [name, e] : expiresAt) gone += deletedAt.count(name);
+        if (gone == expiresAt.size()) break;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+    TimePoint lastGone{};
     {
       std::lock_guard<std::mutex> g(mu);
-      size_t gone = 0;
-      for (const auto& [name, e] : expiresAt) gone += deletedAt.count(name);
-      if (gone == expiresAt.size()) break;
-    }
-    std::this_thread::sleep_for(100ms);
-  }
-  Stats lag;
-  TimePoint lastGone{};
-  size_t missing = 0;
-  {
-    std::lock_guard<std::mutex> g(mu);
-    for (const auto& [name, e] : expiresAt) {
-      auto it = deletedAt.find(name);
-      if (it == deletedAt.end()) {
-        ++missing;
-        continue;
+      out.grants = expiresAt.size();
+      for (const auto& [name, e] : expiresAt) {
+        auto it = deletedAt.find(name);
+        if (it == deletedAt.end()) {
+          ++out.missing;
+          continue;
+        }
+        out.lag.add(std::chrono::duration<double, std::milli>(it->second - e).count());
+        if (e == target) lastGone = std::max(lastGone, it->second);
       }
-      lag.add(std::chrono::duration<double, std::milli>(it->second - e).count());
-      if (e == target) lastGone = std::max(lastGone, it->second);
     }
+    if (out.sameSecond > 0)
+      out.allGoneSeconds = std::chrono::duration<double>(lastGone - target).count();
+    watcher.request_stop();
+    return out;
+  };
+
+  // ---- 2. expiry precision, expiries spread out ----
+  const std::string ns2 = tag + "-exp";
+  if (n > 0) {
+    auto run = expiryRun(ns2, n, 50ms, 15s);
+    std::printf(
+        "expiry precision, %zu grants created every 50 ms, 15s each (expiresAt -> RoleBinding "
+        "DELETED event): %s; not removed: %zu\n",
+        run.grants, run.lag.summary().c_str(), run.missing);
+    std::fflush(stdout);
   }
-  std::printf(
-      "expiry precision (expiresAt -> RoleBinding DELETED event), all grants: %s; "
-      "not removed: %zu\n",
-      lag.summary().c_str(), missing);
-  if (sameSecond > 0) {
-    std::printf("%d grants expiring at the same second: all gone %.2f s after expiresAt\n",
-                sameSecond, std::chrono::duration<double>(lastGone - target).count());
+
+  // ---- 3. idle: API writes per minute when nothing changes ----
+  const std::string ns3 = tag + "-idle";
+  if (n > 0) {
+    makeNamespace(ns3);
+    (void)adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns3, ns3, 0)));
+    (void)adminC->create(kube::resources::accessPolicies(),
+                         kube::Object(policyJson(ns3 + "-pending", ns3, 1)));
+    const int idleActive = 50, idlePending = 50;
+    for (int i = 0; i < idleActive; ++i)
+      (void)alice->create(areq,
+                          kube::Object(requestJson(fmt::format("active-{}", i), ns3, ns3, "1h")));
+    for (int i = 0; i < idlePending; ++i) {
+      (void)alice->create(areq, kube::Object(requestJson(fmt::format("pending-{}", i), ns3,
+                                                         ns3 + "-pending", "1h")));
+    }
+    // Settle: every request has its status, then a little more for the follow-up events.
+    for (int attempt = 0; attempt < 300; ++attempt) {
+      auto list = adminC->list(areq, ns3);
+      int settled = 0;
+      if (list) {
+        for (const auto& it : list->items) {
+          auto phase = it.body.value("status", json::object()).value("phase", "");
+          settled += (phase == "Active" || phase == "Pending") ? 1 : 0;
+        }
+      }
+      if (settled == idleActive + idlePending) break;
+      std::this_thread::sleep_for(200ms);
+    }
+    std::this_thread::sleep_for(5s);
+    // The API server's own count of write requests, by resource, from its /metrics.
+    auto writes = [&]() {
+      std::map<std::string, double> byResource;
+      FILE* f = ::popen((k + "get --raw /metrics 2>/dev/null").c_str(), "r");
+      if (!f) return byResource;
+      char line[4096];
+      while (std::fgets(line, sizeof line, f)) {
+        std::string l(line);
+        if (l.rfind("apiserver_request_total{", 0) != 0) continue;
+        auto label = [&](const std::string& key) {
+          auto p = l.find(key + "=\"");
+          if (p == std::string::npos) return std::string();
+          p += key.size() + 2;
+          return l.substr(p, l.find('"', p) - p);
+        };
+        const std::string verb = label("verb");
+        if (verb != "POST" && verb != "PUT" && verb != "PATCH" && verb != "DELETE" &&
+            verb != "APPLY" && verb != "DELETECOLLECTION")
+          continue;
+        std::string resource = label("resource");
+        if (!label("subresource").empty()) resource += "/" + label("subresource");
+        byResource[resource] += std::atof(l.substr(l.rfind(' ') + 1).c_str());
+      }
+      ::pclose(f);
+      return byResource;
+    };
+    auto before = writes();
+    auto t0 = Clk::now();
+    std::this_thread::sleep_for(60s);
+    auto after = writes();
+    const double minutes = msSince(t0) / 60000.0;
+    double kubegrantWrites = 0;
+    std::string detail;
+    for (const auto& [resource, v] : after) {
+      const double d = v - (before.count(resource) ? before[resource] : 0.0);
+      if (d <= 0) continue;
+      detail += fmt::format(" {}={:.0f}", resource, d);
+      if (resource.rfind("accessrequests", 0) == 0 || resource.rfind("accesspolicies", 0) == 0 ||
+          resource.rfind("rolebindings", 0) == 0 || resource.rfind("events", 0) == 0 ||
+          resource.rfind("secrets", 0) == 0)
+        kubegrantWrites += d;
+    }
+    std::printf(
+        "idle, %d Active + %d Pending requests, %.1f min: %.1f writes/min to kubegrant's "
+        "resources (accessrequests, rolebindings, events, secrets); all writes seen:%s\n",
+        idleActive, idlePending, minutes, kubegrantWrites / minutes,
+        detail.empty() ? " none" : detail.c_str());
+    std::fflush(stdout);
   }
-  std::fflush(stdout);
-  watcher.request_stop();
+
+  // ---- 4. M requests expiring in the same second ----
+  const std::string ns4 = tag + "-herd";
+  {
+    // Who spends the CPU while the herd is revoked: the operator, the API server, etcd.
+    const std::string pids = envOr("KUBEGRANT_TEST_DIR") + "/pids/";
+    const pid_t apiserver = pidFromFile(pids + "kube-apiserver.pid"),
+                etcd = pidFromFile(pids + "etcd.pid");
+    double cpu0[3] = {};
+    // Sampled when the herd's expiresAt comes (expiryRun reports it), and after.
+    std::atomic<bool> sampled{false};
+    auto run = expiryRun(ns4, m, 0ms, 0s, [&] {
+      cpu0[0] = cpuSeconds(op);
+      cpu0[1] = cpuSeconds(apiserver);
+      cpu0[2] = cpuSeconds(etcd);
+      sampled = true;
+    });
+    if (sampled) {
+      std::printf(
+          "CPU seconds from the herd's expiresAt until all were gone: operator %.2f, "
+          "kube-apiserver %.2f, etcd %.2f\n",
+          cpuSeconds(op) - cpu0[0], cpuSeconds(apiserver) - cpu0[1], cpuSeconds(etcd) - cpu0[2]);
+    }
+    std::printf("%zu active grants in the herd; %d of them with the same expiresAt second\n",
+                run.grants, run.sameSecond);
+    std::printf(
+        "herd expiry (expiresAt -> RoleBinding DELETED event), all grants: %s; not removed: "
+        "%zu\n",
+        run.lag.summary().c_str(), run.missing);
+    if (run.sameSecond > 0) {
+      std::printf("%d grants expiring at the same second: all gone %.2f s after expiresAt\n",
+                  run.sameSecond, run.allGoneSeconds);
+    }
+    std::fflush(stdout);
+  }
 
   // Cleanup: requests first (the operator removes their finalizers), then the rest.
-  sh(k + "delete accessrequests --all -n " + ns1 + " -n " + ns1 +
-     " --wait=true --timeout=120s >/dev/null");
-  sh(k + "delete accessrequests --all -n " + ns2 + " --wait=true --timeout=300s >/dev/null");
+  for (const auto& ns : {ns1, ns2, ns3, ns4}) {
+    sh(k + "delete accessrequests --all -n " + ns + " --wait=true --timeout=300s >/dev/null");
+  }
   ::kill(op, SIGTERM);
   int status = 0;
   ::waitpid(op, &status, 0);
   sh(k + "delete validatingwebhookconfiguration,mutatingwebhookconfiguration " + tag +
      " --ignore-not-found >/dev/null");
-  sh(k + "delete accesspolicy " + ns1 + " " + ns2 + " --ignore-not-found >/dev/null");
-  sh(k + "delete namespace " + ns1 + " " + ns2 + " --wait=false >/dev/null");
+  sh(k + "delete accesspolicy " + ns1 + " " + ns2 + " " + ns3 + " " + ns3 + "-pending " + ns4 +
+     " --ignore-not-found >/dev/null");
+  sh(k + "delete namespace " + ns1 + " " + ns2 + " " + ns3 + " " + ns4 +
+     " --wait=false >/dev/null");
   std::filesystem::remove_all(dir);
   return 0;
 }

@@ -2,8 +2,9 @@
 
 namespace kubegrant::manager {
 
-AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, size_t maxPending)
-    : recorder_(recorder), maxPending_(maxPending) {
+AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, double qps,
+                               int burst, size_t maxPending)
+    : recorder_(recorder), clock_(clock), pace_(clock, qps, burst), maxPending_(maxPending) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -50,8 +51,15 @@ void AsyncEventSink::run() {
     Pending p;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping and flushed
+      for (;;) {
+        cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+        if (pending_.empty()) return;  // stopping and flushed
+        if (stopping_) break;
+        const Duration wait = pace_.tryTake();
+        if (wait == Duration::zero()) break;
+        // Spurious and early wake-ups (stop(), a new Event) just go round again.
+        clock_.waitUntil(cv_, lock, clock_.now() + wait);
+      }
       p = std::move(pending_.front());
       pending_.pop_front();
     }

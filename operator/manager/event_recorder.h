@@ -2,7 +2,10 @@
 
 // Hands AccessRequest Events to runtime::EventRecorder on a background thread, so a reconcile
 // never waits on an Event write (the recorder itself is synchronous and best-effort). Bounded:
-// when the API server is slow, the oldest unsent Events are dropped and counted.
+// when the API server is slow, the oldest unsent Events are dropped and counted. Paced by a
+// token bucket (`qps`, `burst`): when a thousand requests expire at once the API server spends
+// itself on the RoleBinding deletes and status writes first; the Events follow (the audit log
+// already has every line). On stop, what is queued goes out unpaced.
 
 #include <condition_variable>
 #include <deque>
@@ -11,6 +14,7 @@
 #include <thread>
 
 #include "controllers/access_request/reconciler.h"
+#include "operator/kube/rate_limiter.h"
 #include "operator/runtime/event_recorder.h"
 
 namespace kubegrant::manager {
@@ -18,7 +22,8 @@ namespace kubegrant::manager {
 class AsyncEventSink {
  public:
   // `recorder` must outlive this object.
-  explicit AsyncEventSink(runtime::EventRecorder& recorder, size_t maxPending = 10000);
+  AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, double qps = 20, int burst = 100,
+                 size_t maxPending = 10000);
   ~AsyncEventSink();  // flushes what is queued, then joins
 
   void record(const v1alpha1::AccessRequest& request,
@@ -35,6 +40,8 @@ class AsyncEventSink {
   };
   void run();
   runtime::EventRecorder& recorder_;
+  Clock& clock_;
+  kube::TokenBucket pace_;
   size_t maxPending_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

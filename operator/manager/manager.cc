@@ -131,7 +131,7 @@ void Manager::setupMetrics() {
 
 Result<void> Manager::start() {
   recorder_ = std::make_unique<runtime::KubeEventRecorder>(client_, clock_);
-  events_ = std::make_unique<AsyncEventSink>(*recorder_);
+  events_ = std::make_unique<AsyncEventSink>(*recorder_, clock_);
   ar::ReconcilerOptions ro;
   ro.policyReader = [this](const std::string& name) -> std::optional<v1alpha1::AccessPolicy> {
     if (!policies_ || !policies_->hasSynced()) return std::nullopt;

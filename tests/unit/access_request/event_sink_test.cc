@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "operator/common/time.h"
+#include "operator/manager/event_recorder.h"
+#include "operator/runtime/testing/fake_event_recorder.h"
+#include "tests/unit/access_request/fixtures.h"
+
+namespace kubegrant::manager {
+namespace {
+
+using namespace std::chrono_literals;
+namespace ar = controllers::access_request;
+
+// Waits (real time, bounded) until the recorder has `n` events; returns how many it has.
+size_t waitForEvents(const runtime::testing::FakeEventRecorder& rec, size_t n) {
+  for (int i = 0; i < 400 && rec.events().size() < n; ++i) std::this_thread::sleep_for(5ms);
+  return rec.events().size();
+}
+
+v1alpha1::AccessRequest request() {
+  return *v1alpha1::fromJson<v1alpha1::AccessRequest>(ar::testing::makeRequest());
+}
+
+TEST(AsyncEventSinkTest, SendsABurstThenPacesTheRestByTheClock) {
+  FakeClock clock(*parseRfc3339("2026-11-29T10:00:00Z"));
+  runtime::testing::FakeEventRecorder rec;
+  AsyncEventSink sink(rec, clock, /*qps=*/1, /*burst=*/2);
+  for (int i = 0; i < 5; ++i) sink.record(request(), {"Normal", "Expired", std::to_string(i)});
+  EXPECT_EQ(waitForEvents(rec, 2), 2u);
+  std::this_thread::sleep_for(50ms);  // real time does not refill a fake clock's bucket
+  EXPECT_EQ(rec.events().size(), 2u);
+  clock.advance(1s);
+  EXPECT_EQ(waitForEvents(rec, 3), 3u);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(rec.events().size(), 3u);
+  // Stopping flushes what is left without waiting for tokens, in order.
+  sink.stop();
+  ASSERT_EQ(rec.events().size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(rec.events()[i].message, std::to_string(i));
+  EXPECT_EQ(sink.dropped(), 0u);
+}
+
+TEST(AsyncEventSinkTest, DropsTheOldestWhenTheQueueIsFull) {
+  FakeClock clock(*parseRfc3339("2026-11-29T10:00:00Z"));
+  runtime::testing::FakeEventRecorder rec;
+  AsyncEventSink sink(rec, clock, /*qps=*/1, /*burst=*/1, /*maxPending=*/2);
+  sink.record(request(), {"Normal", "Requested", "a"});
+  ASSERT_EQ(waitForEvents(rec, 1), 1u);  // the one token
+  for (const char* m : {"b", "c", "d"}) sink.record(request(), {"Normal", "Expired", m});
+  sink.stop();
+  EXPECT_EQ(rec.strings(), (std::vector<std::string>{"Normal Requested a", "Normal Expired c",
+                                                     "Normal Expired d"}));
+  EXPECT_EQ(sink.dropped(), 1u);
+}
+
+}  // namespace
+}  // namespace kubegrant::manager
