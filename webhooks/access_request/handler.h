@@ -15,8 +15,12 @@ namespace kubegrant::webhooks {
 
 // The operator's own identity: its writes are never second-guessed (the webhook
 // configurations also exclude it with matchConditions, so it never waits for the webhook).
+// By default: the local user of `make run` and the tests, and the in-cluster ServiceAccount
+// kubegrant-system/kubegrant-operator (render-webhooks.sh --service-account
+// kubegrant-system/kubegrant-operator), so the server agrees with the matchConditions in both.
 struct OperatorIdentity {
-  std::vector<std::string> usernames = {"kubegrant-operator"};
+  std::vector<std::string> usernames = {
+      "kubegrant-operator", "system:serviceaccount:kubegrant-system:kubegrant-operator"};
   std::vector<std::string> groups = {"kubegrant:operators"};
   bool matches(const UserIdentity& user) const;
 };

@@ -576,6 +576,25 @@ INSTANTIATE_TEST_SUITE_P(
                      u.status->expiresAt = kNow;
                    },
                    true, ""},
+        StatusCase{
+            "TheInClusterOperatorServiceAccountMayWriteAnything",
+            UserIdentity{"system:serviceaccount:kubegrant-system:kubegrant-operator",
+                         "",
+                         {"system:serviceaccounts", "system:serviceaccounts:kubegrant-system",
+                          "system:authenticated"}},
+            [](AccessRequest&, AccessRequest& u) {
+              u.status->phase = Phase::Active;
+              u.status->expiresAt = kNow;
+            },
+            true, ""},
+        StatusCase{"AServiceAccountOfTheSameNameElsewhereIsNotTheOperator",
+                   UserIdentity{"system:serviceaccount:payments:kubegrant-operator",
+                                "",
+                                {"system:serviceaccounts", "system:serviceaccounts:payments",
+                                 "system:authenticated"}},
+                   [](AccessRequest&, AccessRequest& u) { u.status->phase = Phase::Active; }, false,
+                   "status.phase: is owned by the kubegrant operator; approvers may only append "
+                   "to status.approvals"},
         StatusCase{"NoChangeIsAllowed", kMallory, [](AccessRequest&, AccessRequest&) {}, true, ""}),
     [](const auto& info) { return info.param.name; });
 
