@@ -47,7 +47,7 @@ int main(int argc, char** argv) {
       // --inproc FILE: time AdmissionRouter::handle on FILE's review (no TLS, no HTTP).
       inprocBodyFile = argv[i + 1];
     } else if (arg == "--io-threads") {
-      // cpprestsdk's shared I/O pool (default 40 threads), which runs the HTTPS server.
+      // cpprestsdk's shared pool (default 40 threads), which runs the listener.
       webhooks::configureHttpThreads(std::atoi(argv[i + 1]));
     } else if (arg == "--iterations") {
       inprocIterations = std::atoi(argv[i + 1]);

@@ -4,7 +4,7 @@
 //
 //   kubegrant-webhook-dev --kubeconfig FILE --cert-dir DIR [--port 9443] [--address 127.0.0.1]
 //                         [--generate-certs [--ca-cert F --ca-key F]] [--operator-username U]
-//                         [--io-threads N]   (I/O pool size; cpprestsdk default 40, cores is faster)
+//                         [--io-threads N]   (cpprestsdk pool size; default 40, 4 is faster)
 //
 // --generate-certs writes DIR/tls.crt, tls.key, ca.crt first (signed by --ca-cert/--ca-key
 // when given, else by a fresh CA) for 127.0.0.1 and localhost. Register the webhooks with
