@@ -194,7 +194,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     arm(state_->options.requestTimeout);
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = shared_from_this()](const error_code& ec) {
-                              if (ec || self->finished_) return self->finish();
+                              if (ec) return self->finish();
                               self->readHead(true);
                             });
   }
@@ -210,7 +210,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void arm(std::chrono::milliseconds timeout) {
     timer_.expires_after(timeout);
     timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-      if (ec || self->finished_) return;  // re-armed or cancelled
+      if (ec) return;  // re-armed or cancelled
       log::debug(kLogger, "closing a connection that missed its deadline");
       self->finish();
     });
@@ -232,7 +232,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (first && in_.empty() && requests_ > 0) arm(state_->options.idleTimeout);
     stream_.async_read_some(asio::buffer(chunk_), [self = shared_from_this(), first](
                                                       const error_code& ec, std::size_t n) {
-      if (ec || self->finished_) return self->finish();
+      if (ec) return self->finish();
       if (first && self->in_.empty() && self->requests_ > 0) {
         self->arm(self->state_->options.requestTimeout);
       }
@@ -271,7 +271,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       auto line = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
       asio::async_write(stream_, asio::buffer(*line),
                         [self = shared_from_this(), line](const error_code& ec, std::size_t) {
-                          if (ec || self->finished_) return self->finish();
+                          if (ec) return self->finish();
                           self->readBody();
                         });
       return;
@@ -297,7 +297,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (discard_ == 0) return reply(std::move(pending_), head_.close);
     stream_.async_read_some(asio::buffer(chunk_),
                             [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                              if (ec || self->finished_) return self->finish();
+                              if (ec) return self->finish();
                               self->in_.append(self->chunk_.data(), n);
                               self->skipBody();
                             });
@@ -312,7 +312,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
     stream_.async_read_some(asio::buffer(chunk_),
                             [self = shared_from_this()](const error_code& ec, std::size_t n) {
-                              if (ec || self->finished_) return self->finish();
+                              if (ec) return self->finish();
                               self->in_.append(self->chunk_.data(), n);
                               self->readBody();
                             });
@@ -324,15 +324,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     arm(state_->options.writeTimeout);
     asio::async_write(stream_, asio::buffer(out_),
                       [self = shared_from_this(), close](const error_code& ec, std::size_t) {
-                        if (ec || close || self->finished_) return self->finish();
+                        if (ec || close) return self->finish();
                         // Pipelined bytes may already hold (part of) the next request.
                         if (!self->in_.empty()) self->arm(self->state_->options.requestTimeout);
                         self->readHead(true);
                       });
   }
 
-  // Idempotent. Every completion handler checks finished_ first: one queued before the
-  // socket was closed (data had arrived) must not reach the router after stop().
   void finish() {
     if (finished_) return;
     finished_ = true;
@@ -415,14 +413,6 @@ struct HttpsServer::Impl {
     auto conn = std::make_shared<Connection>(state, std::move(socket), std::move(ctx));
     {
       std::lock_guard lock(state->mu);
-      // Registered under the lock stop() holds while closing connections: one accepted as
-      // stop() began is dropped here rather than missed by it.
-      if (stopping) return;
-      if (state->connections.size() >= state->options.maxConnections) {
-        log::warn(kLogger, "too many open connections; refusing a new one",
-                  {{"maxConnections", state->options.maxConnections}});
-        return;  // the socket closes with `conn`
-      }
       state->connections.insert(conn);
     }
     conn->start();

@@ -36,9 +36,6 @@ struct HttpsServerOptions {
   std::chrono::milliseconds idleTimeout = std::chrono::seconds(120);
   std::chrono::milliseconds writeTimeout = std::chrono::seconds(10);
   std::size_t maxHeaderBytes = 16 * 1024;
-  // Open connections beyond this are closed at once (each costs ~50 KiB of buffers and TLS
-  // state; the API server keeps a few per replica).
-  std::size_t maxConnections = 512;
 };
 
 // Sizes cpprestsdk's process-wide I/O thread pool (its default is 40 threads), which runs

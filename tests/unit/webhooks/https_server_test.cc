@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -196,8 +195,6 @@ using std::chrono::milliseconds;
 class RawClient {
  public:
   explicit RawClient(int port) {
-    // SSL_write to a connection the server closed must fail, not kill the test with SIGPIPE.
-    ::signal(SIGPIPE, SIG_IGN);
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
@@ -294,22 +291,9 @@ class HttpsServerDeadlineTest : public HttpsServerTest {
     o.idleTimeout = milliseconds(800);
     o.writeTimeout = milliseconds(400);
     o.maxHeaderBytes = 2048;
-    o.maxConnections = 2;
     return o;
   }
   static constexpr milliseconds kPatience{4000};  // far above every deadline above
-};
-
-// Long deadlines: what must happen at once is told apart from what happens at a deadline
-// even on a busy machine.
-class HttpsServerImmediateTest : public HttpsServerDeadlineTest {
- protected:
-  HttpsServerOptions options() const override {
-    HttpsServerOptions o = HttpsServerDeadlineTest::options();
-    o.requestTimeout = o.idleTimeout = o.writeTimeout = std::chrono::seconds(30);
-    return o;
-  }
-  static constexpr milliseconds kAtOnce{3000};  // 10x less than any deadline
 };
 
 TEST_F(HttpsServerDeadlineTest, AConnectionThatSendsNothingIsClosedAfterTheRequestTimeout) {
@@ -351,10 +335,10 @@ TEST_F(HttpsServerDeadlineTest, ATrickledHeaderIsClosedAlthoughBytesKeepComing) 
   }
   auto after = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
   EXPECT_TRUE(closed) << "still open after " << after.count() << " ms";
-  EXPECT_LT(after.count(), 3000);
+  EXPECT_LT(after.count(), 2000);
 }
 
-TEST_F(HttpsServerImmediateTest, AnOversizedContentLengthIs413BeforeTheBodyIsSent) {
+TEST_F(HttpsServerDeadlineTest, AnOversizedContentLengthIs413BeforeTheBodyIsSent) {
   RawClient c(port_);
   ASSERT_TRUE(c.handshake());
   // 100 MB announced, not one byte of it sent: the answer comes from the header alone.
@@ -366,10 +350,10 @@ TEST_F(HttpsServerImmediateTest, AnOversizedContentLengthIs413BeforeTheBodyIsSen
   EXPECT_NE(r.data.find("Connection: close\r\n"), std::string::npos) << r.data;
   EXPECT_NE(r.data.find("request body exceeds 1024 bytes"), std::string::npos) << r.data;
   EXPECT_TRUE(r.closed);
-  EXPECT_LT(r.after, kAtOnce) << "answered only at the deadline";
+  EXPECT_LT(r.after.count(), 300) << "answered only at the deadline";
 }
 
-TEST_F(HttpsServerImmediateTest, AnOversizedHeaderIs431) {
+TEST_F(HttpsServerDeadlineTest, AnOversizedHeaderIs431) {
   RawClient c(port_);
   ASSERT_TRUE(c.handshake());
   ASSERT_TRUE(c.send("GET /healthz HTTP/1.1\r\nX-Padding: " + std::string(4096, 'a') + "\r\n\r\n"));
@@ -395,28 +379,6 @@ TEST_F(HttpsServerDeadlineTest, KeepAliveServesSeveralRequestsThenClosesWhenIdle
   auto idle = c.readUntilClosed(kPatience);
   EXPECT_TRUE(idle.closed) << "still open after " << idle.after.count() << " ms";
   EXPECT_GE(idle.after.count(), 600);
-}
-
-TEST_F(HttpsServerImmediateTest, ConnectionsBeyondTheCapAreClosedAtOnce) {
-  auto first = std::make_unique<RawClient>(port_);
-  RawClient second(port_);
-  ASSERT_TRUE(first->handshake());
-  ASSERT_TRUE(second.handshake());
-  RawClient third(port_);
-  ASSERT_TRUE(third.connected());
-  auto r = third.readUntilClosed(kPatience);
-  EXPECT_TRUE(r.closed);
-  EXPECT_LT(r.after, kAtOnce) << "closed only at the deadline";
-  // Once one leaves, a new connection is served.
-  first.reset();
-  auto deadline = Clock::now() + kPatience;
-  bool served = false;
-  while (!served && Clock::now() < deadline) {
-    RawClient next(port_);
-    served = next.handshake() && next.send("GET /healthz HTTP/1.1\r\n\r\n") &&
-             next.readUntilClosed(milliseconds(300), "ok\n").data.ends_with("ok\n");
-  }
-  EXPECT_TRUE(served);
 }
 
 TEST_F(HttpsServerDeadlineTest, StopClosesOpenConnectionsPromptly) {
