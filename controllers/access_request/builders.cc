@@ -477,6 +477,11 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Plan&
     message = fmt::format("access granted until {} ({}): {}",
                           st.expiresAt ? formatRfc3339(*st.expiresAt) : std::string("?"), how,
                           grantNames(st.grants));
+    // Said wherever the grant is reported, so nobody takes the request for database access.
+    if (!request.spec.databases.empty()) {
+      message +=
+          "; spec.databases is not granted: this kubegrant version creates no database users";
+    }
   }
   if (p.step != Step::Delete && !message.empty()) st.message = message;
 

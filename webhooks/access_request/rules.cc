@@ -146,6 +146,12 @@ std::vector<std::string> explainCreate(const AccessRequest& request, const Acces
   if (spec.startAt) {
     w.push_back(fmt::format("scheduled start: not granted before {}", *spec.startAt));
   }
+  if (!spec.databases.empty()) {
+    w.push_back(fmt::format(
+        "spec.databases: not granted; this kubegrant version creates no database users, only the "
+        "RoleBindings ({} database entr{} ignored)",
+        spec.databases.size(), spec.databases.size() == 1 ? "y" : "ies"));
+  }
   if (approval.required > 0 && !v1alpha1::isBreakGlass(policy, requester)) {
     if (auto pending = v1alpha1::effectivePendingTimeout(policy)) {
       w.push_back(fmt::format("if not approved within {} the request ends as Expired",

@@ -308,6 +308,20 @@ TEST_F(WebhookE2eTest, ValidCreateIsAllowedStampsTheRequesterAndExplainsItself) 
             R"(["payments-devs","system:authenticated"])");
 }
 
+TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsWarnedThatItIsNotGranted) {
+  std::string name = uniqueName("req");
+  auto r =
+      kubectl(env(), "alice", {"create", "-f", "-"},
+              requestYaml(ns_, name, policy_,
+                          std::string(kReasonTicket) +
+                              "  databases:\n    - target: orders-db\n      profile: readonly\n"));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.err.find("Warning: spec.databases: not granted; this kubegrant version creates no "
+                       "database users, only the RoleBindings (1 database entry ignored)\n"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(WebhookE2eTest, ServerDryRunPreviewsTheWarningsWithoutCreating) {
   std::string name = uniqueName("req");
   auto r = kubectl(env(), "alice", {"apply", "--dry-run=server", "-f", "-"},

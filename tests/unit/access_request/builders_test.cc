@@ -228,6 +228,23 @@ TEST(NextStatus, StartsTheClockAtActivationNotAtCreation) {
   EXPECT_NE(st.message->find("until 2026-11-29T15:30:00Z"), std::string::npos) << *st.message;
 }
 
+TEST(NextStatus, AGrantSaysThatRequestedDatabasesAreNotGranted) {
+  auto rj = makeRequest();
+  rj["status"]["approvals"] = json::array({approval("bob")});
+  auto withoutDb = request(rj);
+  rj["spec"]["databases"] = json::array({{{"target", "orders-db"}, {"profile", "readonly"}}});
+  auto withDb = request(rj);
+  auto p = policy();
+  p.spec.databases = {{"orders-db", {"readonly"}}};
+  const TimePoint now = at("2026-11-29T10:05:00Z");
+  v1::Grant g{v1::GrantKind::RoleBinding, "payments", "rb", ""};
+  auto st = nextStatus(withDb, plan(withDb, &p, now), {g}, now);
+  ASSERT_EQ(st.phase, v1::Phase::Active);
+  EXPECT_NE(st.message->find("spec.databases is not granted"), std::string::npos) << *st.message;
+  st = nextStatus(withoutDb, plan(withoutDb, &p, now), {g}, now);
+  EXPECT_EQ(st.message->find("databases"), std::string::npos) << *st.message;
+}
+
 TEST(NextStatus, IsAFixedPointWhenNothingChanges) {
   auto rj = makeRequest();
   auto r = request(rj);

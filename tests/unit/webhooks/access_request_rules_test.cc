@@ -277,6 +277,23 @@ TEST_F(AccessRequestAdmissionTest, ValidCreateExplainsWhoMustApprove) {
       << resp.warnings[1];
 }
 
+TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldTheyAreNotGranted) {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  const std::string notGranted =
+      "spec.databases: not granted; this kubegrant version creates no database users, only the "
+      "RoleBindings (1 database entry ignored)";
+  auto resp = create(kAlice, r);
+  ASSERT_TRUE(resp.allowed);
+  EXPECT_NE(std::find(resp.warnings.begin(), resp.warnings.end(), notGranted), resp.warnings.end())
+      << ::testing::PrintToString(resp.warnings);
+
+  r.spec.databases.clear();
+  resp = create(kAlice, r);
+  ASSERT_TRUE(resp.allowed);
+  for (const auto& w : resp.warnings) EXPECT_EQ(w.find("spec.databases"), std::string::npos) << w;
+}
+
 TEST_F(AccessRequestAdmissionTest, CreateRefusesRetryablyUntilThePolicyCacheIsSynced) {
   class Unsynced : public PolicyLookup {
    public:
