@@ -64,6 +64,16 @@ class ReconcilerTest : public ::testing::Test {
     return out;
   }
   Result<runtime::Action> reconcile() { return reconciler_.reconcile(kKey); }
+  // A request under a policy that needs no approval, reconciled once: Active with one
+  // RoleBinding, whose key is returned.
+  kube::ObjectKey activeRequest() {
+    seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+    seedRequest();
+    EXPECT_TRUE(reconcile());
+    auto req = stored();
+    EXPECT_EQ(req.status->phase, v1::Phase::Active);
+    return {"payments", req.status->grants.empty() ? "" : req.status->grants[0].name};
+  }
   std::vector<std::string> auditEvents() {
     std::vector<std::string> out;
     for (const auto& l : audit_lines_) out.push_back(json::parse(l)["event"]);
@@ -170,12 +180,7 @@ TEST_F(ReconcilerTest, AForbiddenGrantLeavesNothingAndFailsWithAnActionableMessa
 }
 
 TEST_F(ReconcilerTest, DeletingAnActiveRequestRemovesGrantsThenTheFinalizer) {
-  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
-  seedRequest();
-  ASSERT_TRUE(reconcile());
-  auto req = stored();
-  ASSERT_EQ(req.status->phase, v1::Phase::Active);
-  const auto rbKey = kube::ObjectKey{"payments", req.status->grants[0].name};
+  const auto rbKey = activeRequest();
   ASSERT_TRUE(client_.remove(kube::resources::accessRequests(), kKey));
   ASSERT_TRUE(client_.peek(kube::resources::accessRequests(), kKey));  // held by finalizer
   auto r = reconcile();
@@ -251,10 +256,7 @@ TEST_F(ReconcilerTest, ADenyEndsThePendingRequest) {
 }
 
 TEST_F(ReconcilerTest, ExpiryTrustsTheDeleteAnswerAndNeedsNoExtraRead) {
-  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
-  seedRequest();
-  ASSERT_TRUE(reconcile());
-  ASSERT_EQ(stored().status->phase, v1::Phase::Active);
+  activeRequest();
   clock_.advance(std::chrono::minutes(30));
   client_.clearActions();
   ASSERT_TRUE(reconcile());
@@ -268,12 +270,7 @@ TEST_F(ReconcilerTest, ExpiryTrustsTheDeleteAnswerAndNeedsNoExtraRead) {
 }
 
 TEST_F(ReconcilerTest, ABindingHeldBySomeonesFinalizerIsNotRevokedYet) {
-  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
-  seedRequest();
-  ASSERT_TRUE(reconcile());
-  auto req = stored();
-  ASSERT_EQ(req.status->phase, v1::Phase::Active);
-  const auto rbKey = kube::ObjectKey{"payments", req.status->grants[0].name};
+  const auto rbKey = activeRequest();
   // Someone else holds the binding: deleting it only sets deletionTimestamp, and RBAC keeps
   // honouring a binding that is being deleted.
   auto rb = *client_.peek(kube::resources::roleBindings(), rbKey);
@@ -296,10 +293,7 @@ TEST_F(ReconcilerTest, ABindingHeldBySomeonesFinalizerIsNotRevokedYet) {
 }
 
 TEST_F(ReconcilerTest, AStaleCachedRequestEndsInConflictNotInALostUpdate) {
-  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
-  seedRequest();
-  ASSERT_TRUE(reconcile());
-  ASSERT_EQ(stored().status->phase, v1::Phase::Active);
+  activeRequest();
   // The cache still holds this copy while the requester revokes.
   const kube::Object cached = *client_.peek(kube::resources::accessRequests(), kKey);
   auto live = cached;
