@@ -3,8 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <memory>
+#include <mutex>
 #include <regex>
 #include <set>
+#include <unordered_map>
 
 #include "crds/v1alpha1/duration.h"
 #include "operator/common/time.h"
@@ -49,6 +52,33 @@ std::optional<std::regex> compilePattern(const std::string& pattern, std::string
     error = e.what();
     return std::nullopt;
   }
+}
+
+// A policy's ticketPattern compiled once per pattern text: compiling is most of what
+// checkRequest costs, and every admission review of a request under the policy needs it.
+// Matching through a const std::regex from several threads at once is safe. Bounded: at
+// kMaxCachedPatterns distinct patterns the cache starts over.
+struct CompiledPattern {
+  std::shared_ptr<const std::regex> re;  // null when the pattern does not compile
+  std::string error;
+};
+constexpr size_t kMaxCachedPatterns = 256;
+
+CompiledPattern cachedPattern(const std::string& pattern) {
+  static std::mutex mu;
+  static std::unordered_map<std::string, CompiledPattern> cache;
+  {
+    std::lock_guard<std::mutex> g(mu);
+    if (auto it = cache.find(pattern); it != cache.end()) return it->second;
+  }
+  CompiledPattern compiled;
+  if (auto re = compilePattern(pattern, compiled.error)) {
+    compiled.re = std::make_shared<const std::regex>(std::move(*re));
+  }
+  std::lock_guard<std::mutex> g(mu);
+  if (cache.size() >= kMaxCachedPatterns) cache.clear();
+  cache.emplace(pattern, compiled);
+  return compiled;
 }
 
 struct ParsedDuration {
@@ -219,8 +249,9 @@ std::vector<Violation> checkRequest(const AccessPolicy& policy, const AccessRequ
   }
 
   if (ps.ticketPattern) {
-    std::string error;
-    auto re = compilePattern(*ps.ticketPattern, error);
+    const CompiledPattern compiled = cachedPattern(*ps.ticketPattern);
+    const std::string& error = compiled.error;
+    const std::regex* re = compiled.re.get();
     if (!re) {
       out.push_back(
           {"spec.policy", fmt::format("policy {} has an invalid ticketPattern \"{}\" ({}); ask the "
