@@ -1,5 +1,6 @@
 #include "crds/v1alpha1/policy.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -290,6 +291,38 @@ INSTANTIATE_TEST_SUITE_P(Table, CheckRequest,
                                                  "spec.duration", "spec.reason"},
                                                 "mallory"}),
                          [](const auto& info) { return info.param.name; });
+
+// The compiled ticketPattern is cached by its text: a policy whose pattern changes is judged
+// by the new one, and a broken pattern keeps being reported, call after call.
+TEST(CheckRequestPatternCache, EachPatternTextIsJudgedByItsOwnRegex) {
+  AccessPolicy policy = paymentsOncall();
+  AccessRequestSpec spec = goodSpec();
+  spec.ticket = "INC-4211";
+  for (int round = 0; round < 2; ++round) {
+    policy.spec.ticketPattern = "^INC-[0-9]+$";
+    EXPECT_TRUE(checkRequest(policy, spec, kAlice, "payments").empty());
+    policy.spec.ticketPattern = "^JIRA-[0-9]+$";
+    auto vs = checkRequest(policy, spec, kAlice, "payments");
+    ASSERT_EQ(vs.size(), 1u) << describe(vs);
+    EXPECT_THAT(vs[0].message, HasSubstr("does not match ^JIRA-[0-9]+$"));
+    policy.spec.ticketPattern = "^INC-[0-9+$";
+    vs = checkRequest(policy, spec, kAlice, "payments");
+    ASSERT_EQ(vs.size(), 1u) << describe(vs);
+    EXPECT_THAT(vs[0].message, HasSubstr("has an invalid ticketPattern"));
+  }
+}
+
+TEST(CheckRequestPatternCache, ManyDistinctPatternsStayCorrectPastTheCacheBound) {
+  AccessPolicy policy = paymentsOncall();
+  AccessRequestSpec spec = goodSpec();
+  for (int i = 0; i < 600; ++i) {
+    policy.spec.ticketPattern = fmt::format("^T{}-[0-9]+$", i);
+    spec.ticket = fmt::format("T{}-1", i);
+    EXPECT_TRUE(checkRequest(policy, spec, kAlice, "payments").empty()) << i;
+    spec.ticket = fmt::format("T{}-1", i + 1);
+    EXPECT_EQ(checkRequest(policy, spec, kAlice, "payments").size(), 1u) << i;
+  }
+}
 
 // ---------------------------------------------------------------------------------------
 // mayApprove and countApprovals
