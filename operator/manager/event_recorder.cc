@@ -1,10 +1,16 @@
 #include "operator/manager/event_recorder.h"
 
+#include "operator/common/log.h"
+
 namespace kubegrant::manager {
 
 AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, double qps,
-                               int burst, size_t maxPending)
-    : recorder_(recorder), clock_(clock), pace_(clock, qps, burst), maxPending_(maxPending) {
+                               int burst, size_t maxPending, Duration flushFor)
+    : recorder_(recorder),
+      clock_(clock),
+      pace_(clock, qps, burst),
+      maxPending_(maxPending),
+      flushFor_(flushFor) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -35,6 +41,7 @@ void AsyncEventSink::record(const v1alpha1::AccessRequest& request,
 void AsyncEventSink::stop() {
   {
     std::lock_guard<std::mutex> g(mu_);
+    if (!stopping_) flushDeadline_ = clock_.now() + flushFor_;
     stopping_ = true;
     cv_.notify_all();
   }
@@ -54,6 +61,14 @@ void AsyncEventSink::run() {
       for (;;) {
         cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
         if (pending_.empty()) return;  // stopping and flushed
+        if (stopping_ && clock_.now() >= flushDeadline_) {
+          // Shutdown must not wait on an API server that is slow or gone.
+          log::warn("events", "shutting down: dropping Events not sent in time",
+                    {{"dropped", pending_.size()}});
+          dropped_ += pending_.size();
+          pending_.clear();
+          return;
+        }
         if (stopping_) break;
         const Duration wait = pace_.tryTake();
         if (wait == Duration::zero()) break;

@@ -5,7 +5,7 @@
 // when the API server is slow, the oldest unsent Events are dropped and counted. Paced by a
 // token bucket (`qps`, `burst`): when a thousand requests expire at once the API server spends
 // itself on the RoleBinding deletes and status writes first; the Events follow (the audit log
-// already has every line). On stop, what is queued goes out unpaced.
+// already has every line). On stop, what is queued goes out unpaced, for at most `flushFor`.
 
 #include <condition_variable>
 #include <deque>
@@ -22,9 +22,11 @@ namespace kubegrant::manager {
 class AsyncEventSink {
  public:
   // `recorder` must outlive this object.
+  // `flushFor`: how long stop() keeps sending what is queued; the rest is dropped (counted
+  // and logged), so shutdown never waits long on a slow or unreachable API server.
   AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, double qps = 20, int burst = 100,
-                 size_t maxPending = 10000);
-  ~AsyncEventSink();  // flushes what is queued, then joins
+                 size_t maxPending = 10000, Duration flushFor = std::chrono::seconds(2));
+  ~AsyncEventSink();  // flushes what is queued (for at most flushFor), then joins
 
   void record(const v1alpha1::AccessRequest& request,
               const controllers::access_request::RequestEvent& event);
@@ -43,6 +45,8 @@ class AsyncEventSink {
   Clock& clock_;
   kube::TokenBucket pace_;
   size_t maxPending_;
+  Duration flushFor_;
+  TimePoint flushDeadline_{};
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> pending_;

@@ -56,5 +56,34 @@ TEST(AsyncEventSinkTest, DropsTheOldestWhenTheQueueIsFull) {
   EXPECT_EQ(sink.dropped(), 1u);
 }
 
+// An API server that takes a second per Event (or times out): each send moves the clock.
+class SlowRecorder final : public runtime::EventRecorder {
+ public:
+  explicit SlowRecorder(FakeClock& clock) : clock_(clock) {}
+  void event(const kube::Object& involved, runtime::EventType type, std::string_view reason,
+             std::string_view message) override {
+    clock_.advance(1s);
+    inner_.event(involved, type, reason, message);
+  }
+  runtime::testing::FakeEventRecorder inner_;
+
+ private:
+  FakeClock& clock_;
+};
+
+TEST(AsyncEventSinkTest, StopGivesUpOnWhatIsNotSentWithinTheFlushTime) {
+  FakeClock clock(*parseRfc3339("2026-11-29T10:00:00Z"));
+  SlowRecorder rec(clock);
+  // One token, then none for 1,000 s: nothing more goes out before stop().
+  AsyncEventSink sink(rec, clock, /*qps=*/0.001, /*burst=*/1, /*maxPending=*/100,
+                      /*flushFor=*/3s);
+  sink.record(request(), {"Normal", "Expired", "first"});
+  ASSERT_EQ(waitForEvents(rec.inner_, 1), 1u);  // the one token; the clock is now +1 s
+  for (int i = 0; i < 20; ++i) sink.record(request(), {"Normal", "Expired", std::to_string(i)});
+  sink.stop();  // deadline: +1 s + 3 s; each send takes 1 s
+  EXPECT_EQ(rec.inner_.events().size(), 1u + 3u);
+  EXPECT_EQ(sink.dropped(), 17u);
+}
+
 }  // namespace
 }  // namespace kubegrant::manager
