@@ -11,6 +11,7 @@
 #include "crds/v1alpha1/duration.h"
 #include "crds/v1alpha1/policy.h"
 #include "crds/v1alpha1/types.h"
+#include "tests/support/api_examples.h"
 
 namespace v1 = kubegrant::v1alpha1;
 
@@ -33,20 +34,7 @@ const char* kRequest = R"({
              "observedGeneration": 1}
 })";
 
-v1::AccessPolicy policy() {
-  v1::AccessPolicy p;
-  p.metadata.name = "payments-oncall";
-  p.spec.requesters.groups = {"payments-devs"};
-  p.spec.namespaces = {"payments"};
-  p.spec.roles = {{v1::RoleKind::ClusterRole, "view"}, {v1::RoleKind::Role, "pod-debugger"}};
-  p.spec.databases = {{"orders-db", {"readonly"}}};
-  p.spec.defaultDuration = "1h";
-  p.spec.maxDuration = "4h";
-  p.spec.requireReason = true;
-  p.spec.ticketPattern = "^INC-[0-9]+$";
-  p.spec.approval.approvers.groups = {"payments-leads"};
-  return p;
-}
+v1::AccessPolicy policy() { return kubegrant::testing::paymentsOncallPolicy(); }
 
 void run(const char* name, int n, const std::function<void()>& f) {
   f();  // warm up

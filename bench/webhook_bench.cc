@@ -21,6 +21,7 @@
 
 #include "crds/v1alpha1/types.h"
 #include "operator/common/log.h"
+#include "tests/support/api_examples.h"
 #include "tests/support/free_port.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/https_server.h"
@@ -68,20 +69,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto policies = std::make_shared<webhooks::StaticPolicyLookup>();
-  v1alpha1::AccessPolicy p;
-  p.metadata.name = "payments-oncall";
-  p.spec.requesters.groups = {"payments-devs"};
-  p.spec.namespaces = {"payments"};
-  p.spec.roles = {{v1alpha1::RoleKind::ClusterRole, "view"},
-                  {v1alpha1::RoleKind::Role, "pod-debugger"}};
-  p.spec.databases = {{"orders-db", {"readonly"}}};
-  p.spec.defaultDuration = "1h";
-  p.spec.maxDuration = "4h";
-  p.spec.requireReason = true;
-  p.spec.ticketPattern = "^INC-[0-9]+$";
-  p.spec.approval.approvers.groups = {"payments-leads"};
-  p.spec.approval.required = 1;
-  policies->put(p);
+  policies->put(testing::paymentsOncallPolicy());
 
   if (!inprocBodyFile.empty()) {
     std::ifstream in(inprocBodyFile);

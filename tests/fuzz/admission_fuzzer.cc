@@ -15,6 +15,7 @@
 #include "operator/common/clock.h"
 #include "operator/common/log.h"
 #include "operator/common/time.h"
+#include "tests/support/api_examples.h"
 #include "webhooks/access_request/handler.h"
 #include "webhooks/access_request/policy_lookup.h"
 #include "webhooks/server/routes.h"
@@ -31,19 +32,7 @@ struct World {
 
   World() {
     log::setLevel(log::Level::Error);
-    v1alpha1::AccessPolicy p;
-    p.metadata.name = "payments-oncall";
-    p.spec.requesters.groups = {"payments-devs"};
-    p.spec.namespaces = {"payments"};
-    p.spec.roles = {{v1alpha1::RoleKind::ClusterRole, "view"}};
-    p.spec.databases = {{"orders-db", {"readonly"}}};
-    p.spec.defaultDuration = "1h";
-    p.spec.maxDuration = "4h";
-    p.spec.requireReason = true;
-    p.spec.ticketPattern = "^INC-[0-9]+$";
-    p.spec.approval.approvers.groups = {"payments-leads"};
-    p.spec.approval.required = 1;
-    policies.put(p);
+    policies.put(testing::paymentsOncallPolicy());
     admission = std::make_unique<webhooks::AccessRequestAdmission>(policies, clock);
     router = std::make_unique<webhooks::AdmissionRouter>(
         webhooks::makeRouter(*admission, webhooks::kDefaultMaxBodyBytes));

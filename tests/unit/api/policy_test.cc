@@ -9,6 +9,7 @@
 
 #include "crds/v1alpha1/duration.h"
 #include "operator/common/time.h"
+#include "tests/support/api_examples.h"
 
 namespace kubegrant::v1alpha1 {
 namespace {
@@ -18,25 +19,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-// The AccessPolicy of API.md.
-AccessPolicy paymentsOncall() {
-  AccessPolicy p;
-  p.metadata.name = "payments-oncall";
-  p.spec.requesters.groups = {"payments-devs"};
-  p.spec.namespaces = {"payments"};
-  p.spec.roles = {{RoleKind::ClusterRole, "view"}, {RoleKind::Role, "pod-debugger"}};
-  p.spec.databases = {{"orders-db", {"readonly"}}};
-  p.spec.defaultDuration = "1h";
-  p.spec.maxDuration = "4h";
-  p.spec.pendingTimeout = "24h";
-  p.spec.retainFor = "720h";
-  p.spec.requireReason = true;
-  p.spec.ticketPattern = "^INC-[0-9]+$";
-  p.spec.approval.approvers.groups = {"payments-leads"};
-  p.spec.approval.required = 1;
-  p.spec.approval.autoApprove = Subjects{{}, {"sre-oncall"}};
-  return p;
-}
+AccessPolicy paymentsOncall() { return testing::paymentsOncallPolicy(); }
 
 AccessRequestSpec goodSpec() {
   AccessRequestSpec s;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "operator/common/time.h"
+#include "tests/support/api_examples.h"
 
 namespace kubegrant::v1alpha1 {
 namespace {
@@ -119,6 +120,12 @@ TEST(Codec, DecodesThePolicyExampleOfTheApiContract) {
   ASSERT_TRUE(p->spec.approval.autoApprove.has_value());
   EXPECT_EQ(p->spec.approval.autoApprove->groups, std::vector<std::string>{"sre-oncall"});
   EXPECT_FALSE(p->status.has_value());
+}
+
+TEST(Codec, TheSharedTestPolicyIsTheApiExample) {
+  auto p = fromJsonText<AccessPolicy>(kPolicyJson);
+  ASSERT_TRUE(p.has_value()) << p.error().message;
+  EXPECT_EQ(testing::paymentsOncallPolicy().spec, p->spec);
 }
 
 TEST(Codec, DecodesTheDatabaseTargetExample) {

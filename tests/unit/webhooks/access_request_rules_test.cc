@@ -6,6 +6,7 @@
 
 #include "crds/v1alpha1/types.h"
 #include "operator/common/time.h"
+#include "tests/support/api_examples.h"
 #include "webhooks/access_request/handler.h"
 #include "webhooks/access_request/rules.h"
 #include "webhooks/policy/policy_admission.h"
@@ -18,22 +19,7 @@ using namespace v1alpha1;
 
 const TimePoint kNow = *parseRfc3339("2026-11-29T10:02:11Z");
 
-AccessPolicy paymentsOncall() {
-  AccessPolicy p;
-  p.metadata.name = "payments-oncall";
-  p.spec.requesters.groups = {"payments-devs"};
-  p.spec.namespaces = {"payments"};
-  p.spec.roles = {{RoleKind::ClusterRole, "view"}, {RoleKind::Role, "pod-debugger"}};
-  p.spec.databases = {{"orders-db", {"readonly"}}};
-  p.spec.defaultDuration = "1h";
-  p.spec.maxDuration = "4h";
-  p.spec.requireReason = true;
-  p.spec.ticketPattern = "^INC-[0-9]+$";
-  p.spec.approval.approvers.groups = {"payments-leads"};
-  p.spec.approval.required = 1;
-  p.spec.approval.autoApprove = Subjects{{}, {"sre-oncall"}};
-  return p;
-}
+AccessPolicy paymentsOncall() { return kubegrant::testing::paymentsOncallPolicy(); }
 
 const UserIdentity kAlice{"alice", "", {"payments-devs", "system:authenticated"}};
 const UserIdentity kBob{"bob", "", {"payments-leads", "system:authenticated"}};
