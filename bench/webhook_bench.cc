@@ -29,8 +29,6 @@
 
 using namespace kubegrant;
 
-namespace {}  // namespace
-
 int main(int argc, char** argv) {
   int port = 0;
   std::string inprocBodyFile;
