@@ -81,12 +81,8 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
 
 Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {
   const auto ref = kube::resources::accessRequests();
-  Result<kube::Object> obj = fail(ErrorCode::NotFound, "not read yet");
-  if (auto cached = options_.requestReader ? options_.requestReader(key) : std::nullopt) {
-    obj = std::move(*cached);
-  } else {
-    obj = client_.get(ref, key);
-  }
+  auto cached = options_.requestReader ? options_.requestReader(key) : std::nullopt;
+  Result<kube::Object> obj = cached ? std::move(*cached) : client_.get(ref, key);
   if (!obj) {
     if (obj.error().code == ErrorCode::NotFound) return runtime::Action::awaitChange();
     return std::unexpected(obj.error());
