@@ -116,13 +116,13 @@ void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix)
   for (std::string n; std::getline(names, n);) {
     if (n.find(configPrefix + "-") == std::string::npos) continue;
     std::string name = n.substr(n.find('/') + 1);
-    kubectl(env_, "admin", {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
+    kubectl(env_, "admin",
+            {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
     kubectl(env_, "admin", {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
   }
-  auto rendered = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
-                              src + "/operator/deploy/render-webhooks.sh",
-                              fmt::format("https://127.0.0.1:{}", webhookPort_),
-                              dir_ + "/certs/ca.crt"});
+  auto rendered = runCommand(
+      {"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_, src + "/operator/deploy/render-webhooks.sh",
+       fmt::format("https://127.0.0.1:{}", webhookPort_), dir_ + "/certs/ca.crt"});
   ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
 
   ASSERT_NO_FATAL_FAILURE(startOperator());
@@ -134,8 +134,8 @@ void OperatorHarness::startOperator() {
   operator_.start(bins_.operatorBin,
                   {"--kubeconfig", env_.kubeconfig("operator"), "--webhook-port",
                    std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs",
-                   "--health-addr", fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr",
-                   "0", "--sweep-interval", "2s", "--log-level", "info"},
+                   "--health-addr", fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0",
+                   "--sweep-interval", "2s", "--log-level", "info"},
                   logPath_);
   bool ready = waitFor(
       [&] {

@@ -18,9 +18,10 @@ TEST(ParseWarningHeader, SplitsJoinedHeadersButNotCommasInsideTheText) {
 }
 
 TEST(ParseWarningHeader, UnescapesQuotesAndSkipsADateAndOtherCodes) {
-  EXPECT_EQ(parseWarningHeader(
-                R"(299 kube-apiserver "say \"hi\"" "Sun, 29 Nov 2026 10:00:00 GMT", 110 - "stale")"),
-            Texts{"say \"hi\""});
+  EXPECT_EQ(
+      parseWarningHeader(
+          R"(299 kube-apiserver "say \"hi\"" "Sun, 29 Nov 2026 10:00:00 GMT", 110 - "stale")"),
+      Texts{"say \"hi\""});
 }
 
 TEST(ParseWarningHeader, KeepsWhatCameBeforeAMalformedPart) {
