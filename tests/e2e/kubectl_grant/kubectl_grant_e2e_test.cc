@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "tests/e2e/kubectl_grant/plugin_fixture.h"
@@ -202,6 +203,23 @@ TEST_F(PluginTest, ARequestOutsideThePolicyIsRefusedWithTheWebhooksMessage) {
   auto bad = grantMerged({"request", "--policy", policy_, "--role", "view", "--for", "2 days"});
   EXPECT_EQ(bad.exitCode, 2) << bad.err;
   EXPECT_NE(bad.err.find("--for"), std::string::npos) << bad.err;
+}
+
+// kubectl completes `kubectl grant ...` through kubectl_complete-grant on the PATH (cobra's
+// __complete protocol); request names come from the API as the user sees them.
+TEST_F(PluginTest, KubectlCompletesThePluginsCommandsAndRequestNames) {
+  const std::string path =
+      std::string(KG_SOURCE_DIR) + "/operator/kubectl_grant:" + std::getenv("PATH");
+  auto created = grantMerged({"request", "--policy", policy_, "--role", "view", "--reason", "e2e",
+                              "--name", "completion-me"});
+  ASSERT_EQ(created.exitCode, 0) << created.err;
+  auto commands =
+      testing::runCommand({"env", "PATH=" + path, "kubectl", "__complete", "grant", "de"});
+  EXPECT_NE(commands.out.find("deny\ndescribe\n:4"), std::string::npos) << commands.out;
+  auto names =
+      testing::runCommand({"env", "PATH=" + path, "kubectl", "__complete", "grant", "--kubeconfig",
+                           env_.kubeconfig("bob"), "-n", ns_, "approve", "compl"});
+  EXPECT_NE(names.out.find("completion-me\n:4"), std::string::npos) << names.out << names.err;
 }
 
 }  // namespace
