@@ -279,12 +279,17 @@ std::string accessInstructions(const AccessRequest& request, TimePoint now,
   if (st && st->breakGlass.value_or(false)) {
     out += style.yellow("Break-glass: approved at once and flagged for review.") + "\n";
   }
+  std::vector<std::string> hinted;  // one example command per namespace
   for (const auto& role : request.spec.roles) {
     std::vector<std::string> nss = role.namespaces;
     if (nss.empty()) nss.push_back(request.metadata.namespace_);
     for (const auto& ns : nss) {
-      out += fmt::format("  {}/{} in namespace {}, e.g.  kubectl{} get pods -n {}\n",
-                         v1::toString(role.kind), role.name, ns, kubectlFlags, ns);
+      out += fmt::format("  {}/{} in namespace {}", v1::toString(role.kind), role.name, ns);
+      if (std::find(hinted.begin(), hinted.end(), ns) == hinted.end()) {
+        out += fmt::format(", e.g.  kubectl{} get pods -n {}", kubectlFlags, ns);
+        hinted.push_back(ns);
+      }
+      out += "\n";
     }
   }
   if (st) {

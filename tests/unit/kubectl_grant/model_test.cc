@@ -263,7 +263,12 @@ TEST(AccessInstructions, NameEachRoleNamespaceAndDatabaseSecret) {
   EXPECT_NE(text.find("ClusterRole/view in namespace payments, e.g.  kubectl get pods -n payments"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("Role/pod-debugger in namespace staging"), std::string::npos) << text;
+  EXPECT_NE(text.find("Role/pod-debugger in namespace payments\n"), std::string::npos)
+      << "one example per namespace\n"
+      << text;
+  EXPECT_NE(text.find("Role/pod-debugger in namespace staging, e.g.  kubectl get pods -n staging"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("Database credentials: Secret payments/debug-orders-orders-db"),
             std::string::npos)
       << text;
