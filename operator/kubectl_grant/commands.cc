@@ -134,9 +134,15 @@ std::map<std::string, DatabaseSecret> readDatabaseSecrets(Context& ctx,
 // redrawn in place (every second, and on every change); otherwise one line per change.
 class Waiter {
  public:
+  // `toStderr`: stdout carries a JSON/YAML document, so the progress goes to stderr, one
+  // line per change.
   Waiter(Context& ctx, AccessRequest request, std::string resourceVersion,
-         std::optional<AccessPolicy> policy, std::optional<std::chrono::nanoseconds> timeout)
+         std::optional<AccessPolicy> policy, std::optional<std::chrono::nanoseconds> timeout,
+         bool toStderr)
       : ctx_(ctx),
+        out_(toStderr ? ctx.err : ctx.out),
+        live_(!toStderr && ctx.outIsTty),
+        style_(toStderr ? ctx.errStyle : ctx.outStyle),
         request_(std::move(request)),
         rv_(std::move(resourceVersion)),
         policy_(std::move(policy)),
@@ -152,7 +158,7 @@ class Waiter {
       checkDone();
     }
     std::jthread ticker;
-    if (ctx_.outIsTty || deadline_) {
+    if (live_ || deadline_) {
       ticker = std::jthread([this](std::stop_token st) { tick(st); });
     }
     while (!finished()) {
@@ -204,7 +210,7 @@ class Waiter {
     if (e.type == kube::WatchEventType::Bookmark) return;
     if (e.type == kube::WatchEventType::Deleted) {
       clearLine();
-      ctx_.out << fmt::format("{} was deleted\n", request_.metadata.name);
+      out_ << fmt::format("{} was deleted\n", request_.metadata.name);
       done_ = ExitCode::Revoked;
       stop_.request_stop();
       cv_.notify_all();
@@ -224,15 +230,15 @@ class Waiter {
     auto code = exitCodeForPhase(*request_.status->phase);
     if (!code) return;
     clearLine();
-    const Style& style = ctx_.outStyle;
-    ctx_.out << fmt::format("{} is {}", request_.metadata.name, style.phase(phaseText(request_)));
-    if (request_.status->message) ctx_.out << ": " << *request_.status->message;
-    ctx_.out << "\n";
+    const Style& style = style_;
+    out_ << fmt::format("{} is {}", request_.metadata.name, style.phase(phaseText(request_)));
+    if (request_.status->message) out_ << ": " << *request_.status->message;
+    out_ << "\n";
     if (*code == ExitCode::Ok) {
-      ctx_.out << accessInstructions(request_, ctx_.clock.now(),
-                                     readDatabaseSecrets(ctx_, request_), ctx_.kubectlFlags, style);
+      out_ << accessInstructions(request_, ctx_.clock.now(), readDatabaseSecrets(ctx_, request_),
+                                 ctx_.kubectlFlags, style);
     }
-    ctx_.out.flush();
+    out_.flush();
     done_ = code;
     stop_.request_stop();
     cv_.notify_all();
@@ -242,17 +248,17 @@ class Waiter {
   void show(bool changed) {
     const auto waited = ctx_.clock.now() - started_;
     const AccessPolicy* policy = policy_ ? &*policy_ : nullptr;
-    if (ctx_.outIsTty) {
-      std::string line = waitLine(request_, policy, waited, ctx_.outStyle);
+    if (live_) {
+      std::string line = waitLine(request_, policy, waited, style_);
       if (ctx_.terminalWidth > 1) line = truncateDisplay(line, ctx_.terminalWidth - 1);
-      ctx_.out << "\r\x1b[2K" << line << std::flush;
+      out_ << "\r\x1b[2K" << line << std::flush;
       lineShown_ = true;
     } else if (changed) {
-      ctx_.out << waitLine(request_, policy, waited, Style(false)) << "\n" << std::flush;
+      out_ << waitLine(request_, policy, waited, Style(false)) << "\n" << std::flush;
     }
   }
   void clearLine() {
-    if (lineShown_) ctx_.out << "\r\x1b[2K";
+    if (lineShown_) out_ << "\r\x1b[2K";
     lineShown_ = false;
   }
 
@@ -263,7 +269,7 @@ class Waiter {
       if (st.stop_requested() || done_) break;
       if (deadline_ && ctx_.clock.now() >= *deadline_) {
         clearLine();
-        ctx_.out << fmt::format(
+        out_ << fmt::format(
             "{} is still {} after the --timeout; it goes on without you "
             "watching (kubectl grant describe {} -n {})\n",
             request_.metadata.name, phaseText(request_), request_.metadata.name,
@@ -277,6 +283,9 @@ class Waiter {
   }
 
   Context& ctx_;
+  std::ostream& out_;
+  const bool live_;  // one line redrawn in place (a terminal)
+  const Style style_;
   std::mutex mu_;
   std::condition_variable_any cv_;
   AccessRequest request_;
@@ -323,7 +332,7 @@ ExitCode request(Context& ctx, const RequestFlags& flags, const RequestOptions& 
   if (!typed) return report(ctx, typed.error());
   ctx.out << std::flush;
   Waiter waiter(ctx, std::move(*typed), created->resourceVersion(), std::move(policy),
-                options.timeout);
+                options.timeout, options.output != Output::Table);
   return waiter.run();
 }
 
