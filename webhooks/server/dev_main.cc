@@ -3,8 +3,14 @@
 // an AccessPolicy informer over --kubeconfig.
 //
 //   kubegrant-webhook-dev --kubeconfig FILE --cert-dir DIR [--port 9443] [--address 127.0.0.1]
-//                         [--generate-certs [--ca-cert F --ca-key F]] [--operator-username U]
+//                         [--generate-certs [--ca-cert F --ca-key F]] [--operator-identity U]
+//                         [--admin-group G]... [--seal-keys-secret NAMESPACE/NAME]
 //                         [--io-threads N]   (cpprestsdk pool size; default 40, 4 is faster)
+//
+// --operator-identity: the username the rules trust (default: none). --seal-keys-secret:
+// seal the requester and approvals with the keys of that Secret (operator/seal/seal.h has the
+// format; waits up to 30 s for it); without it sealing is off. maxOpenRequests is counted
+// from an AccessRequest informer.
 //
 // --generate-certs writes DIR/tls.crt, tls.key, ca.crt first (signed by --ca-cert/--ca-key
 // when given, else by a fresh CA) for 127.0.0.1 and localhost. Register the webhooks with
@@ -21,16 +27,19 @@
 #include "operator/kube/config.h"
 #include "operator/kube/rest/rest_client.h"
 #include "operator/runtime/informer.h"
+#include "operator/seal/secret_keyring.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/https_server.h"
 #include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/informer_request_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 using namespace kubegrant;
 
 int main(int argc, char** argv) {
   std::string kubeconfig, certDir, address = "127.0.0.1", caCert, caKey;
-  std::string operatorUsername = "kubegrant-operator";
+  std::string operatorIdentity, sealKeysSecret;
+  std::vector<std::string> adminGroups;
   int port = 9443;
   bool generate = false;
   for (int i = 1; i < argc; ++i) {
@@ -58,8 +67,12 @@ int main(int argc, char** argv) {
       caKey = value();
     } else if (arg == "--io-threads") {
       webhooks::configureHttpThreads(static_cast<std::size_t>(std::atoi(value().c_str())));
-    } else if (arg == "--operator-username") {
-      operatorUsername = value();
+    } else if (arg == "--operator-identity") {
+      operatorIdentity = value();
+    } else if (arg == "--admin-group") {
+      adminGroups.push_back(value());
+    } else if (arg == "--seal-keys-secret") {
+      sealKeysSecret = value();
     } else {
       std::fprintf(stderr, "kubegrant-webhook-dev: unknown argument %s\n", arg.c_str());
       return 2;
@@ -97,24 +110,54 @@ int main(int argc, char** argv) {
   }
   SystemClock clock;
   runtime::Informer policies(**client, kube::resources::accessPolicies(), clock);
+  runtime::Informer requests(**client, kube::resources::accessRequests(), clock);
+  requests.addIndexer(webhooks::kOpenRequestsIndex, webhooks::openRequestsIndex());
+  auto sealer = std::make_shared<seal::HmacSealer>();
+  std::unique_ptr<seal::SecretKeyring> keyring;
+  auto stopAll = [&] {
+    if (keyring) keyring->stop();
+    requests.stop();
+    policies.stop();
+  };
   policies.start();
+  requests.start();
+  if (!sealKeysSecret.empty()) {
+    auto ref = seal::parseSealKeysSecret(sealKeysSecret);
+    if (!ref) {
+      std::fprintf(stderr, "kubegrant-webhook-dev: --seal-keys-secret: %s\n",
+                   ref.error().message.c_str());
+      stopAll();
+      return 2;
+    }
+    keyring = std::make_unique<seal::SecretKeyring>(**client, clock, *sealer, *ref);
+    keyring->start();
+    std::string why;
+    if (!keyring->waitForKeys(std::chrono::seconds(30), &why)) {
+      log::error("webhook-dev", "no seal keys", {{"error", why}});
+      stopAll();
+      return 1;
+    }
+  }
 
   webhooks::WebhookServerConfig wc;
   wc.address = address;
   wc.port = port;
   wc.certDir = certDir;
-  wc.operatorIdentity.usernames = {operatorUsername};
+  wc.operatorIdentity.username = operatorIdentity;
+  wc.adminGroups = adminGroups;
   wc.policies = std::make_shared<webhooks::InformerPolicyLookup>(policies);
+  wc.requests = std::make_shared<webhooks::InformerRequestLookup>(requests);
+  if (keyring) wc.sealer = sealer;
   webhooks::WebhookServer server(std::move(wc));
   if (auto r = server.start(); !r) {
     log::error("webhook-dev", "cannot start", {{"error", r.error().message}});
-    policies.stop();
+    stopAll();
     return 1;
   }
   int sig = 0;
   sigwait(&stopSignals, &sig);
   log::info("webhook-dev", "stopping", {{"signal", sig}});
   server.stop();
-  policies.stop();
+  stopAll();
   return 0;
 }
