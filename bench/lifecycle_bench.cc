@@ -178,7 +178,8 @@ int main(int argc, char** argv) {
   sh(k + "apply --server-side --force-conflicts -f " + kSource + "/crds/ >/dev/null");
   sh(k +
      "wait --for condition=Established --timeout=60s crd/accessrequests.kubegrant.io >/dev/null");
-  sh(k + "apply -f " + kSource + "/operator/deploy/rbac-operator.yaml >/dev/null");
+  sh(kSource + "/operator/deploy/render-rbac.sh kubegrant-operator | " + k +
+     "apply -f - >/dev/null");
   sh(k + "apply -f " + kSource + "/operator/deploy/rbac-users.yaml >/dev/null");
   sh(std::string(KG_CERTS_BIN) + " --dir " + dir + "/certs --ip 127.0.0.1 >/dev/null");
   const int webhookPort = ::kubegrant::testing::freeLoopbackPort(),
@@ -223,7 +224,8 @@ int main(int argc, char** argv) {
   }
   sh(
       fmt::format("WEBHOOK_CONFIG_NAME={} {}/operator/deploy/render-webhooks.sh "
-                  "https://127.0.0.1:{} {}/certs/ca.crt | {} apply -f - >/dev/null",
+                  "https://127.0.0.1:{} {}/certs/ca.crt kubegrant-operator | {} apply -f - "
+                  ">/dev/null",
                   tag, kSource, webhookPort, dir, k));
 
   auto adminC = clientFor(admin);

@@ -56,7 +56,7 @@ trap cleanup EXIT
 k apply --server-side -f crds/ >/dev/null
 k wait --for condition=Established --timeout=60s crd/accessrequests.kubegrant.io \
   crd/accesspolicies.kubegrant.io crd/databasetargets.kubegrant.io >/dev/null
-k apply -f operator/deploy/rbac-operator.yaml >/dev/null
+operator/deploy/render-rbac.sh kubegrant-operator | k apply -f - >/dev/null
 k apply -f operator/deploy/rbac-users.yaml >/dev/null
 # No webhook configuration is registered: wrk talks to the operator directly, and the
 # examples must not depend on a webhook that is not serving yet.

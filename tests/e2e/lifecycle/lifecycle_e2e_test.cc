@@ -115,7 +115,10 @@ class LifecycleTest : public ::testing::Test {
     mustAdmin({"apply", "--server-side", "--force-conflicts", "-f", kSource + "/crds/"});
     mustAdmin({"wait", "--for", "condition=Established", "--timeout=60s",
                "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"});
-    mustAdmin({"apply", "-f", kSource + "/operator/deploy/rbac-operator.yaml"});
+    auto rbac = runCommand({kSource + "/operator/deploy/render-rbac.sh", "kubegrant-operator"});
+    ASSERT_EQ(rbac.exitCode, 0) << rbac.err;
+    auto applied = kubectl(env_, "admin", {"apply", "-f", "-"}, rbac.out);
+    ASSERT_EQ(applied.exitCode, 0) << applied.err;
     mustAdmin({"apply", "-f", kSource + "/operator/deploy/rbac-users.yaml"});
 
     // Serving certificate from a fresh CA, registered with a name of our own.
@@ -132,10 +135,10 @@ class LifecycleTest : public ::testing::Test {
       kubectl(env_, "admin",
               {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
     }
-    auto rendered =
-        runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
-                    kSource + "/operator/deploy/render-webhooks.sh",
-                    fmt::format("https://127.0.0.1:{}", webhookPort_), dir_ + "/certs/ca.crt"});
+    auto rendered = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
+                                kSource + "/operator/deploy/render-webhooks.sh",
+                                fmt::format("https://127.0.0.1:{}", webhookPort_),
+                                dir_ + "/certs/ca.crt", "kubegrant-operator"});
     ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
     webhookYaml_ = rendered.out;
 
