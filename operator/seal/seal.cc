@@ -27,8 +27,8 @@ void appendField(std::string& out, std::string_view value) {
 bool validKeyId(std::string_view id) {
   if (id.empty() || id.size() > 63) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -142,9 +142,9 @@ Result<std::string> HmacSealer::seal(const CanonicalForm& form) const {
   if (!keys) return noKeys();
   const Key& key = keys->signing();
   auto mac = hmac(key, form.text());
-  return fmt::format("{}.{}.{}", kVersion, key.id,
-                     base64UrlEncode(std::string_view(reinterpret_cast<const char*>(mac.data()),
-                                                      mac.size())));
+  return fmt::format(
+      "{}.{}.{}", kVersion, key.id,
+      base64UrlEncode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size())));
 }
 
 Result<void> HmacSealer::verify(const CanonicalForm& form, std::string_view seal) const {

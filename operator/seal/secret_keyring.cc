@@ -36,9 +36,9 @@ Result<SealKeysSecret> parseSealKeysSecret(std::string_view text) {
     ref.name = std::string(text.substr(slash + 1));
   }
   if (slash == std::string_view::npos || !dnsName(ref.namespace_) || !dnsName(ref.name)) {
-    return fail(ErrorCode::Invalid,
-                fmt::format("want NAMESPACE/NAME of a Secret (lowercase DNS names), got \"{}\"",
-                            text));
+    return fail(
+        ErrorCode::Invalid,
+        fmt::format("want NAMESPACE/NAME of a Secret (lowercase DNS names), got \"{}\"", text));
   }
   return ref;
 }
@@ -77,8 +77,7 @@ void SecretKeyring::load(const kube::Object& secret) {
   std::lock_guard lock(mu_);
   if (!keys) {
     lastError_ = keys.error().message;
-    log::error(kLogger, "seal keys not loaded; keeping the previous ones",
-               {{"error", lastError_}});
+    log::error(kLogger, "seal keys not loaded; keeping the previous ones", {{"error", lastError_}});
     return;
   }
   log::info(kLogger, "seal keys loaded",

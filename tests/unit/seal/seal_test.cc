@@ -1,6 +1,8 @@
 // Seals (operator/seal): the canonical form, the keyring format, that a change to any sealed
 // field breaks the seal, and key rotation.
 
+#include "operator/seal/seal.h"
+
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -10,8 +12,9 @@
 #include "operator/common/base64.h"
 #include "operator/common/time.h"
 #include "operator/seal/forms.h"
-#include "operator/seal/seal.h"
 #include "operator/seal/secret_keyring.h"
+#include "operator/seal/trust.h"
+#include "tests/support/api_examples.h"
 
 namespace kubegrant::seal {
 namespace {
@@ -64,8 +67,7 @@ Approval sampleApproval() {
 TEST(CanonicalFormTest, IsVersionedPurposedAndLengthPrefixed) {
   CanonicalForm f("approval");
   f.add("uid", "u-1").addSet("groups", {"b", "a", "b"}).add("comment", "");
-  EXPECT_EQ(f.text(),
-            "kubegrant.io/seal/v1\napproval\nuid=3:u-1\ngroups=[1:a,1:b]\ncomment=0:\n");
+  EXPECT_EQ(f.text(), "kubegrant.io/seal/v1\napproval\nuid=3:u-1\ngroups=[1:a,1:b]\ncomment=0:\n");
 }
 
 TEST(CanonicalFormTest, DifferentSplitsOfTheSameBytesEncodeDifferently) {
@@ -87,8 +89,8 @@ TEST(CanonicalFormTest, GroupOrderDoesNotMatter) {
 }
 
 TEST(KeyringTest, ParsesNewestFirstSkippingCommentsAndBlankLines) {
-  auto k = Keyring::parse("# rotated 2026-11-29\n\n2026-11 " + kNewKey + "\n  2026-06\t" +
-                          kOldKey + "  \n");
+  auto k = Keyring::parse("# rotated 2026-11-29\n\n2026-11 " + kNewKey + "\n  2026-06\t" + kOldKey +
+                          "  \n");
   ASSERT_TRUE(k) << k.error().message;
   ASSERT_EQ(k->keys().size(), 2u);
   EXPECT_EQ(k->signing().id, "2026-11");
@@ -119,7 +121,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadKeys{"Empty", "# nothing\n", "seal keys: no key; want one \"<id> <base64 key>\" a line"},
         BadKeys{"NoKey", "k1\n", "seal keys line 1: want \"<id> <base64 key>\""},
-        BadKeys{"BadId", "k.1 " + kOldKey, "seal keys line 1: key id must be 1-63 of [A-Za-z0-9_-]"},
+        BadKeys{"BadId", "k.1 " + kOldKey,
+                "seal keys line 1: key id must be 1-63 of [A-Za-z0-9_-]"},
         BadKeys{"DuplicateId", "k1 " + kNewKey + "\nk1 " + kOldKey,
                 "seal keys line 2: key id \"k1\" appears twice"},
         BadKeys{"ShortKey", "k1 " + base64Encode("short"),
@@ -269,7 +272,8 @@ TEST(FormsTest, ChangingAnyOperatorTransitionBreaksTheStatusSeal) {
            {"approvedAt", [](AccessRequest& x) { x.status->approvedAt.reset(); }},
            {"activatedAt",
             [](AccessRequest& x) { *x.status->activatedAt += std::chrono::hours(1); }},
-           {"expiresAt", [](AccessRequest& x) { x.status->expiresAt = *parseRfc3339("2099-01-01T00:00:00Z"); }},
+           {"expiresAt",
+            [](AccessRequest& x) { x.status->expiresAt = *parseRfc3339("2099-01-01T00:00:00Z"); }},
            {"endedAt", [](AccessRequest& x) { x.status->endedAt = x.status->expiresAt; }},
            {"grants", [](AccessRequest& x) { x.status->grants[0].name = "other"; }}}) {
     AccessRequest changed = r;
@@ -303,6 +307,155 @@ TEST(SecretKeyringTest, ParsesNamespaceSlashName) {
   for (const char* bad : {"keys", "/keys", "ops/", "Ops/keys", "a/b/c"}) {
     EXPECT_FALSE(parseSealKeysSecret(bad)) << bad;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// trust.h: what the operator may believe.
+
+class TrustTest : public ::testing::Test {
+ protected:
+  TrustTest()
+      : sealer_(keyring("k " + kNewKey)), policy_(kubegrant::testing::paymentsOncallPolicy()) {}
+
+  // Alice's request as kubegrant wrote it: sealed requester, bob's sealed approval, the
+  // operator's sealed Active status (activated now, 2h).
+  AccessRequest genuine() {
+    AccessRequest r = sampleRequest();
+    r.spec.startAt.reset();
+    r.spec.requesterSeal = *sealer_.seal(requesterForm(r));
+    Approval a = sampleApproval();
+    a.time = now_ - std::chrono::minutes(5);
+    a.seal = *sealer_.seal(approvalForm(r.metadata.uid, a));
+    r.status->approvals = {a};
+    r.status->activatedAt = now_;
+    r.status->expiresAt = now_ + std::chrono::hours(2);
+    EXPECT_TRUE(sealStatus(r, sealer_));
+    return r;
+  }
+
+  Trust assessed(const AccessRequest& r) { return assess(r, &policy_, sealer_, now_); }
+
+  HmacSealer sealer_;
+  AccessPolicy policy_;
+  TimePoint now_ = *parseRfc3339("2026-11-29T10:02:12Z");
+};
+
+TEST_F(TrustTest, WhatKubegrantSealedIsBelievedAsIs) {
+  auto t = assessed(genuine());
+  EXPECT_FALSE(t.tampering) << *t.tampering;
+  EXPECT_FALSE(t.forgedRequester) << *t.forgedRequester;
+  EXPECT_TRUE(t.ignoredApprovals.empty());
+  EXPECT_EQ(t.request.status->approvals.size(), 1u);
+  EXPECT_EQ(t.request.status->expiresAt, now_ + std::chrono::hours(2));
+}
+
+TEST_F(TrustTest, AnUnsealedOrForgedRequesterIsNotBelieved) {
+  AccessRequest r = genuine();
+  r.spec.requester->groups.push_back("sre-oncall");  // claims break-glass
+  auto t = assessed(r);
+  ASSERT_TRUE(t.forgedRequester);
+  EXPECT_EQ(*t.forgedRequester,
+            "spec.requesterSeal: does not verify: it was not made by kubegrant for these values "
+            "(tampered or forged); the requester alice was not recorded by the kubegrant "
+            "admission webhook and is not believed");
+  r.spec.requesterSeal.reset();
+  EXPECT_EQ(assessed(r).forgedRequester->rfind("spec.requesterSeal: is missing;", 0), 0u);
+}
+
+TEST_F(TrustTest, AFakeApprovalDoesNotCount) {
+  AccessRequest r = genuine();
+  Approval fake = sampleApproval();
+  fake.approver = "carol";
+  fake.seal = r.status->approvals[0].seal;  // bob's genuine seal, pasted
+  r.status->approvals.push_back(fake);
+  Approval unsealed = sampleApproval();
+  unsealed.approver = "dave";
+  r.status->approvals.push_back(unsealed);
+  auto t = assessed(r);
+  EXPECT_FALSE(t.tampering) << "approvals are not the operator's fields";
+  ASSERT_EQ(t.request.status->approvals.size(), 1u);
+  EXPECT_EQ(t.request.status->approvals[0].approver, "bob");
+  ASSERT_EQ(t.ignoredApprovals.size(), 2u);
+  EXPECT_EQ(t.ignoredApprovals[0],
+            "status.approvals[1] by carol: seal does not verify: it was not made by kubegrant "
+            "for these values (tampered or forged); not counted");
+  EXPECT_EQ(t.ignoredApprovals[1], "status.approvals[2] by dave: seal is missing; not counted");
+}
+
+TEST_F(TrustTest, AnApprovalOfAnotherRequestDoesNotCount) {
+  AccessRequest r = genuine();
+  r.metadata.uid = "another-request";
+  r.spec.requesterSeal = *sealer_.seal(requesterForm(r));
+  ASSERT_TRUE(sealStatus(r, sealer_));
+  auto t = assessed(r);
+  EXPECT_TRUE(t.request.status->approvals.empty());
+  EXPECT_EQ(t.ignoredApprovals.size(), 1u);
+}
+
+TEST_F(TrustTest, AnyChangeToTheOperatorsStatusIsTampering) {
+  for (const auto& tamper : std::vector<Tamper<AccessRequest>>{
+           {"resurrection", [](AccessRequest& x) { x.status->phase = Phase::Pending; }},
+           {"expiresAt extension",
+            [](AccessRequest& x) { x.status->expiresAt = *parseRfc3339("2099-01-01T00:00:00Z"); }},
+           {"fake break-glass", [](AccessRequest& x) { x.status->breakGlass = true; }},
+           {"grants", [](AccessRequest& x) { x.status->grants.clear(); }},
+           {"seal removed", [](AccessRequest& x) { x.status->seal.reset(); }}}) {
+    AccessRequest r = genuine();
+    tamper.change(r);
+    auto t = assessed(r);
+    EXPECT_TRUE(t.tampering) << tamper.field;
+  }
+  // A status written from scratch by a client.
+  AccessRequest r = genuine();
+  r.status = AccessRequestStatus{};
+  r.status->phase = Phase::Active;
+  r.status->expiresAt = *parseRfc3339("2099-01-01T00:00:00Z");
+  auto t = assessed(r);
+  ASSERT_TRUE(t.tampering);
+  EXPECT_EQ(*t.tampering,
+            "status.seal: is missing; the status (phase Active) was not written by the kubegrant "
+            "operator: treated as tampering");
+  // Approvals alone (what approvers write before the operator's first status) need no seal.
+  r.status = AccessRequestStatus{};
+  r.status->approvals = genuine().status->approvals;
+  EXPECT_FALSE(assessed(r).tampering);
+}
+
+TEST_F(TrustTest, BreakGlassAndExpiryAreRecomputedFromSpecAndPolicy) {
+  AccessRequest r = genuine();
+  r.status->breakGlass = true;  // sealed as such, but the policy does not say so (any more)
+  r.status->expiresAt = now_ + std::chrono::hours(4);
+  ASSERT_TRUE(sealStatus(r, sealer_));
+  auto t = assessed(r);
+  EXPECT_FALSE(t.tampering);
+  EXPECT_EQ(t.request.status->breakGlass, false);
+  EXPECT_EQ(t.request.status->expiresAt, now_ + std::chrono::hours(2)) << "spec.duration is 2h";
+}
+
+TEST_F(TrustTest, AnApprovalOlderThanApprovalValidForDoesNotActivate) {
+  AccessRequest r = genuine();
+  r.status->phase = Phase::Pending;
+  r.status->activatedAt.reset();
+  r.status->expiresAt.reset();
+  r.status->grants.clear();
+  Approval& a = r.status->approvals[0];
+  a.time = now_ - std::chrono::hours(25);
+  a.seal = *sealer_.seal(approvalForm(r.metadata.uid, a));
+  ASSERT_TRUE(sealStatus(r, sealer_));
+  auto t = assessed(r);
+  EXPECT_TRUE(t.request.status->approvals.empty());
+  ASSERT_EQ(t.ignoredApprovals.size(), 1u);
+  EXPECT_EQ(t.ignoredApprovals[0],
+            "status.approvals[0] by bob: given at 2026-11-28T09:02:12Z, more than "
+            "approvalValidFor 24h ago, before the request was active; not counted");
+}
+
+TEST_F(TrustTest, WithoutKeysNothingIsJudged) {
+  HmacSealer empty;
+  auto t = assess(genuine(), &policy_, empty, now_);
+  ASSERT_TRUE(t.unavailable);
+  EXPECT_FALSE(t.tampering);
+  EXPECT_FALSE(t.forgedRequester);
 }
 
 }  // namespace
