@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "tests/support/test_env.h"
 #include "webhooks/server/https_server.h"
 
 namespace kubegrant::testing {
@@ -46,5 +47,26 @@ class SmallHttpPool : public ::testing::Environment {
     ASSERT_TRUE(webhooks::configureHttpThreads(2)) << "pool already created";
   }
 };
+
+// What the operator writes first on a new request (so approvers can append decisions).
+inline constexpr const char* kPendingStatus = R"({"status":{"phase":"Pending","approvals":[]}})";
+
+// A merge patch of the status subresource of AccessRequest ns/name as `user`.
+inline CommandResult patchStatus(const TestEnv& env, std::string_view user, const std::string& ns,
+                                 const std::string& name, const std::string& mergePatch) {
+  return kubectl(
+      env, user,
+      {"patch", "areq", name, "-n", ns, "--subresource=status", "--type=merge", "-p", mergePatch});
+}
+
+// Appends a decision (`approval` is the JSON of one status.approvals entry) as `user`, as
+// API.md tells approvers to.
+inline CommandResult appendDecision(const TestEnv& env, std::string_view user,
+                                    const std::string& ns, const std::string& name,
+                                    const std::string& approval) {
+  return kubectl(env, user,
+                 {"patch", "areq", name, "-n", ns, "--subresource=status", "--type=json", "-p",
+                  R"([{"op":"add","path":"/status/approvals/-","value":)" + approval + "}]"});
+}
 
 }  // namespace kubegrant::testing

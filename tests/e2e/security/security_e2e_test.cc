@@ -77,8 +77,8 @@ void mustAdmin(std::vector<std::string> args, std::string_view input = {}) {
 std::string renderWebhooks(const std::string& url, const std::string& configName,
                            const std::string& identity) {
   auto r = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + configName,
-                       kSourceDir + "/operator/deploy/render-webhooks.sh", url,
-                       harness->env.caCert, identity});
+                       kSourceDir + "/operator/deploy/render-webhooks.sh", url, harness->env.caCert,
+                       identity});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   return r.out;
 }
@@ -153,10 +153,10 @@ subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-op
     auto client = kube::rest::makeRestClient(*config);
     ASSERT_TRUE(client) << client.error().message;
     h.client = std::move(*client);
-    h.policyInformer = std::make_unique<runtime::Informer>(
-        *h.client, kube::resources::accessPolicies(), h.clock);
-    h.requestInformer = std::make_unique<runtime::Informer>(
-        *h.client, kube::resources::accessRequests(), h.clock);
+    h.policyInformer =
+        std::make_unique<runtime::Informer>(*h.client, kube::resources::accessPolicies(), h.clock);
+    h.requestInformer =
+        std::make_unique<runtime::Informer>(*h.client, kube::resources::accessRequests(), h.clock);
     h.requestInformer->addIndexer(kOpenRequestsIndex, openRequestsIndex());
     h.policyInformer->start();
     h.requestInformer->start();
@@ -223,7 +223,8 @@ subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-op
     policy_ = uniqueName("sec-oncall");
     auto r = kubectl(env(), "admin", {"create", "namespace", ns_});
     ASSERT_EQ(r.exitCode, 0) << r.err;
-    r = kubectl(env(), "admin", {"apply", "-f", "-"}, fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+    r = kubectl(env(), "admin", {"apply", "-f", "-"},
+                fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
 kind: AccessPolicy
 metadata: {{name: {}}}
 spec:
@@ -238,7 +239,7 @@ spec:
     approvers: {{groups: [payments-leads]}}
     required: 1
 )",
-                                                                 policy_, ns_));
+                            policy_, ns_));
     ASSERT_EQ(r.exitCode, 0) << r.err;
     ASSERT_TRUE(eventually([&] { return harness->policies->get(policy_) != nullptr; }, 10s))
         << "policy never reached the informer";
@@ -275,23 +276,18 @@ spec:
     std::string name = uniqueName("req");
     auto r = createAsAlice(name);
     EXPECT_EQ(r.exitCode, 0) << r.err;
-    setStatusAsOperator(name, R"({"status":{"phase":"Pending","approvals":[]}})");
+    setStatusAsOperator(name, testing::kPendingStatus);
     return name;
   }
 
   void setStatusAsOperator(const std::string& name, const std::string& mergePatch) {
-    auto r = kubectl(env(), "operator",
-                     {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=merge",
-                      "-p", mergePatch});
+    auto r = testing::patchStatus(env(), "operator", ns_, name, mergePatch);
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
   CommandResult addDecision(const std::string& user, const std::string& name,
                             const std::string& decision) {
-    return kubectl(env(), user,
-                   {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p",
-                    R"([{"op":"add","path":"/status/approvals/-","value":{"decision":")" +
-                        decision + R"("}}])"});
+    return testing::appendDecision(env(), user, ns_, name, R"({"decision":")" + decision + R"("})");
   }
 
   std::string jsonpath(const std::string& name, const std::string& path) {
@@ -419,14 +415,15 @@ TEST_F(SecurityE2eTest, NoPaddingMakesARequestTooBigToDenyOrRevoke) {
   auto r = kubectl(env(), "operator",
                    {"patch", "areq", name, "-n", ns_, "--type=merge", "--patch-file", file});
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  auto size = kubectl(env(), "admin", {"get", "areq", name, "-n", ns_, "-o", "json",
-                                       "--show-managed-fields"});
+  auto size = kubectl(env(), "admin",
+                      {"get", "areq", name, "-n", ns_, "-o", "json", "--show-managed-fields"});
   ASSERT_GT(size.out.size(), 1u << 20) << "not padded enough to show anything";
   // bob's Deny and alice's revoke still pass the webhook.
   r = addDecision("bob", name, "Deny");
   EXPECT_EQ(r.exitCode, 0) << r.err;
-  r = kubectl(env(), "alice",
-              {"patch", "areq", name, "-n", ns_, "--type=merge", "-p", R"({"spec":{"revoke":true}})"});
+  r = kubectl(
+      env(), "alice",
+      {"patch", "areq", name, "-n", ns_, "--type=merge", "-p", R"({"spec":{"revoke":true}})"});
   EXPECT_EQ(r.exitCode, 0) << r.err;
   EXPECT_EQ(jsonpath(name, ".spec.revoke"), "true");
   // And an outsider cannot add to it.
@@ -466,7 +463,7 @@ TEST_F(SecurityE2eTest, StartAtAndApprovalsAreBoundedByThePolicy) {
   std::string name = uniqueName("req");
   r = createAsAlice(name, "  startAt: \"" + start + "\"\n");
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  setStatusAsOperator(name, R"({"status":{"phase":"Pending","approvals":[]}})");
+  setStatusAsOperator(name, testing::kPendingStatus);
   r = addDecision("bob", name, "Approve");
   expectRefused(r, fmt::format("status.approvals[0]: too early: an approval counts for "
                                "approvalValidFor 24h (policy {}) and this request starts at {}; "
@@ -556,10 +553,11 @@ TEST_F(SecurityE2eTest, WithoutTheMutatingWebhookNoClientWrittenSealIsAccepted) 
                 "values (tampered or forged); seals are written by the kubegrant mutating "
                 "webhook only, never by clients");
   // A fake approval with a made-up seal.
-  r = kubectl(env(), "bob",
-              {"patch", "areq", genuine, "-n", ns_, "--subresource=status", "--type=json", "-p",
-               R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve",)"
-               R"("approver":"bob","seal":"v1.k2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}])"});
+  r = kubectl(
+      env(), "bob",
+      {"patch", "areq", genuine, "-n", ns_, "--subresource=status", "--type=json", "-p",
+       R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve",)"
+       R"("approver":"bob","seal":"v1.k2.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}])"});
   expectRefused(r,
                 "status.approvals[0].seal: does not verify: it was not made by kubegrant for "
                 "these values (tampered or forged); seals are written by the kubegrant mutating "
@@ -590,9 +588,10 @@ TEST_F(SecurityE2eTest, TheOperatorIsOneConfiguredIdentityAndNoGroup) {
     std::string name;
     ~Unregister() { unregister(name); }
   } cleanup{configName};
-  const std::vector<std::string> activate = {"patch", "areq", name, "-n", ns_,
-                                             "--subresource=status", "--type=merge", "-p",
-                                             R"({"status":{"phase":"Active"}})"};
+  const std::vector<std::string> activate = {
+      "patch",        "areq", name,
+      "-n",           ns_,    "--subresource=status",
+      "--type=merge", "-p",   R"({"status":{"phase":"Active"}})"};
   CommandResult r;
   ASSERT_TRUE(eventually([&] {
     auto dry = activate;

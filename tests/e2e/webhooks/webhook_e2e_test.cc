@@ -226,22 +226,18 @@ spec:
     auto r = kubectl(env(), "alice", {"create", "-f", "-"},
                      requestYaml(ns_, name, policy_, kReasonTicket));
     EXPECT_EQ(r.exitCode, 0) << r.err;
-    setStatusAsOperator(name, R"({"status":{"phase":"Pending","approvals":[]}})");
+    setStatusAsOperator(name, testing::kPendingStatus);
     return name;
   }
 
   void setStatusAsOperator(const std::string& name, const std::string& mergePatch) {
-    auto r = kubectl(env(), "operator",
-                     {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=merge",
-                      "-p", mergePatch});
+    auto r = testing::patchStatus(env(), "operator", ns_, name, mergePatch);
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
   CommandResult addDecision(const std::string& user, const std::string& name,
                             const std::string& value) {
-    return kubectl(env(), user,
-                   {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p",
-                    R"([{"op":"add","path":"/status/approvals/-","value":)" + value + "}]"});
+    return testing::appendDecision(env(), user, ns_, name, value);
   }
 
   std::string jsonpath(const std::string& name, const std::string& path) {
