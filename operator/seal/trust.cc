@@ -75,8 +75,12 @@ Trust assess(const AccessRequest& observed, const v1alpha1::AccessPolicy* policy
     auto v = sealer.verify(approvalForm(r.metadata.uid, a), a.seal.value_or(""));
     if (!v && v.error().code == ErrorCode::Unavailable) return unavailable(v.error());
     if (!v) {
-      t.ignoredApprovals.push_back(fmt::format("status.approvals[{}] by {}: seal {}; not counted",
-                                               i, who, v.error().message));
+      if (!t.tampering) {
+        t.tampering = fmt::format(
+            "status.approvals[{}].seal: {}; the decision by {} was not recorded by the kubegrant "
+            "admission webhook: treated as tampering",
+            i, v.error().message, who);
+      }
       continue;
     }
     if (validFor && a.decision == v1alpha1::Decision::Approve && a.time &&

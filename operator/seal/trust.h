@@ -4,8 +4,9 @@
 // sealed. Whatever reaches the operator while the admission webhook is not in the path is
 // checked here before the reconciler plans anything:
 //   - spec.requester counts only with a requester seal that verifies (else: forged);
-//   - an approval counts only when its seal verifies for this request's UID, and (until the
-//     request is active) when it is not older than the policy's approvalValidFor;
+//   - an approval whose seal does not verify for this request's UID was written around the
+//     webhook: tampering; a sealed approval counts only (until the request is active) when it
+//     is not older than the policy's approvalValidFor;
 //   - a status carrying anything the operator writes (phase, times, breakGlass, grants,
 //     conditions, message) must carry the operator's status seal over it (else: tampering);
 //   - breakGlass is recomputed from the policy, and expiresAt is never later than
@@ -26,13 +27,13 @@ namespace kubegrant::seal {
 struct Trust {
   // The request as the operator may act on it (see above).
   v1alpha1::AccessRequest request;
-  // Set when the status was not written by the operator: a sentence naming the rule. The
-  // reconciler then revokes every grant and ends the request as Failed.
+  // Set when the status holds what neither the operator nor the webhook wrote (its operator
+  // fields without the operator's seal, or an approval without the webhook's): a sentence
+  // naming the rule. The reconciler then revokes every grant and ends the request as Failed.
   std::optional<std::string> tampering;
   // Set when spec.requester is not the webhook's: the request is not believed at all.
   std::optional<std::string> forgedRequester;
-  // One sentence per approval that does not count, e.g.
-  // "status.approvals[1] by bob: seal does not verify: ...; not counted".
+  // One sentence per sealed approval that no longer counts (older than approvalValidFor).
   std::vector<std::string> ignoredApprovals;
   // Set when a key is missing (keys not loaded yet): nothing can be judged, retry later.
   std::optional<Error> unavailable;
