@@ -59,15 +59,14 @@ AdmissionResponse AccessRequestAdmission::mutate(const AdmissionRequest& req) co
 
 nlohmann::json refusalRecord(const AdmissionRequest& req, const AdmissionResponse& resp,
                              TimePoint now) {
-  return {{"time", formatRfc3339Micro(now)},
+  // The audit log's shape (controllers/access_request/audit.h): ts, kind, event, request.
+  return {{"ts", formatRfc3339Micro(now)},
+          {"kind", "kubegrant.audit"},
           {"event", "refused"},
-          {"kind", req.kind.kind},
+          {"request", {{"namespace", req.namespace_}, {"name", req.name}}},
           {"operation", toString(req.operation)},
           {"subResource", req.subResource},
-          {"namespace", req.namespace_},
-          {"name", req.name},
-          {"user", req.userInfo.username},
-          {"groups", req.userInfo.groups},
+          {"user", {{"username", req.userInfo.username}, {"groups", req.userInfo.groups}}},
           {"code", resp.code},
           {"message", resp.message},
           {"dryRun", req.dryRun}};

@@ -43,8 +43,9 @@ struct AdmissionOptions {
   std::function<void(const nlohmann::json&)> audit;
 };
 
-// The audit line of a refused review: "refused", who, what (operation, subresource,
-// namespace/name), the HTTP code and the message naming the rule, dryRun, time.
+// The audit line of a refused review, in the audit log's shape (kind kubegrant.audit, event
+// "refused", request namespace/name, ts) with who (user), what (operation, subResource), the
+// HTTP code, the message naming the rule, and dryRun.
 nlohmann::json refusalRecord(const AdmissionRequest& request, const AdmissionResponse& response,
                              TimePoint now);
 

@@ -783,15 +783,16 @@ TEST_F(AccessRequestAdmissionTest, EveryRefusalIsAuditedWithTheRuleAndNothingEls
   del.userInfo = kAlice;
   EXPECT_TRUE(audited.validate(del).allowed);
   ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["kind"], "kubegrant.audit");
   EXPECT_EQ(lines[0]["event"], "refused");
   EXPECT_EQ(lines[0]["operation"], "DELETE");
-  EXPECT_EQ(lines[0]["namespace"], "payments");
-  EXPECT_EQ(lines[0]["name"], "debug-orders");
-  EXPECT_EQ(lines[0]["user"], "mallory");
+  EXPECT_EQ(lines[0]["request"]["namespace"], "payments");
+  EXPECT_EQ(lines[0]["request"]["name"], "debug-orders");
+  EXPECT_EQ(lines[0]["user"]["username"], "mallory");
   EXPECT_EQ(lines[0]["code"], 403);
   EXPECT_EQ(lines[0]["message"].get<std::string>().rfind("metadata: mallory may not delete", 0),
             0u);
-  EXPECT_EQ(lines[0]["time"], "2026-11-29T10:02:11.000000Z");
+  EXPECT_EQ(lines[0]["ts"], "2026-11-29T10:02:11.000000Z");
 }
 
 // ---------------------------------------------------------------------------------------
