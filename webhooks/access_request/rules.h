@@ -98,6 +98,12 @@ AdmissionResponse validateStatusUpdate(const AccessRequest& request, const Acces
                                        const seal::Sealer* sealer = nullptr,
                                        std::optional<TimePoint> now = std::nullopt);
 
+// The namespace controller (kube-controller-manager with per-controller credentials, the
+// default): deleting a namespace deletes its requests, ended ones included. Deleting a
+// namespace is an administrator's act; the audit log keeps the records.
+inline constexpr std::string_view kNamespaceController =
+    "system:serviceaccount:kube-system:namespace-controller";
+
 // Validating, DELETE of `old` (the request being deleted) by anyone but the operator.
 AdmissionResponse validateDelete(const AccessRequest& old, const AccessPolicy* policy,
                                  const UserInfo& caller, bool callerIsAdmin, TimePoint now);

@@ -875,6 +875,22 @@ INSTANTIATE_TEST_SUITE_P(
         DeleteCase{"TheAdminGroupMayDeleteTheRecordEarly", kAdminGroupMember,
                    [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
                    true, ""},
+        DeleteCase{"TheNamespaceControllerMayWhenTheNamespaceGoes",
+                   UserIdentity{"system:serviceaccount:kube-system:namespace-controller",
+                                "",
+                                {"system:serviceaccounts", "system:authenticated"}},
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   true, ""},
+        DeleteCase{"ANamesakeServiceAccountElsewhereMayNot",
+                   UserIdentity{"system:serviceaccount:payments:namespace-controller",
+                                "",
+                                {"system:serviceaccounts", "system:authenticated"}},
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   false,
+                   "metadata: system:serviceaccount:payments:namespace-controller may not delete "
+                   "request debug-orders; only its requester (alice) or an approver of policy "
+                   "payments-oncall (groups [payments-leads]) may while it is not ended, and the "
+                   "kubegrant operator or the admin group after"},
         DeleteCase{"TheOperatorMay", kOperator,
                    [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
                    true, ""},
