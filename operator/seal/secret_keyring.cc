@@ -11,13 +11,6 @@ namespace {
 
 constexpr std::string_view kLogger = "seal-keys";
 
-runtime::InformerOptions optionsFor(const SealKeysSecret& ref) {
-  runtime::InformerOptions o;
-  o.namespace_ = ref.namespace_;
-  o.fieldSelector = "metadata.name=" + ref.name;
-  return o;
-}
-
 bool dnsName(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
   for (char c : s) {
@@ -57,13 +50,19 @@ Result<Keyring> keyringFromSecret(const kube::Object& secret, const SealKeysSecr
   return keys;
 }
 
-SecretKeyring::SecretKeyring(kube::Client& client, Clock& clock, HmacSealer& sealer,
-                             SealKeysSecret ref)
-    : sealer_(sealer),
-      ref_(std::move(ref)),
-      informer_(client, kube::resources::secrets(), clock, optionsFor(ref_)) {
-  lastError_ = fmt::format("Secret {}/{} not read yet", ref_.namespace_, ref_.name);
-  informer_.addEventHandler(
+runtime::InformerOptions SecretKeyring::informerOptions(const SealKeysSecret& ref) {
+  runtime::InformerOptions o;
+  o.namespace_ = ref.namespace_;
+  o.fieldSelector = "metadata.name=" + ref.name;
+  return o;
+}
+
+SecretKeyring::SecretKeyring(runtime::Informer& informer, HmacSealer& sealer, SealKeysSecret ref)
+    : sealer_(sealer), ref_(std::move(ref)) {
+  lastError_ =
+      fmt::format("Secret {}/{} not read yet (operator/deploy/seal-keys.sh new creates it)",
+                  ref_.namespace_, ref_.name);
+  informer.addEventHandler(
       {[this](const runtime::ObjectPtr& o) { load(*o); },
        [this](const runtime::ObjectPtr&, const runtime::ObjectPtr& o) { load(*o); },
        [this](const runtime::ObjectPtr&) {
@@ -89,9 +88,11 @@ void SecretKeyring::load(const kube::Object& secret) {
   cv_.notify_all();
 }
 
-void SecretKeyring::start() { informer_.start(); }
-
-void SecretKeyring::stop() { informer_.stop(); }
+Result<void> SecretKeyring::ready() const {
+  std::lock_guard lock(mu_);
+  if (sealer_.hasKeys()) return ok();
+  return fail(ErrorCode::Unavailable, "seal keys: " + lastError_);
+}
 
 bool SecretKeyring::waitForKeys(std::chrono::milliseconds timeout, std::string* why) const {
   std::unique_lock lock(mu_);

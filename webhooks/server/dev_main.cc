@@ -113,9 +113,10 @@ int main(int argc, char** argv) {
   runtime::Informer requests(**client, kube::resources::accessRequests(), clock);
   requests.addIndexer(webhooks::kOpenRequestsIndex, webhooks::openRequestsIndex());
   auto sealer = std::make_shared<seal::HmacSealer>();
+  std::unique_ptr<runtime::Informer> secrets;
   std::unique_ptr<seal::SecretKeyring> keyring;
   auto stopAll = [&] {
-    if (keyring) keyring->stop();
+    if (secrets) secrets->stop();
     requests.stop();
     policies.stop();
   };
@@ -129,8 +130,10 @@ int main(int argc, char** argv) {
       stopAll();
       return 2;
     }
-    keyring = std::make_unique<seal::SecretKeyring>(**client, clock, *sealer, *ref);
-    keyring->start();
+    secrets = std::make_unique<runtime::Informer>(**client, kube::resources::secrets(), clock,
+                                                  seal::SecretKeyring::informerOptions(*ref));
+    keyring = std::make_unique<seal::SecretKeyring>(*secrets, *sealer, *ref);
+    secrets->start();
     std::string why;
     if (!keyring->waitForKeys(std::chrono::seconds(30), &why)) {
       log::error("webhook-dev", "no seal keys", {{"error", why}});

@@ -62,6 +62,7 @@ struct Harness {
   std::shared_ptr<InformerPolicyLookup> policies;
   std::shared_ptr<InformerRequestLookup> requests;
   std::shared_ptr<seal::HmacSealer> sealer = std::make_shared<seal::HmacSealer>();
+  std::unique_ptr<runtime::Informer> secretInformer;
   std::unique_ptr<seal::SecretKeyring> keyring;
   std::unique_ptr<WebhookServer> server;
   std::mutex auditMu;
@@ -167,8 +168,10 @@ subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-op
     seal::SealKeysSecret ref;
     ref.namespace_ = h.keysNamespace;
     ref.name = "seal-keys";
-    h.keyring = std::make_unique<seal::SecretKeyring>(*h.client, h.clock, *h.sealer, ref);
-    h.keyring->start();
+    h.secretInformer = std::make_unique<runtime::Informer>(
+        *h.client, kube::resources::secrets(), h.clock, seal::SecretKeyring::informerOptions(ref));
+    h.keyring = std::make_unique<seal::SecretKeyring>(*h.secretInformer, *h.sealer, ref);
+    h.secretInformer->start();
     std::string why;
     ASSERT_TRUE(h.keyring->waitForKeys(30s, &why)) << why;
 
@@ -205,7 +208,7 @@ subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-op
     if (harness == nullptr) return;
     unregister(harness->configName);
     if (harness->server) harness->server->stop();
-    if (harness->keyring) harness->keyring->stop();
+    if (harness->secretInformer) harness->secretInformer->stop();
     if (harness->requestInformer) harness->requestInformer->stop();
     if (harness->policyInformer) harness->policyInformer->stop();
     kubectl(harness->env, "admin",
