@@ -59,6 +59,7 @@ struct Harness {
   std::unique_ptr<kube::Client> client;
   SystemClock clock;
   std::unique_ptr<runtime::Informer> policyInformer, requestInformer;
+  std::unique_ptr<InformerPolicyLookup::Store> policyStore;
   std::shared_ptr<InformerPolicyLookup> policies;
   std::shared_ptr<InformerRequestLookup> requests;
   std::shared_ptr<seal::HmacSealer> sealer = std::make_shared<seal::HmacSealer>();
@@ -159,11 +160,14 @@ subjects: [{{kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-op
     h.requestInformer =
         std::make_unique<runtime::Informer>(*h.client, kube::resources::accessRequests(), h.clock);
     h.requestInformer->addIndexer(kOpenRequestsIndex, openRequestsIndex());
+    h.policyStore = std::make_unique<InformerPolicyLookup::Store>(
+        *h.policyInformer,
+        [](const kube::Object& o) { return v1alpha1::fromJson<v1alpha1::AccessPolicy>(o.body); });
     h.policyInformer->start();
     h.requestInformer->start();
     ASSERT_TRUE(h.policyInformer->waitForSync(30s));
     ASSERT_TRUE(h.requestInformer->waitForSync(30s));
-    h.policies = std::make_shared<InformerPolicyLookup>(*h.policyInformer);
+    h.policies = std::make_shared<InformerPolicyLookup>(*h.policyStore);
     h.requests = std::make_shared<InformerRequestLookup>(*h.requestInformer);
     seal::SealKeysSecret ref;
     ref.namespace_ = h.keysNamespace;
