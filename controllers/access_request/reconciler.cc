@@ -12,6 +12,7 @@
 #include "operator/common/log.h"
 #include "operator/common/time.h"
 #include "operator/runtime/finalizer.h"
+#include "operator/seal/trust.h"
 
 namespace kubegrant::controllers::access_request {
 namespace {
@@ -130,7 +131,52 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, boo
   const v1::AccessPolicy* policy = policyRead->get();
 
   const TimePoint now = clock_.now();
-  Plan p = plan(request, policy, now);
+  const v1::Phase observed =
+      request.status && request.status->phase ? *request.status->phase : v1::Phase::Pending;
+  // What may be believed (issue 11). `base` is the request planned on and written from: the
+  // observed one with breakGlass and expiresAt recomputed (its decisions all kept, as the
+  // record), or, when kubegrant did not seal it, a sanitised copy that is ended as Failed.
+  v1::AccessRequest base = request;
+  std::optional<std::string> tampering;
+  std::string tamperReason;
+  Plan p;
+  if (options_.sealer) {
+    seal::Trust trust = seal::assess(request, policy, *options_.sealer, now);
+    if (trust.unavailable) return std::unexpected(*trust.unavailable);  // keys not loaded yet
+    const bool endedGenuinely = trust.statusVerified && v1::isTerminal(observed);
+    if (!endedGenuinely && (trust.forgedRequester || trust.tampering)) {
+      tampering = trust.forgedRequester ? trust.forgedRequester : trust.tampering;
+      tamperReason = trust.forgedRequester ? "ForgedRequester" : "Tampering";
+      base = trust.request;
+      if (base.status) {
+        base.status->approvals = request.status->approvals;  // kept as evidence
+        if (trust.forgedRequester) base.status->breakGlass = false;
+        // Recorded grants of a status kubegrant did not seal are not believed: revocation
+        // goes by the deterministic names, deleting only bindings labelled with our UID.
+        if (!trust.statusVerified) base.status->grants.clear();
+      }
+      p.step = Step::RemoveGrants;
+      p.phase = v1::Phase::Failed;
+      p.reason = tamperReason;
+      p.message =
+          fmt::format("{}; every grant was revoked and the request ended as Failed", *tampering);
+      log::warn(kLogger, "tampering",
+                {{"request", key.toString()}, {"reason", tamperReason}, {"rule", *tampering}});
+    } else if (base.status && trust.request.status) {
+      base.status->breakGlass = trust.request.status->breakGlass;
+      base.status->expiresAt = trust.request.status->expiresAt;
+    }
+    if (!tampering) {
+      // Only sealed, still valid decisions count.
+      v1::AccessRequest planned = base;
+      if (planned.status && trust.request.status) {
+        planned.status->approvals = trust.request.status->approvals;
+      }
+      p = plan(planned, policy, now);
+    }
+  } else {
+    p = plan(request, policy, now);
+  }
   if (!fresh && (p.step == Step::Activate || p.step == Step::EnsureGrants)) {
     // About to grant: the cached copy may predate a revoke. Only the API server's copy may
     // confirm the request still allows access; a newer one is planned afresh.
@@ -141,8 +187,7 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, boo
       return sync(std::move(*current), true);
     }
   }
-  const v1::Phase cur =
-      request.status && request.status->phase ? *request.status->phase : v1::Phase::Pending;
+  const v1::Phase cur = observed;
   const bool firstStatus = !request.status || !request.status->phase;
   log::debug(kLogger, "plan",
              {{"request", key.toString()},
@@ -169,7 +214,8 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, boo
       break;
     }
     case Step::RemoveGrants: {
-      if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
+      if (auto r = removeGrants(base); !r) return std::unexpected(r.error());
+      if (tampering) status = failedStatus(base, tamperReason, p.message, clock_.now());
       break;
     }
     case Step::Delete: {
@@ -184,10 +230,11 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, boo
       break;
   }
 
-  // The status of a request that already ended is its audit record: never rewritten.
-  if (!v1::isTerminal(cur)) {
+  // The status of a request that already ended is its audit record: never rewritten (unless
+  // kubegrant did not write it: then it is replaced by the sealed Failed record).
+  if (!v1::isTerminal(cur) || tampering) {
     const TimePoint writeTime = clock_.now();
-    if (!status) status = nextStatus(request, p, grants, writeTime);
+    if (!status) status = nextStatus(base, p, grants, writeTime);
     if (firstStatus || !request.status || *status != *request.status) {
       if (auto w = writeStatus(request, *status); !w) {
         if (w.error().code == ErrorCode::NotFound && deleting) {
@@ -246,6 +293,10 @@ AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool che
           "`bind` on it; add it to operator/deploy/rbac-operator.yaml); nothing was granted. "
           "API server said: {}",
           rb.namespace_, rb.name, what, e.message);
+    } else if (e.code == ErrorCode::Conflict) {
+      f.reason = "GrantConflict";
+      f.message = fmt::format("cannot create RoleBinding {}/{} for {}: {}; nothing was granted",
+                              rb.namespace_, rb.name, what, e.message);
     } else if (e.code == ErrorCode::NotFound) {
       f.reason = "NamespaceNotFound";
       f.message = fmt::format(
@@ -292,14 +343,28 @@ AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool che
       if (terminal(created.error())) return giveUp(rb, created.error());
       return std::unexpected(created.error());
     }
-    // Something already has the name: ours from an interrupted activation (adopt it) or a
-    // stale/foreign binding (replace it: roleRef is immutable and subjects must be exact).
+    // Something already has the name: ours from an interrupted activation (adopt it), ours
+    // but stale (replace it: roleRef is immutable and subjects must be exact), or not this
+    // request's: never deleted nor adopted (issue 11), the request fails instead.
     auto existing = client_.get(ref, key);
     if (!existing) return std::unexpected(existing.error());
     if (roleBindingMatches(existing->body, rb, request)) {
       count("adopt", "ok");
       grants.push_back(grantFor(rb));
       continue;
+    }
+    auto labels = existing->labels();
+    auto owner = labels.find(std::string(kRequestUidLabel));
+    if (owner == labels.end() || owner->second != request.metadata.uid) {
+      count("create", "conflict");
+      return giveUp(rb, makeError(ErrorCode::Conflict,
+                                  owner == labels.end()
+                                      ? "a RoleBinding of that name exists and is not kubegrant's; "
+                                        "kubegrant never deletes or adopts it"
+                                      : fmt::format("a RoleBinding of that name belongs to another "
+                                                    "request (uid {}); kubegrant never deletes or "
+                                                    "adopts it",
+                                                    owner->second)));
     }
     kube::DeleteOptions d;
     d.preconditionUid = existing->uid();
@@ -375,6 +440,9 @@ Result<void> AccessRequestReconciler::writeStatus(const v1::AccessRequest& reque
   // metadata.resourceVersion is the precondition: a write based on a stale read is a Conflict.
   v1::AccessRequest updated = request;
   updated.status = status;
+  if (options_.sealer) {
+    if (auto s = seal::sealStatus(updated, *options_.sealer); !s) return s;
+  }
   kube::WriteOptions wo;
   wo.fieldManager = options_.fieldManager;
   auto r = client_.updateStatus(kube::resources::accessRequests(),

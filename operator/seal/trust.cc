@@ -55,6 +55,7 @@ Trust assess(const AccessRequest& observed, const v1alpha1::AccessPolicy* policy
     auto v = sealer.verify(statusForm(r), st.seal.value_or(""));
     if (!v && v.error().code == ErrorCode::Unavailable) return unavailable(v.error());
     if (!v) {
+      t.statusVerified = false;
       t.tampering = fmt::format(
           "status.seal: {}; the status (phase {}) was not written by the kubegrant operator: "
           "treated as tampering",

@@ -33,6 +33,9 @@ struct Trust {
   std::optional<std::string> tampering;
   // Set when spec.requester is not the webhook's: the request is not believed at all.
   std::optional<std::string> forgedRequester;
+  // The status is the operator's own: it carries nothing only the operator writes, or its
+  // seal verifies (so its recorded grants may be believed).
+  bool statusVerified = true;
   // One sentence per sealed approval that no longer counts (older than approvalValidFor).
   std::vector<std::string> ignoredApprovals;
   // Set when a key is missing (keys not loaded yet): nothing can be judged, retry later.

@@ -373,6 +373,7 @@ TEST_F(TrustTest, AFakeApprovalIsTamperingAndDoesNotCount) {
   r.status->approvals.push_back(unsealed);
   auto t = assessed(r);
   ASSERT_TRUE(t.tampering);
+  EXPECT_TRUE(t.statusVerified) << "the operator's own fields are intact";
   EXPECT_EQ(*t.tampering,
             "status.approvals[1].seal: does not verify: it was not made by kubegrant for these "
             "values (tampered or forged); the decision by carol was not recorded by the kubegrant "
@@ -407,6 +408,7 @@ TEST_F(TrustTest, AnyChangeToTheOperatorsStatusIsTampering) {
     tamper.change(r);
     auto t = assessed(r);
     EXPECT_TRUE(t.tampering) << tamper.field;
+    EXPECT_FALSE(t.statusVerified) << tamper.field;
   }
   // A status written from scratch by a client.
   AccessRequest r = genuine();
