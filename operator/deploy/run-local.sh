@@ -110,6 +110,7 @@ MSG
 fi
 
 apply_examples &
-exec "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" "${webhook_flags[@]}" \
+exec "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" --operator-identity "$OPERATOR_IDENTITY" \
+  "${webhook_flags[@]}" \
   --health-addr "${HEALTH_ADDR:-:8081}" --metrics-addr "${METRICS_ADDR:-:8080}" \
   --audit-log "${AUDIT_LOG:--}"
