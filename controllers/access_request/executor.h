@@ -7,6 +7,7 @@
 // GrantRefused, for planRefusal().
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
 #include "operator/runtime/informer.h"
+#include "operator/seal/seal.h"
 
 namespace kubegrant::controllers::access_request {
 
@@ -37,6 +39,8 @@ struct ExecutorOptions {
   EventFn events;                        // may be empty
   metrics::Registry* metrics = nullptr;  // may be null
   RoleBindingReader roleBindings;
+  // Seals every status written (operator/seal); nullptr = sealing off (tests of other rules).
+  std::shared_ptr<const seal::Sealer> sealer;
 };
 
 class Executor {

@@ -95,8 +95,7 @@ TEST_F(WaitTest, WithJsonOutputTheProgressGoesToStderr) {
 
 TEST_F(WaitTest, ATimeoutEndsTheWaitWithNineAndLeavesTheRequest) {
   EXPECT_EQ(run({.wait = true, .timeout = 1s}), ExitCode::WaitTimeout);
-  EXPECT_NE(out_.str().find("still Pending after the --timeout"), std::string::npos)
-      << out_.str();
+  EXPECT_NE(out_.str().find("still Pending after the --timeout"), std::string::npos) << out_.str();
   EXPECT_TRUE(client_.peek(kube::resources::accessRequests(), {"payments", "debug-orders"}));
 }
 
