@@ -119,8 +119,7 @@ class CredentialProvider {
 
   // Every kg_ role of the database server; the caller decides which belong to no live request
   // (roles are cluster-wide, so every target on the same server lists the same roles).
-  [[nodiscard]] virtual Result<std::vector<DatabaseRole>> listRoles(
-      const TargetAccess& access) = 0;
+  [[nodiscard]] virtual Result<std::vector<DatabaseRole>> listRoles(const TargetAccess& access) = 0;
 
   // After a DatabaseTarget change: re-creates the profile's masking views and re-applies its
   // grants to each active role, in one transaction.

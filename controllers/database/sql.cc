@@ -31,6 +31,14 @@ std::string_view utf8Prefix(std::string_view s, size_t n) {
   return s.substr(0, n);
 }
 
+// Names longer than PostgreSQL's 63 bytes are cut (on a character boundary) and end in a
+// hash of the whole name, so two long names never collide.
+std::string shortened(std::string name) {
+  if (name.size() <= kMaxIdentifierBytes) return name;
+  return fmt::format("{}_{}", utf8Prefix(name, kMaxIdentifierBytes - 17),
+                     sha256Hex(name).substr(0, 16));
+}
+
 std::string joined(const Quoter& q, const std::vector<std::string>& names) {
   std::vector<std::string> quoted;
   quoted.reserve(names.size());
@@ -51,16 +59,19 @@ Statement plain(std::string what, std::string sql) {
   return Statement{std::move(what), std::move(sql), {}, false};
 }
 
+Statement query(std::string what, std::string sql, std::vector<std::string> params) {
+  return Statement{std::move(what), std::move(sql), std::move(params), false};
+}
+
 // CREATE spells out the attributes a login role must not have; ALTER cannot (PostgreSQL 15
 // lets only a superuser name REPLICATION or BYPASSRLS there) and need not: the role is ours.
 std::string roleSql(const Quoter& q, std::string_view verb, const RoleOptions& o) {
-  return fmt::format("{} ROLE {} WITH LOGIN{} PASSWORD {} VALID UNTIL {} CONNECTION LIMIT {}", verb,
-                     q.identifier(o.role),
-                     verb == "CREATE"
-                         ? " NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
-                         : "",
-                     q.literal(o.passwordVerifier), q.literal(formatRfc3339(o.validUntil)),
-                     o.connectionLimit.value_or(-1));
+  return fmt::format(
+      "{} ROLE {} WITH LOGIN{} PASSWORD {} VALID UNTIL {} CONNECTION LIMIT {}", verb,
+      q.identifier(o.role),
+      verb == "CREATE" ? " NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS" : "",
+      q.literal(o.passwordVerifier), q.literal(formatRfc3339(o.validUntil)),
+      o.connectionLimit.value_or(-1));
 }
 
 }  // namespace
@@ -97,9 +108,12 @@ std::string roleNameFor(std::string_view requestUid, std::string_view target) {
 std::string maskSchemaName(std::string_view profile, std::string_view schema) {
   std::string name = fmt::format("kubegrant_mask_{}", profile);
   if (schema != "public") name += fmt::format("_{}", schema);
-  if (name.size() <= kMaxIdentifierBytes) return name;
-  return fmt::format("{}_{}", utf8Prefix(name, kMaxIdentifierBytes - 17),
-                     sha256Hex(name).substr(0, 16));
+  return shortened(std::move(name));
+}
+
+std::string profileRoleName(std::string_view database, std::string_view profile) {
+  return shortened(
+      fmt::format("kubegrant_profile_{}_{}", profile, sha256Hex(database).substr(0, 8)));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -124,6 +138,16 @@ std::vector<std::string> catalogSchemasOf(const v1alpha1::DatabaseProfile& profi
   std::vector<std::string> out;
   for (const auto& g : profile.grants) addUnique(out, g.schema);
   for (auto& m : maskSchemasOf(profile)) addUnique(out, std::move(m));
+  return out;
+}
+
+std::map<std::string, std::vector<std::string>> columnTablesOf(
+    const v1alpha1::DatabaseProfile& profile) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const auto& g : profile.grants) {
+    for (const auto& [table, columns] : g.excludeColumns) addUnique(out[g.schema], table);
+    for (const auto& [table, columns] : g.maskColumns) addUnique(out[g.schema], table);
+  }
   return out;
 }
 
@@ -212,8 +236,9 @@ Result<GrantPlan> planGrants(const v1alpha1::DatabaseProfile& profile, const Cat
         continue;
       }
       TableAccess access{g.schema, name, {}, {}, {}};
-      const bool columnGrants = std::any_of(info->columns.begin(), info->columns.end(),
-                                            [&](const auto& c) { return contains(excluded, c.name); });
+      const bool columnGrants =
+          std::any_of(info->columns.begin(), info->columns.end(),
+                      [&](const auto& c) { return contains(excluded, c.name); });
       for (const auto& p : g.privileges) {
         if (columnGrants && columnLevel(p)) {
           addUnique(access.columnPrivileges, p);
@@ -227,6 +252,12 @@ Result<GrantPlan> planGrants(const v1alpha1::DatabaseProfile& profile, const Cat
   }
   plan.searchPath = plan.maskSchemas;
   for (const auto& s : plan.schemas) addUnique(plan.searchPath, s);
+  std::string all;
+  for (const auto& st : profileGrantStatements(StandardQuoter{}, plan, "profile")) {
+    all += st.sql + ";\n";
+  }
+  for (const auto& v : plan.views) all += v.fingerprint + "\n";
+  plan.fingerprint = sha256Hex(all);
   std::sort(plan.withheld.begin(), plan.withheld.end());
   std::sort(plan.maskedColumns.begin(), plan.maskedColumns.end());
   return plan;
@@ -235,37 +266,34 @@ Result<GrantPlan> planGrants(const v1alpha1::DatabaseProfile& profile, const Cat
 // ---------------------------------------------------------------------------------------
 // Statements
 
-Statement catalogQuery(const std::vector<std::string>& schemas) {
-  return Statement{
-      "read the catalog",
-      "SELECT n.nspname, c.relname, c.relkind::text, coalesce(d.description, ''), "
-      "coalesce(a.attname::text, ''), "
-      "coalesce(pg_catalog.format_type(a.atttypid, a.atttypmod), '') "
-      "FROM pg_catalog.pg_class c "
-      "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "LEFT JOIN pg_catalog.pg_description d ON d.objoid = c.oid "
-      "AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0 "
-      "LEFT JOIN pg_catalog.pg_attribute a "
-      "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
-      "WHERE n.nspname IN (SELECT jsonb_array_elements_text($1::jsonb)) "
-      "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
-      "ORDER BY n.oid, c.oid, a.attnum",
-      {nlohmann::json(schemas).dump()},
-      false};
+Statement catalogQuery(const std::vector<std::string>& schemas,
+                       const std::map<std::string, std::vector<std::string>>& columnTables) {
+  return query("read the catalog",
+               "SELECT n.nspname, c.relname, c.relkind::text, coalesce(d.description, ''), "
+               "coalesce(a.attname::text, ''), "
+               "coalesce(pg_catalog.format_type(a.atttypid, a.atttypmod), '') "
+               "FROM pg_catalog.pg_class c "
+               "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+               "LEFT JOIN pg_catalog.pg_description d ON d.objoid = c.oid "
+               "AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0 "
+               "LEFT JOIN pg_catalog.pg_attribute a "
+               "ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+               "AND coalesce(($2::jsonb -> n.nspname::text) ? c.relname::text, false) "
+               "WHERE n.nspname IN (SELECT jsonb_array_elements_text($1::jsonb)) "
+               "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') "
+               "ORDER BY n.oid, c.oid, a.attnum",
+               {nlohmann::json(schemas).dump(), nlohmann::json(columnTables).dump()});
 }
 
 Statement advisoryLock(std::string_view key) {
-  return Statement{"take the advisory lock",
-                   "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))",
-                   {std::string(key)},
-                   false};
+  return query("take the advisory lock",
+               "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))",
+               {std::string(key)});
 }
 
 Statement roleExists(std::string_view role) {
-  return Statement{"look up the role",
-                   "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1",
-                   {std::string(role)},
-                   false};
+  return query("look up the role", "SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1",
+               {std::string(role)});
 }
 
 Statement createRole(const Quoter& q, const RoleOptions& o) {
@@ -297,15 +325,14 @@ Statement createMaskSchema(const Quoter& q, std::string_view maskSchema) {
 }
 
 Statement viewGrantees(std::string_view maskSchema, std::string_view table) {
-  return Statement{fmt::format("read the grantees of view {}.{}", maskSchema, table),
-                   "SELECT DISTINCT r.rolname FROM pg_catalog.pg_class c "
-                   "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                   "CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a "
-                   "JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "
-                   "WHERE n.nspname = $1 AND c.relname = $2 AND a.privilege_type = 'SELECT' "
-                   "AND r.rolname <> current_user ORDER BY 1",
-                   {std::string(maskSchema), std::string(table)},
-                   false};
+  return query(fmt::format("read the grantees of view {}.{}", maskSchema, table),
+               "SELECT DISTINCT r.rolname FROM pg_catalog.pg_class c "
+               "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+               "CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) a "
+               "JOIN pg_catalog.pg_roles r ON r.oid = a.grantee "
+               "WHERE n.nspname = $1 AND c.relname = $2 AND a.privilege_type = 'SELECT' "
+               "AND r.rolname <> current_user ORDER BY 1",
+               {std::string(maskSchema), std::string(table)});
 }
 
 Statement dropView(const Quoter& q, const MaskView& view) {
@@ -319,8 +346,8 @@ std::string viewSql(const Quoter& q, const MaskView& view) {
   for (const auto& col : view.columns) {
     const std::string qc = q.identifier(col);
     if (auto m = view.masked.find(col); m != view.masked.end()) {
-      select.push_back(fmt::format("{} AS {}", maskExpression(m->second.mask, qc, m->second.type),
-                                   qc));
+      select.push_back(
+          fmt::format("{} AS {}", maskExpression(m->second.mask, qc, m->second.type), qc));
     } else {
       select.push_back(qc);
     }
@@ -335,21 +362,21 @@ std::vector<Statement> createView(const Quoter& q, const MaskView& view,
   std::vector<Statement> out;
   const std::string name = fmt::format("{}.{}", view.maskSchema, view.table);
   out.push_back(plain(fmt::format("create view {}", name), viewSql(q, view)));
-  out.push_back(plain(fmt::format("comment on view {}", name),
-                      fmt::format("COMMENT ON VIEW {} IS {}",
-                                  qualified(q, view.maskSchema, view.table),
-                                  q.literal("kubegrant:" + view.fingerprint))));
+  out.push_back(
+      plain(fmt::format("comment on view {}", name),
+            fmt::format("COMMENT ON VIEW {} IS {}", qualified(q, view.maskSchema, view.table),
+                        q.literal("kubegrant:" + view.fingerprint))));
   if (!keepGrantees.empty()) {
-    out.push_back(plain(fmt::format("grant view {} to its users again", name),
-                        fmt::format("GRANT SELECT ON TABLE {} TO {}",
-                                    qualified(q, view.maskSchema, view.table),
-                                    joined(q, keepGrantees))));
+    out.push_back(
+        plain(fmt::format("grant view {} to its users again", name),
+              fmt::format("GRANT SELECT ON TABLE {} TO {}",
+                          qualified(q, view.maskSchema, view.table), joined(q, keepGrantees))));
   }
   return out;
 }
 
-std::vector<Statement> grantStatements(const Quoter& q, const GrantPlan& plan,
-                                       std::string_view role, bool auditStatements) {
+std::vector<Statement> profileGrantStatements(const Quoter& q, const GrantPlan& plan,
+                                              std::string_view role) {
   std::vector<Statement> out;
   const std::string r = q.identifier(role);
   std::vector<std::string> usage = plan.maskSchemas;
@@ -372,11 +399,10 @@ std::vector<Statement> grantStatements(const Quoter& q, const GrantPlan& plan,
     it->second.push_back(qualified(q, t.schema, t.table));
   }
   for (const auto& [privileges, tables] : groups) {
-    out.push_back(plain(
-        fmt::format("grant {} on {} tables to {}", fmt::join(privileges, ", "), tables.size(),
-                    role),
-        fmt::format("GRANT {} ON TABLE {} TO {}", fmt::join(privileges, ", "),
-                    fmt::join(tables, ", "), r)));
+    out.push_back(plain(fmt::format("grant {} on {} tables to {}", fmt::join(privileges, ", "),
+                                    tables.size(), role),
+                        fmt::format("GRANT {} ON TABLE {} TO {}", fmt::join(privileges, ", "),
+                                    fmt::join(tables, ", "), r)));
   }
   for (const auto& t : plan.tables) {
     if (t.columnPrivileges.empty() || t.columns.empty()) continue;
@@ -393,16 +419,52 @@ std::vector<Statement> grantStatements(const Quoter& q, const GrantPlan& plan,
     out.push_back(plain(fmt::format("grant {} masking views to {}", views.size(), role),
                         fmt::format("GRANT SELECT ON TABLE {} TO {}", fmt::join(views, ", "), r)));
   }
+  return out;
+}
+
+std::vector<Statement> userStatements(const Quoter& q, const GrantPlan& plan, std::string_view user,
+                                      std::string_view profileRole, bool auditStatements) {
+  std::vector<Statement> out;
+  const std::string r = q.identifier(user);
+  out.push_back(plain(fmt::format("make {} a member of {}", user, profileRole),
+                      fmt::format("GRANT {} TO {}", q.identifier(profileRole), r)));
   if (!plan.searchPath.empty()) {
-    out.push_back(plain(fmt::format("set the search_path of {}", role),
-                        fmt::format("ALTER ROLE {} SET search_path TO {}", r,
-                                    joined(q, plan.searchPath))));
+    out.push_back(
+        plain(fmt::format("set the search_path of {}", user),
+              fmt::format("ALTER ROLE {} SET search_path TO {}", r, joined(q, plan.searchPath))));
   }
   if (auditStatements) {
-    out.push_back(plain(fmt::format("log every statement of {}", role),
+    out.push_back(plain(fmt::format("log every statement of {}", user),
                         fmt::format("ALTER ROLE {} SET log_statement = 'all'", r)));
   }
   return out;
+}
+
+Statement createProfileRole(const Quoter& q, std::string_view role) {
+  return plain(fmt::format("create role {}", role),
+               fmt::format("CREATE ROLE {} NOLOGIN", q.identifier(role)));
+}
+
+Statement profileRoleState(std::string_view role) {
+  return query(fmt::format("look up role {}", role),
+               "SELECT count(*), "
+               "coalesce(max(pg_catalog.shobj_description(oid, 'pg_authid')), '') "
+               "FROM pg_catalog.pg_roles WHERE rolname = $1",
+               {std::string(role)});
+}
+
+Statement memberships(std::string_view role) {
+  return query(fmt::format("list the roles {} is a member of", role),
+               "SELECT r.rolname FROM pg_catalog.pg_auth_members m "
+               "JOIN pg_catalog.pg_roles r ON r.oid = m.roleid "
+               "JOIN pg_catalog.pg_roles u ON u.oid = m.member "
+               "WHERE u.rolname = $1 ORDER BY 1",
+               {std::string(role)});
+}
+
+Statement revokeMembership(const Quoter& q, std::string_view role, std::string_view member) {
+  return plain(fmt::format("remove {} from {}", member, role),
+               fmt::format("REVOKE {} FROM {}", q.identifier(role), q.identifier(member)));
 }
 
 Statement disableLogin(const Quoter& q, std::string_view role) {
@@ -411,12 +473,11 @@ Statement disableLogin(const Quoter& q, std::string_view role) {
 }
 
 Statement terminateSessions(std::string_view role) {
-  return Statement{fmt::format("terminate the sessions of {}", role),
-                   "SELECT count(*), count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid)) "
-                   "FROM pg_catalog.pg_stat_activity "
-                   "WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()",
-                   {std::string(role)},
-                   false};
+  return query(fmt::format("terminate the sessions of {}", role),
+               "SELECT count(*), count(*) FILTER (WHERE pg_catalog.pg_terminate_backend(pid)) "
+               "FROM pg_catalog.pg_stat_activity "
+               "WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()",
+               {std::string(role)});
 }
 
 Statement dropRole(const Quoter& q, std::string_view role) {
@@ -425,15 +486,14 @@ Statement dropRole(const Quoter& q, std::string_view role) {
 }
 
 Statement roleState(std::string_view role) {
-  return Statement{fmt::format("check that role {} is gone", role),
-                   "SELECT (SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1), "
-                   "(SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = $1)",
-                   {std::string(role)},
-                   false};
+  return query(fmt::format("check that role {} is gone", role),
+               "SELECT (SELECT count(*) FROM pg_catalog.pg_roles WHERE rolname = $1), "
+               "(SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = $1)",
+               {std::string(role)});
 }
 
 Statement listRoles() {
-  return Statement{
+  return query(
       "list the kg_ roles",
       "SELECT r.rolname, "
       "CASE WHEN r.rolvaliduntil IS NULL OR NOT isfinite(r.rolvaliduntil) THEN '' "
@@ -441,8 +501,7 @@ Statement listRoles() {
       "coalesce(pg_catalog.shobj_description(r.oid, 'pg_authid'), ''), "
       "(SELECT count(*) FROM pg_catalog.pg_stat_activity a WHERE a.usename = r.rolname) "
       "FROM pg_catalog.pg_roles r WHERE starts_with(r.rolname, $1) ORDER BY 1",
-      {std::string(kRolePrefix)},
-      false};
+      {std::string(kRolePrefix)});
 }
 
 }  // namespace kubegrant::database

@@ -66,6 +66,12 @@ std::string roleNameFor(std::string_view requestUid, std::string_view target);
 // collision).
 std::string maskSchemaName(std::string_view profile, std::string_view schema);
 
+// The NOLOGIN role that holds a profile's grants in one database; issued users are made its
+// members, so issuing and revoking never touch the grants of a hundred tables (which would
+// also make concurrent issuers and revokers collide on the same catalog rows).
+// "kubegrant_profile_<profile>_<8 hex of the database name>" (roles are server-wide).
+std::string profileRoleName(std::string_view database, std::string_view profile);
+
 // ---------------------------------------------------------------------------------------
 // Catalog snapshot (read at issue time) and the grant plan computed from it
 
@@ -78,7 +84,7 @@ struct ColumnInfo {
 struct TableInfo {
   std::string schema;
   std::string name;
-  char kind = 'r';  // pg_class.relkind: r table, p partitioned, v view, m matview, f foreign
+  char kind = 'r';      // pg_class.relkind: r table, p partitioned, v view, m matview, f foreign
   std::string comment;  // obj_description: for our masking views, the definition fingerprint
   std::vector<ColumnInfo> columns;
   bool operator==(const TableInfo&) const = default;
@@ -131,12 +137,19 @@ struct GrantPlan {
   std::vector<std::string> searchPath;     // mask schemas, then the granted schemas
   std::vector<std::string> withheld;       // "schema.table.column", sorted
   std::vector<std::string> maskedColumns;  // "schema.table.column (function)", sorted
+  // SHA-256 of the profile role's grants and views: kept as the profile role's comment, so
+  // an issue re-grants only when the profile or the catalog ("*") changed.
+  std::string fingerprint;
 };
 
 // The mask schemas a profile needs (to lock and read them before the catalog query).
 std::vector<std::string> maskSchemasOf(const v1alpha1::DatabaseProfile& profile);
 // The schemas whose tables the catalog snapshot must contain.
 std::vector<std::string> catalogSchemasOf(const v1alpha1::DatabaseProfile& profile);
+// schema -> tables whose columns the plan needs (those with excluded or masked columns); the
+// others are granted whole, by name.
+std::map<std::string, std::vector<std::string>> columnTablesOf(
+    const v1alpha1::DatabaseProfile& profile);
 
 // Plans the profile against the catalog. `tables: ["*"]` expands to every table, view,
 // materialized view and foreign table of the schema; a named table that does not exist is
@@ -152,9 +165,11 @@ std::string maskExpression(v1alpha1::MaskFunction mask, const std::string& quote
 // ---------------------------------------------------------------------------------------
 // Statements
 
-// The catalog snapshot: one row per column (schema, table, relkind, comment, column, type),
-// for the schemas in $1 (a JSON array of names), tables without columns included.
-Statement catalogQuery(const std::vector<std::string>& schemas);
+// The catalog snapshot: one row per table of the schemas in $1 (a JSON array) with
+// (schema, table, relkind, comment, "", ""), except that the tables in $2 (a JSON object
+// schema -> [table]) get one row per column with its name and type instead.
+Statement catalogQuery(const std::vector<std::string>& schemas,
+                       const std::map<std::string, std::vector<std::string>>& columnTables);
 // Serializes issuers of the same profile (views) and of the same role within a transaction.
 Statement advisoryLock(std::string_view key);
 Statement roleExists(std::string_view role);
@@ -185,10 +200,19 @@ std::string viewSql(const Quoter& q, const MaskView& view);  // CREATE VIEW ... 
 std::vector<Statement> createView(const Quoter& q, const MaskView& view,
                                   const std::vector<std::string>& keepGrantees);
 
-// The grants of a plan to `role` (USAGE, table and column privileges, view SELECT),
-// search_path and, when `auditStatements`, log_statement = all (otherwise reset).
-std::vector<Statement> grantStatements(const Quoter& q, const GrantPlan& plan,
-                                       std::string_view role, bool auditStatements);
+// The grants of a plan to the profile role (USAGE, table and column privileges, view SELECT).
+std::vector<Statement> profileGrantStatements(const Quoter& q, const GrantPlan& plan,
+                                              std::string_view profileRole);
+// An issued user: member of the profile role, its search_path (mask schemas first) and, when
+// `auditStatements`, log_statement = all.
+std::vector<Statement> userStatements(const Quoter& q, const GrantPlan& plan, std::string_view user,
+                                      std::string_view profileRole, bool auditStatements);
+Statement createProfileRole(const Quoter& q, std::string_view role);
+// One row: (1 if the role exists else 0, its comment or "").
+Statement profileRoleState(std::string_view role);
+// The roles `role` is a member of, one per row.
+Statement memberships(std::string_view role);
+Statement revokeMembership(const Quoter& q, std::string_view role, std::string_view member);
 
 // Revocation.
 Statement disableLogin(const Quoter& q, std::string_view role);

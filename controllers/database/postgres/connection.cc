@@ -75,19 +75,35 @@ Connection::Connection(std::unique_ptr<PGconn, Closer> conn, std::string target)
       quoter_(std::make_unique<PostgresQuoter>(conn_.get())),
       target_(std::move(target)) {}
 
-Result<Connection> Connection::open(const TargetAccess& a, const std::string& caFile) {
+bool Connection::idle() const {
+  return conn_ && PQstatus(conn_.get()) == CONNECTION_OK &&
+         PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+}
+
+bool Connection::broken() const { return !conn_ || PQstatus(conn_.get()) == CONNECTION_BAD; }
+
+Result<Connection> Connection::open(const TargetAccess& a, const std::string& caFile,
+                                    std::optional<std::chrono::milliseconds> idleSessionTimeout) {
   const auto statementMs = std::max<int64_t>(1, a.statementTimeout.count());
   // libpq's connect_timeout is whole seconds, and values below 2 are raised to 2.
   const auto connectS = std::max<int64_t>(2, (a.connectTimeout.count() + 999) / 1000);
   const std::string port = std::to_string(a.port);
   const std::string timeout = std::to_string(connectS);
-  const std::string options =
-      fmt::format("-c statement_timeout={0} -c lock_timeout={0} "
-                  "-c idle_in_transaction_session_timeout={0}",
-                  statementMs);
-  std::vector<const char*> keys = {"host",           "port",       "dbname",
-                                   "user",           "password",   "sslmode",
-                                   "connect_timeout", "options",   "application_name",
+  std::string options = fmt::format(
+      "-c statement_timeout={0} -c lock_timeout={0} -c idle_in_transaction_session_timeout={0}",
+      statementMs);
+  if (idleSessionTimeout) {
+    options += fmt::format(" -c idle_session_timeout={}", idleSessionTimeout->count());
+  }
+  std::vector<const char*> keys = {"host",
+                                   "port",
+                                   "dbname",
+                                   "user",
+                                   "password",
+                                   "sslmode",
+                                   "connect_timeout",
+                                   "options",
+                                   "application_name",
                                    "client_encoding"};
   std::vector<const char*> values = {a.host.c_str(),
                                      port.c_str(),
@@ -111,8 +127,8 @@ Result<Connection> Connection::open(const TargetAccess& a, const std::string& ca
     std::string detail = trimmed(PQerrorMessage(conn.get()));
     const bool auth = detail.find("authentication failed") != std::string::npos;
     return fail(auth ? ErrorCode::Unauthorized : ErrorCode::Unavailable,
-                fmt::format("database {}: cannot connect to {}:{}/{} as {}: {}", a.target,
-                            a.host, a.port, a.database, a.adminUser, detail));
+                fmt::format("database {}: cannot connect to {}:{}/{} as {}: {}", a.target, a.host,
+                            a.port, a.database, a.adminUser, detail));
   }
   PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
   return Connection(std::move(conn), a.target);
@@ -143,8 +159,8 @@ Result<std::vector<Row>> Connection::check(PGresult* raw, const std::string& wha
   }
   // The primary message of a secret statement could quote a piece of it (a syntax error
   // "at or near ..."): only its SQLSTATE is reported.
-  std::string primary =
-      secret ? conditionName(state) : trimmed(PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
+  std::string primary = secret ? conditionName(state)
+                               : trimmed(PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
   return fail(codeFor(state),
               fmt::format("database {}: {}: {} (SQLSTATE {})", target_, what, primary, state));
 }
@@ -158,32 +174,37 @@ Result<std::vector<Row>> Connection::run(const Statement& s) {
                s.what, s.secret);
 }
 
-Result<std::vector<std::vector<Row>>> Connection::runAll(const std::vector<Statement>& statements) {
-  std::vector<std::vector<Row>> out;
-  if (statements.empty()) return out;
+Result<void> Connection::lost(const std::string& what) {
+  return fail(ErrorCode::Unavailable, fmt::format("database {}: {}: connection lost ({})", target_,
+                                                  what, trimmed(PQerrorMessage(conn_.get()))));
+}
+
+Result<void> Connection::send(const std::vector<Statement>& statements) {
   PGconn* c = conn_.get();
-  auto lost = [&](const std::string& what) {
-    return fail(ErrorCode::Unavailable,
-                fmt::format("database {}: {}: connection lost ({})", target_, what,
-                            trimmed(PQerrorMessage(c))));
-  };
   if (PQenterPipelineMode(c) != 1) return lost("enter pipeline mode");
   for (const auto& s : statements) {
     std::vector<const char*> params;
     params.reserve(s.params.size());
     for (const auto& p : s.params) params.push_back(p.c_str());
-    if (PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr,
-                          params.data(), nullptr, nullptr, 0) != 1) {
+    if (PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
+                          nullptr, nullptr, 0) != 1) {
       return lost(s.what);
     }
   }
   if (PQpipelineSync(c) != 1) return lost("sync");
+  return ok();
+}
+
+Result<std::vector<std::vector<Row>>> Connection::receive(
+    const std::vector<Statement>& statements) {
+  PGconn* c = conn_.get();
   // Every statement's result is read (so the connection stays usable), the first error kept;
   // the statements after it come back PGRES_PIPELINE_ABORTED.
+  std::vector<std::vector<Row>> out;
   std::optional<Error> first;
   for (const auto& s : statements) {
     PGresult* r = PQgetResult(c);
-    if (!r) return lost(s.what);
+    if (!r) return fail(lost(s.what).error());
     const bool aborted = PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
     auto rows = check(r, s.what, s.secret);
     while (PGresult* extra = PQgetResult(c)) PQclear(extra);  // NULL ends this statement
@@ -197,15 +218,21 @@ Result<std::vector<std::vector<Row>>> Connection::runAll(const std::vector<State
   PGresult* sync = PQgetResult(c);
   const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
   PQclear(sync);
-  if (!synced || PQexitPipelineMode(c) != 1) return lost("leave pipeline mode");
+  if (!synced || PQexitPipelineMode(c) != 1) return fail(lost("leave pipeline mode").error());
   if (first) return fail(std::move(*first));
   return out;
 }
 
+Result<std::vector<std::vector<Row>>> Connection::runAll(const std::vector<Statement>& statements) {
+  if (statements.empty()) return std::vector<std::vector<Row>>{};
+  if (auto sent = send(statements); !sent) return fail(sent.error());
+  return receive(statements);
+}
+
 Result<std::string> Connection::scramVerifier(const SecretString& password,
                                               const std::string& role) {
-  char* v = PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(),
-                                  "scram-sha-256");
+  char* v =
+      PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(), "scram-sha-256");
   if (!v) {
     return fail(ErrorCode::Internal,
                 fmt::format("database {}: could not compute the password verifier", target_));

@@ -7,6 +7,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +39,11 @@ class Connection {
   // Connects with the target's sslMode (and `caFile` as sslrootcert when not empty), the
   // access's connect timeout, and statement_timeout / lock_timeout /
   // idle_in_transaction_session_timeout set to its statement timeout for the session.
-  [[nodiscard]] static Result<Connection> open(const TargetAccess& access,
-                                               const std::string& caFile);
+  // With `idleSessionTimeout`, the server closes the session when it stays idle that long
+  // (for pooled connections).
+  [[nodiscard]] static Result<Connection> open(
+      const TargetAccess& access, const std::string& caFile,
+      std::optional<std::chrono::milliseconds> idleSessionTimeout = std::nullopt);
 
   Connection(Connection&&) noexcept = default;
   Connection& operator=(Connection&&) noexcept = default;
@@ -51,12 +55,21 @@ class Connection {
   // and that error is returned.
   [[nodiscard]] Result<std::vector<std::vector<Row>>> runAll(
       const std::vector<Statement>& statements);
+  // runAll in two halves, to do local work while the server runs the statements: send() them,
+  // then receive() their results (the same statements, for their descriptions).
+  [[nodiscard]] Result<void> send(const std::vector<Statement>& statements);
+  [[nodiscard]] Result<std::vector<std::vector<Row>>> receive(
+      const std::vector<Statement>& statements);
   // The SCRAM-SHA-256 verifier of `password` for `role` (PQencryptPasswordConn), computed
   // here so the plain password never reaches the server, its logs or pg_stat_activity.
   [[nodiscard]] Result<std::string> scramVerifier(const SecretString& password,
                                                   const std::string& role);
 
   const Quoter& quoter() const { return *quoter_; }
+  // Connected and outside any transaction: fit to be reused.
+  bool idle() const;
+  // The connection is gone (server closed it, network error).
+  bool broken() const;
 
  private:
   struct Closer {
@@ -64,6 +77,7 @@ class Connection {
   };
   Connection(std::unique_ptr<PGconn, Closer> conn, std::string target);
   Result<std::vector<Row>> check(PGresult* result, const std::string& what, bool secret);
+  Result<void> lost(const std::string& what);
 
   std::unique_ptr<PGconn, Closer> conn_;
   std::unique_ptr<PostgresQuoter> quoter_;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "controllers/database/postgres/connection.h"
@@ -36,32 +37,49 @@ Catalog toCatalog(const std::vector<Row>& rows) {
 
 int toInt(const std::string& s) { return s.empty() ? 0 : std::stoi(s); }
 
-// The first round trip of issue and reapply: begin, take the profile's locks (issuers of the
-// same profile serialize on its mask schemas, so views are re-created by one at a time, in one
-// lock order: no deadlock), read the catalog and, for issue, whether the role exists.
+// What issue and reapply read first, in one round trip: the catalog (planned), the profile
+// role and, for issue, the user role and its memberships.
 struct Snapshot {
   GrantPlan plan;
-  bool roleExists = false;
+  bool profileRoleExists = false;
+  bool profileCurrent = false;  // the profile role's grants and views match the plan
+  bool userExists = false;
+  std::vector<std::string> userMemberOf;
 };
 
-Result<Snapshot> lockAndPlan(Connection& conn, const v1alpha1::DatabaseProfile& profile,
-                             const std::string& role) {
-  auto maskSchemas = maskSchemasOf(profile);
-  std::sort(maskSchemas.begin(), maskSchemas.end());
-  std::vector<Statement> head{begin()};
-  for (const auto& m : maskSchemas) head.push_back(advisoryLock("kubegrant_mask:" + m));
-  if (!role.empty()) head.push_back(advisoryLock("kubegrant_role:" + role));
-  const size_t catalogAt = head.size();
-  head.push_back(catalogQuery(catalogSchemasOf(profile)));
-  if (!role.empty()) head.push_back(roleExists(role));
-  auto results = conn.runAll(head);
+// `head` statements go first in the same round trip (BEGIN, locks); `meanwhile` runs while the
+// server works.
+Result<Snapshot> snapshot(Connection& conn, const v1alpha1::DatabaseProfile& profile,
+                          const std::string& profileRole, const std::string& user,
+                          std::vector<Statement> head,
+                          const std::function<Result<void>()>& meanwhile = {}) {
+  const size_t at = head.size();
+  head.push_back(catalogQuery(catalogSchemasOf(profile), columnTablesOf(profile)));
+  head.push_back(profileRoleState(profileRole));
+  if (!user.empty()) {
+    head.push_back(roleExists(user));
+    head.push_back(memberships(user));
+  }
+  if (auto sent = conn.send(head); !sent) return fail(sent.error());
+  if (meanwhile) {
+    if (auto r = meanwhile(); !r) return fail(r.error());
+  }
+  auto results = conn.receive(head);
   if (!results) return fail(results.error());
-  auto plan = planGrants(profile, toCatalog((*results)[catalogAt]));
+  // Statements without rows (BEGIN, locks return one row each) keep their slot: index by `at`.
+  auto plan = planGrants(profile, toCatalog((*results)[at]));
   if (!plan) return fail(plan.error());
-  Snapshot out{std::move(*plan), false};
-  if (!role.empty()) {
-    const auto& rows = results->back();
-    out.roleExists = !rows.empty() && toInt(rows[0][0]) > 0;
+  Snapshot out;
+  out.plan = std::move(*plan);
+  const auto& role = (*results)[at + 1];
+  out.profileRoleExists = !role.empty() && toInt(role[0][0]) > 0;
+  out.profileCurrent = out.profileRoleExists && role[0][1] == "kubegrant:" + out.plan.fingerprint &&
+                       std::all_of(out.plan.views.begin(), out.plan.views.end(),
+                                   [](const MaskView& v) { return v.current; });
+  if (!user.empty()) {
+    const auto& u = (*results)[at + 2];
+    out.userExists = !u.empty() && toInt(u[0][0]) > 0;
+    for (const auto& r : (*results)[at + 3]) out.userMemberOf.push_back(r[0]);
   }
   return out;
 }
@@ -100,6 +118,25 @@ Result<int> viewStatements(Connection& conn, const GrantPlan& plan, std::vector<
   return static_cast<int>(outdated.size());
 }
 
+// Brings the profile role up to the plan (under the profile lock, taken by the caller):
+// missing or outdated views re-created, the role created or stripped (DROP OWNED BY) and
+// granted the plan, its comment set to the plan's fingerprint.
+Result<int> profileStatements(Connection& conn, const Snapshot& snap,
+                              const std::string& profileRole, std::vector<Statement>& out) {
+  auto views = viewStatements(conn, snap.plan, out);
+  if (!views) return fail(views.error());
+  const Quoter& q = conn.quoter();
+  if (snap.profileRoleExists) {
+    out.push_back(dropOwned(q, profileRole));
+  } else {
+    out.push_back(createProfileRole(q, profileRole));
+    out.push_back(grantRoleToAdmin(q, profileRole));
+  }
+  for (auto& st : profileGrantStatements(q, snap.plan, profileRole)) out.push_back(std::move(st));
+  out.push_back(commentOnRole(q, profileRole, "kubegrant:" + snap.plan.fingerprint));
+  return views;
+}
+
 Result<RoleState> stateOf(Connection& conn, const std::string& role) {
   auto rows = conn.run(roleState(role));
   if (!rows) return fail(rows.error());
@@ -109,7 +146,10 @@ Result<RoleState> stateOf(Connection& conn, const std::string& role) {
 
 }  // namespace
 
-PostgresProvider::PostgresProvider(Options options) : options_(std::move(options)) {
+PostgresProvider::PostgresProvider(Options options)
+    : options_(std::move(options)),
+      pool_(ConnectionPool::Options{options_.maxIdleConnectionsPerTarget,
+                                    options_.maxConnectionIdle}) {
   if (options_.caDir.empty()) {
     std::error_code ec;
     options_.caDir = std::filesystem::temp_directory_path(ec) / "kubegrant-pg-ca";
@@ -144,50 +184,84 @@ Result<std::string> PostgresProvider::caFileFor(const std::string& pem) {
   return file.string();
 }
 
-Result<Connection> PostgresProvider::connect(const TargetAccess& access) {
+template <typename T, typename F>
+Result<T> PostgresProvider::withConnection(const TargetAccess& access, F&& fn) {
   auto ca = caFileFor(access.caCertPem);
   if (!ca) return fail(ca.error());
-  return Connection::open(access, *ca);
+  for (int attempt = 0;; ++attempt) {
+    auto lease = pool_.acquire(access, *ca, /*fresh=*/attempt > 0);
+    if (!lease) return fail(lease.error());
+    Result<T> result = fn(lease->conn);
+    if (result) {
+      pool_.release(std::move(*lease));
+      return result;
+    }
+    if (attempt > 0 || !lease->pooled || !lease->conn.broken()) return result;
+  }
 }
 
 Result<IssuedUser> PostgresProvider::issue(const IssueInput& in) {
+  return withConnection<IssuedUser>(in.access, [&](Connection& conn) { return issueOn(conn, in); });
+}
+
+Result<IssuedUser> PostgresProvider::issueOn(Connection& conn, const IssueInput& in) {
   auto password = randomUrlSafe(kPasswordBytes);
   if (!password) return fail(password.error());
   IssuedUser out;
   out.role = in.role;
   out.password = SecretString(std::move(*password));
 
-  auto conn = connect(in.access);
-  if (!conn) return fail(conn.error());
-  auto verifier = conn->scramVerifier(out.password, in.role);
-  if (!verifier) return fail(verifier.error());
-
-  // One transaction: on any error the connection closes with it open, and the server rolls
-  // everything back (role included): nothing is half-granted. Two round trips: the snapshot,
-  // then everything else.
-  auto snapshot = lockAndPlan(*conn, in.profile, in.role);
-  if (!snapshot) return fail(snapshot.error());
-  auto& plan = snapshot->plan;
-  out.reissued = snapshot->roleExists;
-
-  const Quoter& q = conn->quoter();
+  // One transaction: on any error it is left open and rolled back (the connection is then
+  // closed, never pooled): nothing is half-granted. Usually two round trips: the snapshot,
+  // then everything else; a third and fourth when the profile role must be brought up to date
+  // first, under the profile's lock (double-checked, so concurrent issuers update it once).
+  const std::string profileRole = profileRoleName(in.access.database, in.profile.name);
+  std::string verifier;
+  auto snap = snapshot(conn, in.profile, profileRole, in.role,
+                       {begin(), advisoryLock("kubegrant_role:" + in.role)},
+                       [&]() -> Result<void> {  // 4096 PBKDF2 rounds, while the server reads
+                         auto v = conn.scramVerifier(out.password, in.role);
+                         if (!v) return fail(v.error());
+                         verifier = std::move(*v);
+                         return ok();
+                       });
+  if (!snap) return fail(snap.error());
   std::vector<Statement> statements;
-  if (auto views = viewStatements(*conn, plan, statements); !views) return fail(views.error());
-  const RoleOptions options{in.role, *verifier, in.expiresAt, in.connectionLimit};
+  if (!snap->profileCurrent) {
+    auto locked = conn.run(advisoryLock("kubegrant_profile:" + profileRole));
+    if (!locked) return fail(locked.error());
+    auto again = snapshot(conn, in.profile, profileRole, in.role, {});
+    if (!again) return fail(again.error());
+    snap = std::move(again);
+    if (!snap->profileCurrent) {
+      if (auto r = profileStatements(conn, *snap, profileRole, statements); !r) {
+        return fail(r.error());
+      }
+    }
+  }
+  auto& plan = snap->plan;
+  out.reissued = snap->userExists;
+
+  const Quoter& q = conn.quoter();
+  const RoleOptions options{in.role, verifier, in.expiresAt, in.connectionLimit};
   if (out.reissued) {
+    // Converge: the same role with a new password and exactly this profile.
     statements.push_back(alterRole(q, options));
     statements.push_back(grantRoleToAdmin(q, in.role));
-    statements.push_back(dropOwned(q, in.role));  // converge: start from no privileges
+    statements.push_back(dropOwned(q, in.role));
+    for (const auto& other : snap->userMemberOf) {
+      if (other != profileRole) statements.push_back(revokeMembership(q, other, in.role));
+    }
   } else {
     statements.push_back(createRole(q, options));
     statements.push_back(grantRoleToAdmin(q, in.role));
   }
   if (!in.comment.empty()) statements.push_back(commentOnRole(q, in.role, in.comment));
-  for (auto& st : grantStatements(q, plan, in.role, in.auditStatements)) {
+  for (auto& st : userStatements(q, plan, in.role, profileRole, in.auditStatements)) {
     statements.push_back(std::move(st));
   }
   statements.push_back(commit());
-  if (auto r = conn->runAll(statements); !r) return fail(r.error());
+  if (auto r = conn.runAll(statements); !r) return fail(r.error());
 
   out.tablesGranted = static_cast<int>(plan.tables.size() + plan.views.size());
   out.withheld = std::move(plan.withheld);
@@ -196,32 +270,35 @@ Result<IssuedUser> PostgresProvider::issue(const IssueInput& in) {
 }
 
 Result<RevokeReport> PostgresProvider::revoke(const RevokeInput& in) {
-  auto conn = connect(in.access);
-  if (!conn) return fail(conn.error());
-  const Quoter& q = conn->quoter();
+  return withConnection<RevokeReport>(in.access,
+                                      [&](Connection& conn) { return revokeOn(conn, in); });
+}
+
+Result<RevokeReport> PostgresProvider::revokeOn(Connection& conn, const RevokeInput& in) {
+  const Quoter& q = conn.quoter();
   RevokeReport report;
-  auto found = conn->run(roleExists(in.role));
+  auto found = conn.run(roleExists(in.role));
   if (!found) return fail(found.error());
   report.roleExisted = !found->empty() && toInt((*found)[0][0]) > 0;
   if (report.roleExisted) {
     // No new login from here on (committed at the end of this round trip), and every session
     // signalled. Sessions are found by role name, which only works while the role exists:
     // every one must have exited before the role is dropped.
-    auto first = conn->runAll({disableLogin(q, in.role), terminateSessions(in.role)});
+    auto first = conn.runAll({disableLogin(q, in.role), terminateSessions(in.role)});
     if (!first && first.error().code != ErrorCode::NotFound) return fail(first.error());
     if (first && !first->at(1).empty()) report.sessionsTerminated = toInt(first->at(1)[0][1]);
     auto waited = std::chrono::milliseconds(0);
     auto pause = std::chrono::milliseconds(1);
     for (;;) {
-      auto left = conn->run(terminateSessions(in.role));
+      auto left = conn.run(terminateSessions(in.role));
       if (!left) return fail(left.error());
       if (left->empty() || toInt((*left)[0][0]) == 0) break;
       if (waited >= std::chrono::milliseconds(options_.terminateWaitMs)) {
-        return fail(ErrorCode::Unavailable,
-                    fmt::format("database {}: {} sessions of role {} did not end within {} ms "
-                                "(login is disabled; will retry)",
-                                in.access.target, (*left)[0][0], in.role,
-                                options_.terminateWaitMs));
+        return fail(
+            ErrorCode::Unavailable,
+            fmt::format("database {}: {} sessions of role {} did not end within {} ms "
+                        "(login is disabled; will retry)",
+                        in.access.target, (*left)[0][0], in.role, options_.terminateWaitMs));
       }
       std::this_thread::sleep_for(pause);
       waited += pause;
@@ -229,10 +306,10 @@ Result<RevokeReport> PostgresProvider::revoke(const RevokeInput& in) {
     }
     // DROP OWNED BY revokes every privilege of the role in this database and drops what it
     // owns; then the role itself. A concurrent revoke may have dropped it already (NotFound).
-    auto dropped = conn->runAll({begin(), dropOwned(q, in.role), dropRole(q, in.role), commit()});
+    auto dropped = conn.runAll({begin(), dropOwned(q, in.role), dropRole(q, in.role), commit()});
     if (!dropped && dropped.error().code != ErrorCode::NotFound) return fail(dropped.error());
   }
-  auto state = stateOf(*conn, in.role);
+  auto state = stateOf(conn, in.role);
   if (!state) return fail(state.error());
   if (!state->gone()) {
     return fail(ErrorCode::Unavailable,
@@ -244,51 +321,54 @@ Result<RevokeReport> PostgresProvider::revoke(const RevokeInput& in) {
 }
 
 Result<RoleState> PostgresProvider::inspect(const TargetAccess& access, const std::string& role) {
-  auto conn = connect(access);
-  if (!conn) return fail(conn.error());
-  return stateOf(*conn, role);
+  return withConnection<RoleState>(access, [&](Connection& conn) { return stateOf(conn, role); });
 }
 
 Result<std::vector<DatabaseRole>> PostgresProvider::listRoles(const TargetAccess& access) {
-  auto conn = connect(access);
-  if (!conn) return fail(conn.error());
-  auto rows = conn->run(database::listRoles());
-  if (!rows) return fail(rows.error());
-  std::vector<DatabaseRole> out;
-  out.reserve(rows->size());
-  for (const auto& r : *rows) {
-    DatabaseRole role{r[0], std::nullopt, r[2], toInt(r[3])};
-    if (!r[1].empty()) role.validUntil = parseRfc3339(r[1]);
-    out.push_back(std::move(role));
-  }
-  return out;
+  return withConnection<std::vector<DatabaseRole>>(
+      access, [&](Connection& conn) -> Result<std::vector<DatabaseRole>> {
+        auto rows = conn.run(database::listRoles());
+        if (!rows) return fail(rows.error());
+        std::vector<DatabaseRole> out;
+        out.reserve(rows->size());
+        for (const auto& r : *rows) {
+          DatabaseRole role{r[0], std::nullopt, r[2], toInt(r[3])};
+          if (!r[1].empty()) role.validUntil = parseRfc3339(r[1]);
+          out.push_back(std::move(role));
+        }
+        return out;
+      });
 }
 
 Result<ReapplyReport> PostgresProvider::reapplyProfile(const ReapplyInput& in) {
-  auto conn = connect(in.access);
-  if (!conn) return fail(conn.error());
+  return withConnection<ReapplyReport>(
+      in.access, [&](Connection& conn) { return reapplyProfileOn(conn, in); });
+}
+
+Result<ReapplyReport> PostgresProvider::reapplyProfileOn(Connection& conn, const ReapplyInput& in) {
   ReapplyReport report;
-  auto snapshot = lockAndPlan(*conn, in.profile, "");
-  if (!snapshot) return fail(snapshot.error());
+  const std::string profileRole = profileRoleName(in.access.database, in.profile.name);
+  auto snap = snapshot(conn, in.profile, profileRole, "",
+                       {begin(), advisoryLock("kubegrant_profile:" + profileRole)});
+  if (!snap) return fail(snap.error());
   std::vector<Statement> statements;
-  auto views = viewStatements(*conn, snapshot->plan, statements);
+  auto views = profileStatements(conn, *snap, profileRole, statements);
   if (!views) return fail(views.error());
   report.viewsRecreated = *views;
-  const Quoter& q = conn->quoter();
+  const Quoter& q = conn.quoter();
   std::vector<Statement> lookups;
   for (const auto& role : in.roles) lookups.push_back(roleExists(role));
-  auto found = conn->runAll(lookups);
+  auto found = conn.runAll(lookups);
   if (!found) return fail(found.error());
   for (size_t i = 0; i < in.roles.size(); ++i) {
     if ((*found)[i].empty() || toInt((*found)[i][0][0]) == 0) continue;  // gone: nothing to do
     ++report.rolesUpdated;
-    statements.push_back(dropOwned(q, in.roles[i]));
-    for (auto& st : grantStatements(q, snapshot->plan, in.roles[i], in.auditStatements)) {
+    for (auto& st : userStatements(q, snap->plan, in.roles[i], profileRole, in.auditStatements)) {
       statements.push_back(std::move(st));
     }
   }
   statements.push_back(commit());
-  if (auto r = conn->runAll(statements); !r) return fail(r.error());
+  if (auto r = conn.runAll(statements); !r) return fail(r.error());
   return report;
 }
 

@@ -2,21 +2,17 @@
 
 // CredentialProvider over libpq (see ../provider.h for the guarantees).
 //
-// Connections: one per call, closed before returning. A call is a handful of round trips,
-// and a revoke must work on the first try after the database comes back, so no connection
-// is pooled: nothing stale to detect, no admin session idling on the server between
-// reconciles, and the cost (a TLS handshake and SCRAM exchange, a few milliseconds on
-// loopback) is measured in bench/README.md ("database provider").
+// Connections: a small deliberate pool of admin connections per target (connection_pool.h
+// says why and what keeps it safe), each used by one call at a time; Options can turn it off.
 
 #include <filesystem>
 #include <mutex>
 #include <string>
 
+#include "controllers/database/postgres/connection_pool.h"
 #include "controllers/database/provider.h"
 
 namespace kubegrant::database::postgres {
-
-class Connection;
 
 class PostgresProvider final : public CredentialProvider {
  public:
@@ -26,8 +22,11 @@ class PostgresProvider final : public CredentialProvider {
     std::filesystem::path caDir;
     // How long revoke waits for the terminated sessions of a role to exit.
     int terminateWaitMs = 2000;
+    // Admin connections kept for reuse (see connection_pool.h); 0 = connect on every call.
+    size_t maxIdleConnectionsPerTarget = 4;
+    std::chrono::milliseconds maxConnectionIdle{30000};
   };
-  PostgresProvider() : PostgresProvider(Options{}) {}
+  PostgresProvider() : PostgresProvider(Options()) {}
   explicit PostgresProvider(Options options);
 
   Result<IssuedUser> issue(const IssueInput& input) override;
@@ -38,9 +37,16 @@ class PostgresProvider final : public CredentialProvider {
 
  private:
   Result<std::string> caFileFor(const std::string& pem);
-  Result<Connection> connect(const TargetAccess& access);
+  // Runs `fn` on a pooled or new connection; once more on a fresh one when a pooled
+  // connection turns out dead (every operation is idempotent, so a rerun converges).
+  template <typename T, typename F>
+  Result<T> withConnection(const TargetAccess& access, F&& fn);
+  Result<IssuedUser> issueOn(Connection& conn, const IssueInput& in);
+  Result<RevokeReport> revokeOn(Connection& conn, const RevokeInput& in);
+  Result<ReapplyReport> reapplyProfileOn(Connection& conn, const ReapplyInput& in);
 
   Options options_;
+  ConnectionPool pool_;
   std::mutex caMu_;
 };
 

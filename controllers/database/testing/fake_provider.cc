@@ -24,7 +24,8 @@ Result<IssuedUser> FakeProvider::issue(const IssueInput& input) {
   for (const auto& g : input.profile.grants) {
     out.tablesGranted += static_cast<int>(g.tables.size());
     for (const auto& [table, columns] : g.excludeColumns) {
-      for (const auto& c : columns) out.withheld.push_back(fmt::format("{}.{}.{}", g.schema, table, c));
+      for (const auto& c : columns)
+        out.withheld.push_back(fmt::format("{}.{}.{}", g.schema, table, c));
     }
     for (const auto& [table, columns] : g.maskColumns) {
       for (const auto& [c, mask] : columns) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "controllers/database/postgres/connection.h"
 #include "controllers/database/postgres/postgres_provider.h"
@@ -63,7 +64,8 @@ TableGrant grant(std::string schema, std::vector<std::string> tables) {
 
 DatabaseProfile readonly() {
   auto g = grant("public", {"*"});
-  g.excludeColumns = {{"customers", {"email", "phone", "card_number"}}, {"weird\"name", {"secret"}}};
+  g.excludeColumns = {{"customers", {"email", "phone", "card_number"}},
+                      {"weird\"name", {"secret"}}};
   auto sales = grant("sales data", {"客户"});
   sales.excludeColumns = {{"客户", {"邮箱"}}};
   return DatabaseProfile{"readonly", {g, sales}};
@@ -74,7 +76,9 @@ DatabaseProfile support(std::string name) {
   g.excludeColumns = {{"customers", {"card_number"}}};
   g.maskColumns = {
       {"customers",
-       {{"email", MaskFunction::Email}, {"phone", MaskFunction::Partial}, {"name", MaskFunction::Hash}}},
+       {{"email", MaskFunction::Email},
+        {"phone", MaskFunction::Partial},
+        {"name", MaskFunction::Hash}}},
       {"weird\"name", {{"drop table", MaskFunction::Redact}, {"secret", MaskFunction::Null}}}};
   auto sales = grant("sales data", {"客户"});
   sales.maskColumns = {{"客户", {{"邮箱", MaskFunction::Email}, {"order", MaskFunction::Redact}}}};
@@ -115,13 +119,13 @@ class PostgresProviderTest : public ::testing::Test {
   testing::CommandResult psql(const std::string& role, const SecretString& password,
                               const std::string& sql) {
     passwords_.push_back(password.reveal());
-    return testing::runCommand(
-        {"env", "PGPASSWORD=" + password.reveal(), "PGCONNECT_TIMEOUT=10",
-         envOr("KUBEGRANT_PG_BIN", "/usr/lib/postgresql/15/bin") + "/psql", "-X", "-A", "-t",
-         "-v", "ON_ERROR_STOP=1",
-         "host=" + env_.pgHost + " port=" + env_.pgPort + " dbname=" + env_.pgDatabase +
-             " user=" + role + " sslmode=verify-full sslrootcert=" + env_.caCert,
-         "-c", sql});
+    return testing::runCommand({"env", "PGPASSWORD=" + password.reveal(), "PGCONNECT_TIMEOUT=10",
+                                envOr("KUBEGRANT_PG_BIN", "/usr/lib/postgresql/15/bin") + "/psql",
+                                "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                                "host=" + env_.pgHost + " port=" + env_.pgPort +
+                                    " dbname=" + env_.pgDatabase + " user=" + role +
+                                    " sslmode=verify-full sslrootcert=" + env_.caCert,
+                                "-c", sql});
   }
 
   std::string adminScalar(const std::string& sql, const std::vector<std::string>& params = {}) {
@@ -155,8 +159,8 @@ TEST_F(PostgresProviderTest, AnIssuedUserLogsInOverVerifyFullAndReadsOnlyGranted
   auto ok = psql(in.role, user->password, "SELECT id, name FROM customers ORDER BY id LIMIT 1");
   EXPECT_EQ(ok.exitCode, 0) << ok.err;
   EXPECT_EQ(ok.out, "1|Ada Lovelace\n");
-  auto tls = psql(in.role, user->password,
-                  "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  auto tls =
+      psql(in.role, user->password, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
   EXPECT_EQ(tls.out, "t\n") << tls.err;
 
   auto email = psql(in.role, user->password, "SELECT email FROM customers");
@@ -174,7 +178,8 @@ TEST_F(PostgresProviderTest, AnIssuedUserLogsInOverVerifyFullAndReadsOnlyGranted
   EXPECT_THAT(secret.err, HasSubstr("permission denied"));
   auto unicode = psql(in.role, user->password, "SELECT \"order\" FROM \"sales data\".\"客户\"");
   EXPECT_EQ(unicode.out, "first\n") << unicode.err;
-  auto unicodeWithheld = psql(in.role, user->password, "SELECT \"邮箱\" FROM \"sales data\".\"客户\"");
+  auto unicodeWithheld =
+      psql(in.role, user->password, "SELECT \"邮箱\" FROM \"sales data\".\"客户\"");
   EXPECT_THAT(unicodeWithheld.err, HasSubstr("permission denied"));
 
   // The role carries its expiry and connection limit (second line of defence).
@@ -188,8 +193,8 @@ TEST_F(PostgresProviderTest, AMaskedProfileServesMaskedValuesAndDeniesTheBaseTab
   auto in = input(support("support"));
   auto user = provider_->issue(in);
   ASSERT_TRUE(user.has_value()) << user.error().message;
-  auto masked = psql(in.role, user->password,
-                     "SELECT id, email, phone, name FROM customers WHERE id = 1");
+  auto masked =
+      psql(in.role, user->password, "SELECT id, email, phone, name FROM customers WHERE id = 1");
   EXPECT_EQ(masked.exitCode, 0) << masked.err;
   EXPECT_EQ(masked.out, "1|a***@example.com|************0001|" + sha256Hex("Ada Lovelace") + "\n");
   auto base = psql(in.role, user->password, "SELECT email FROM public.customers");
@@ -308,10 +313,10 @@ TEST_F(PostgresProviderTest, AuditedUsersStatementsLandInTheDatabaseLogButNoPass
   auto user = provider_->issue(in);
   ASSERT_TRUE(user.has_value()) << user.error().message;
   const std::string marker = "audit-" + testing::uniqueName("marker");
-  EXPECT_EQ(psql(in.role, user->password, "SELECT count(*) FROM orders WHERE status <> '" +
-                                              marker + "'")
-                .exitCode,
-            0);
+  EXPECT_EQ(
+      psql(in.role, user->password, "SELECT count(*) FROM orders WHERE status <> '" + marker + "'")
+          .exitCode,
+      0);
   ASSERT_TRUE(provider_->revoke({access_, in.role}).has_value());
   const std::string log = readFile(envOr("KUBEGRANT_PG_LOG", env_.dir + "/logs/postgres.log"));
   EXPECT_THAT(log, HasSubstr("user=" + in.role));
@@ -348,10 +353,43 @@ TEST_F(PostgresProviderTest, AProfileChangeIsReappliedToActiveUsers) {
   ASSERT_TRUE(report.has_value()) << report.error().message;
   EXPECT_EQ(report->rolesUpdated, 1);
   EXPECT_EQ(report->viewsRecreated, 1);
-  EXPECT_EQ(psql(in.role, user->password, "SELECT email FROM customers WHERE id = 1").out,
-            "***\n");
+  EXPECT_EQ(psql(in.role, user->password, "SELECT email FROM customers WHERE id = 1").out, "***\n");
   EXPECT_THAT(psql(in.role, user->password, "SELECT phone FROM customers").err,
               HasSubstr("column \"phone\" does not exist"));
+}
+
+TEST_F(PostgresProviderTest, APooledConnectionKilledByTheServerIsReplacedWithoutAnError) {
+  auto in = input(readonly());
+  ASSERT_TRUE(provider_->issue(in).has_value());  // leaves a connection in the pool
+  // As after a database restart: every idle admin connection of the operator is gone.
+  EXPECT_NE(adminScalar("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 2000)) FROM "
+                        "pg_stat_activity WHERE application_name = 'kubegrant-operator' AND "
+                        "state = 'idle' AND pid <> pg_backend_pid()"),
+            "0");
+  auto report = provider_->revoke({access_, in.role});
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  EXPECT_TRUE(report->roleExisted);
+}
+
+TEST_F(PostgresProviderTest, WithoutPoolingNoAdminConnectionOutlivesACall) {
+  const std::string count =
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kubegrant-operator' AND "
+      "pid <> pg_backend_pid()";
+  const std::string before = adminScalar(count);
+  PostgresProvider::Options options;
+  options.caDir = env_.dir + "/provider-ca";
+  options.maxIdleConnectionsPerTarget = 0;
+  PostgresProvider unpooled(options);
+  auto in = input(readonly());
+  ASSERT_TRUE(unpooled.issue(in).has_value());
+  ASSERT_TRUE(unpooled.revoke({access_, in.role}).has_value());
+  // A closed connection's backend exits asynchronously: wait for it, with a deadline.
+  std::string after = adminScalar(count);
+  for (int i = 0; i < 50 && after != before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = adminScalar(count);
+  }
+  EXPECT_EQ(after, before);
 }
 
 TEST_F(PostgresProviderTest, LibpqQuotingMatchesTheQuotingOfTheUnitTable) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "operator/common/crypto.h"
 #include "operator/common/time.h"
 
 namespace kubegrant::database {
@@ -38,20 +39,17 @@ TEST_P(Quoting, QuotesIdentifiersAndLiteralsLikeLibpq) {
 
 INSTANTIATE_TEST_SUITE_P(
     HostileNames, Quoting,
-    ::testing::Values(QuoteCase{"Plain", "customers", "\"customers\"", "'customers'"},
-                      QuoteCase{"EmbeddedQuote", "weird\"name", "\"weird\"\"name\"",
-                                "'weird\"name'"},
-                      QuoteCase{"SqlInAName", "drop table", "\"drop table\"", "'drop table'"},
-                      QuoteCase{"Injection", "x\"; DROP TABLE customers; --",
-                                "\"x\"\"; DROP TABLE customers; --\"",
-                                "'x\"; DROP TABLE customers; --'"},
-                      QuoteCase{"SchemaWithSpaces", "sales data", "\"sales data\"",
-                                "'sales data'"},
-                      QuoteCase{"Unicode", "clientes_ñ_客户", "\"clientes_ñ_客户\"",
-                                "'clientes_ñ_客户'"},
-                      QuoteCase{"Keyword", "order", "\"order\"", "'order'"},
-                      QuoteCase{"SingleQuote", "o'brien", "\"o'brien\"", "'o''brien'"},
-                      QuoteCase{"Backslash", "a\\b", "\"a\\b\"", " E'a\\\\b'"}),
+    ::testing::Values(
+        QuoteCase{"Plain", "customers", "\"customers\"", "'customers'"},
+        QuoteCase{"EmbeddedQuote", "weird\"name", "\"weird\"\"name\"", "'weird\"name'"},
+        QuoteCase{"SqlInAName", "drop table", "\"drop table\"", "'drop table'"},
+        QuoteCase{"Injection", "x\"; DROP TABLE customers; --",
+                  "\"x\"\"; DROP TABLE customers; --\"", "'x\"; DROP TABLE customers; --'"},
+        QuoteCase{"SchemaWithSpaces", "sales data", "\"sales data\"", "'sales data'"},
+        QuoteCase{"Unicode", "clientes_ñ_客户", "\"clientes_ñ_客户\"", "'clientes_ñ_客户'"},
+        QuoteCase{"Keyword", "order", "\"order\"", "'order'"},
+        QuoteCase{"SingleQuote", "o'brien", "\"o'brien\"", "'o''brien'"},
+        QuoteCase{"Backslash", "a\\b", "\"a\\b\"", " E'a\\\\b'"}),
     [](const auto& info) { return info.param.name; });
 
 TEST(Names, RoleNameIsStableShortAndPerRequestAndTarget) {
@@ -79,15 +77,24 @@ TEST(Names, MaskSchemaIsPerProfileAndSchemaAndFitsPostgres) {
 // A catalog with the hostile names of the control plane's sample schema.
 Catalog hostileCatalog() {
   Catalog c;
-  c.tables.push_back({"public", "customers", 'r', "", {{"id", "integer"}, {"name", "text"},
-                                                       {"email", "text"}, {"phone", "text"},
-                                                       {"card_number", "text"}}});
-  c.tables.push_back({"public", "orders", 'r', "", {{"id", "integer"}, {"total", "numeric(10,2)"}}});
-  c.tables.push_back({"public", "weird\"name", 'r', "", {{"id", "integer"},
-                                                        {"drop table", "text"},
-                                                        {"secret", "text"}}});
-  c.tables.push_back({"sales data", "客户", 'r', "", {{"id", "integer"}, {"邮箱", "text"},
-                                                     {"order", "text"}}});
+  c.tables.push_back({"public",
+                      "customers",
+                      'r',
+                      "",
+                      {{"id", "integer"},
+                       {"name", "text"},
+                       {"email", "text"},
+                       {"phone", "text"},
+                       {"card_number", "text"}}});
+  c.tables.push_back(
+      {"public", "orders", 'r', "", {{"id", "integer"}, {"total", "numeric(10,2)"}}});
+  c.tables.push_back({"public",
+                      "weird\"name",
+                      'r',
+                      "",
+                      {{"id", "integer"}, {"drop table", "text"}, {"secret", "text"}}});
+  c.tables.push_back(
+      {"sales data", "客户", 'r', "", {{"id", "integer"}, {"邮箱", "text"}, {"order", "text"}}});
   return c;
 }
 
@@ -110,10 +117,21 @@ TEST(PlanGrants, StarExpandsFromTheCatalogAndExcludedColumnsAreWithheld) {
   EXPECT_EQ(plan->tables[1], (TableAccess{"public", "orders", {"SELECT"}, {}, {}}));
   EXPECT_EQ(plan->tables[2],
             (TableAccess{"public", "weird\"name", {}, {"SELECT"}, {"id", "drop table"}}));
-  EXPECT_THAT(plan->withheld,
-              ElementsAre("public.customers.card_number", "public.customers.email",
-                          "public.customers.phone", "public.weird\"name.secret"));
+  EXPECT_THAT(plan->withheld, ElementsAre("public.customers.card_number", "public.customers.email",
+                                          "public.customers.phone", "public.weird\"name.secret"));
   EXPECT_THAT(plan->searchPath, ElementsAre("public"));
+}
+
+TEST(PlanGrants, TheCatalogReadsColumnsOnlyOfTablesWithExcludedOrMaskedColumns) {
+  auto g = grant("public", {"*"});
+  g.excludeColumns = {{"customers", {"email"}}};
+  g.maskColumns = {{"weird\"name", {{"secret", MaskFunction::Hash}}}};
+  const DatabaseProfile profile{"support", {g, grant("sales data", {"客户"})}};
+  EXPECT_EQ(
+      columnTablesOf(profile),
+      (std::map<std::string, std::vector<std::string>>{{"public", {"customers", "weird\"name"}}}));
+  EXPECT_THAT(catalogSchemasOf(profile),
+              ElementsAre("public", "sales data", "kubegrant_mask_support"));
 }
 
 TEST(PlanGrants, TablePrivilegesStayTableLevelNextToColumnGrants) {
@@ -127,9 +145,9 @@ TEST(PlanGrants, TablePrivilegesStayTableLevelNextToColumnGrants) {
 }
 
 TEST(PlanGrants, AMissingTableIsInvalidNamingTheGrantAndNothingIsPlanned) {
-  auto plan = planGrants(DatabaseProfile{"readonly", {grant("public", {"orders"}),
-                                                      grant("public", {"invoices"})}},
-                         hostileCatalog());
+  auto plan = planGrants(
+      DatabaseProfile{"readonly", {grant("public", {"orders"}), grant("public", {"invoices"})}},
+      hostileCatalog());
   ASSERT_FALSE(plan.has_value());
   EXPECT_EQ(plan.error().code, ErrorCode::Invalid);
   EXPECT_EQ(plan.error().message,
@@ -139,7 +157,8 @@ TEST(PlanGrants, AMissingTableIsInvalidNamingTheGrantAndNothingIsPlanned) {
 TEST(PlanGrants, MaskedTablesBecomeViewsInTheProfilesMaskSchema) {
   auto g = grant("public", {"customers", "orders"});
   g.excludeColumns = {{"customers", {"card_number"}}};
-  g.maskColumns = {{"customers", {{"email", MaskFunction::Email}, {"phone", MaskFunction::Partial}}}};
+  g.maskColumns = {
+      {"customers", {{"email", MaskFunction::Email}, {"phone", MaskFunction::Partial}}}};
   auto plan = planGrants(DatabaseProfile{"support", {g}}, hostileCatalog());
   ASSERT_TRUE(plan.has_value());
   ASSERT_EQ(plan->tables.size(), 1u);  // orders; customers only through the view
@@ -163,8 +182,8 @@ TEST(PlanGrants, AViewWithTheSameFingerprintIsCurrentAnOtherOneIsRecreated) {
   auto first = planGrants(profile, hostileCatalog());
   ASSERT_TRUE(first.has_value());
   auto catalog = hostileCatalog();
-  catalog.tables.push_back({"kubegrant_mask_support", "customers", 'v',
-                            "kubegrant:" + first->views[0].fingerprint, {}});
+  catalog.tables.push_back(
+      {"kubegrant_mask_support", "customers", 'v', "kubegrant:" + first->views[0].fingerprint, {}});
   auto again = planGrants(profile, catalog);
   ASSERT_TRUE(again.has_value());
   EXPECT_TRUE(again->views[0].exists);
@@ -184,26 +203,50 @@ TEST(Statements, GrantsForHostileNamesQuoteEveryIdentifier) {
   sales.maskColumns = {{"客户", {{"邮箱", MaskFunction::Email}}}};
   auto plan = planGrants(DatabaseProfile{"support", {pub, sales}}, hostileCatalog());
   ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  const std::string profileRole = profileRoleName("orders", "support");
+  EXPECT_EQ(profileRole, "kubegrant_profile_support_" + sha256Hex("orders").substr(0, 8));
   std::vector<std::string> sql;
-  for (const auto& s : grantStatements(kQ, *plan, "kg_0123456789abcdef", true)) {
+  for (const auto& s : profileGrantStatements(kQ, *plan, "kubegrant_profile_support")) {
     EXPECT_TRUE(s.params.empty());
     EXPECT_FALSE(s.secret);
     sql.push_back(s.sql);
   }
   EXPECT_THAT(
+      sql, ElementsAre(
+               "GRANT USAGE ON SCHEMA \"kubegrant_mask_support_sales data\", \"public\", \"sales "
+               "data\" TO \"kubegrant_profile_support\"",
+               "GRANT SELECT ON TABLE \"public\".\"customers\", \"public\".\"orders\" TO "
+               "\"kubegrant_profile_support\"",
+               "GRANT SELECT (\"id\", \"drop table\") ON TABLE \"public\".\"weird\"\"name\" TO "
+               "\"kubegrant_profile_support\"",
+               "GRANT SELECT ON TABLE \"kubegrant_mask_support_sales data\".\"客户\" TO "
+               "\"kubegrant_profile_support\""));
+  sql.clear();
+  for (const auto& s :
+       userStatements(kQ, *plan, "kg_0123456789abcdef", "kubegrant_profile_support", true)) {
+    sql.push_back(s.sql);
+  }
+  EXPECT_THAT(
       sql,
       ElementsAre(
-          "GRANT USAGE ON SCHEMA \"kubegrant_mask_support_sales data\", \"public\", \"sales "
-          "data\" TO \"kg_0123456789abcdef\"",
-          "GRANT SELECT ON TABLE \"public\".\"customers\", \"public\".\"orders\" TO "
-          "\"kg_0123456789abcdef\"",
-          "GRANT SELECT (\"id\", \"drop table\") ON TABLE \"public\".\"weird\"\"name\" TO "
-          "\"kg_0123456789abcdef\"",
-          "GRANT SELECT ON TABLE \"kubegrant_mask_support_sales data\".\"客户\" TO "
-          "\"kg_0123456789abcdef\"",
+          "GRANT \"kubegrant_profile_support\" TO \"kg_0123456789abcdef\"",
           "ALTER ROLE \"kg_0123456789abcdef\" SET search_path TO \"kubegrant_mask_support_sales "
           "data\", \"public\", \"sales data\"",
           "ALTER ROLE \"kg_0123456789abcdef\" SET log_statement = 'all'"));
+}
+
+TEST(PlanGrants, TheFingerprintChangesWithTheProfileAndTheCatalog) {
+  auto g = grant("public", {"*"});
+  const DatabaseProfile profile{"readonly", {g}};
+  auto before = planGrants(profile, hostileCatalog());
+  ASSERT_TRUE(before.has_value());
+  EXPECT_EQ(before->fingerprint, planGrants(profile, hostileCatalog())->fingerprint);
+  auto catalog = hostileCatalog();
+  catalog.tables.push_back({"public", "invoices", 'r', "", {}});  // a new table under "*"
+  EXPECT_NE(before->fingerprint, planGrants(profile, catalog)->fingerprint);
+  auto narrower = profile;
+  narrower.grants[0].excludeColumns = {{"customers", {"email"}}};
+  EXPECT_NE(before->fingerprint, planGrants(narrower, hostileCatalog())->fingerprint);
 }
 
 TEST(Statements, TheMaskingViewIsASecurityBarrierOverTheBaseTable) {
@@ -232,7 +275,8 @@ struct MaskCase {
 TEST(Statements, EachMaskFunctionHasItsExpression) {
   const std::string c = "\"e mail\"";
   for (const auto& m : std::vector<MaskCase>{
-           {MaskFunction::Redact, "CASE WHEN \"e mail\" IS NULL THEN NULL::text ELSE '***'::text END"},
+           {MaskFunction::Redact,
+            "CASE WHEN \"e mail\" IS NULL THEN NULL::text ELSE '***'::text END"},
            {MaskFunction::Partial,
             "CASE WHEN \"e mail\" IS NULL THEN NULL::text WHEN length(\"e mail\"::text) <= 4 THEN "
             "repeat('*', length(\"e mail\"::text)) ELSE repeat('*', length(\"e mail\"::text) - 4) "
@@ -269,14 +313,18 @@ TEST(Statements, ThePasswordStatementIsSecretAndItsDescriptionIsNot) {
 
 TEST(Statements, ValuesGoAsParameters) {
   const std::string hostile = "kg_x'; DROP ROLE postgres; --";
-  for (const auto& s : {roleExists(hostile), roleState(hostile), terminateSessions(hostile),
-                        advisoryLock(hostile), viewGrantees(hostile, hostile)}) {
+  for (const auto& s :
+       {roleExists(hostile), roleState(hostile), terminateSessions(hostile), advisoryLock(hostile),
+        viewGrantees(hostile, hostile), profileRoleState(hostile), memberships(hostile)}) {
     EXPECT_THAT(s.sql, Not(HasSubstr("DROP ROLE postgres"))) << s.what;
     EXPECT_EQ(s.params.at(0), hostile) << s.what;
   }
-  auto catalog = catalogQuery({"public", "sales data", "weird\"schema"});
+  auto catalog =
+      catalogQuery({"public", "sales data", "weird\"schema"}, {{"sales data", {"客户", "t'1"}}});
   EXPECT_EQ(nlohmann::json::parse(catalog.params.at(0)),
             nlohmann::json({"public", "sales data", "weird\"schema"}));
+  EXPECT_EQ(nlohmann::json::parse(catalog.params.at(1)),
+            nlohmann::json({{"sales data", {"客户", "t'1"}}}));
   EXPECT_EQ(listRoles().params, std::vector<std::string>{"kg_"});
 }
 
@@ -286,6 +334,10 @@ TEST(Statements, RevocationQuotesTheRole) {
   EXPECT_EQ(dropOwned(kQ, r).sql, "DROP OWNED BY \"kg_\"\"x\"");
   EXPECT_EQ(dropRole(kQ, r).sql, "DROP ROLE IF EXISTS \"kg_\"\"x\"");
   EXPECT_EQ(grantRoleToAdmin(kQ, r).sql, "GRANT \"kg_\"\"x\" TO CURRENT_USER");
+  EXPECT_EQ(revokeMembership(kQ, "kubegrant_profile_x", r).sql,
+            "REVOKE \"kubegrant_profile_x\" FROM \"kg_\"\"x\"");
+  EXPECT_EQ(createProfileRole(kQ, "kubegrant_profile_\"x").sql,
+            "CREATE ROLE \"kubegrant_profile_\"\"x\" NOLOGIN");
   EXPECT_EQ(commentOnRole(kQ, r, "request payments/debug-orders").sql,
             "COMMENT ON ROLE \"kg_\"\"x\" IS 'request payments/debug-orders'");
 }
