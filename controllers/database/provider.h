@@ -13,8 +13,9 @@
 //   privilege and owned object dropped, the role dropped, then checked gone. It is idempotent
 //   and safe for a role that was never (or only partly) issued.
 // - No password or password verifier appears in an Error message, and nothing here logs.
-// - Every call opens its own connection with a connect timeout and a statement timeout and
-//   closes it before returning: nothing is held between reconciles (see postgres/ for why).
+// - Every call has a connect timeout and a statement timeout. Connections held between calls,
+//   if any, are an implementation's deliberate choice, documented there (postgres/ keeps a
+//   small pool: connection_pool.h).
 
 #include <chrono>
 #include <optional>

@@ -18,9 +18,9 @@ TEST(Crypto, RandomUrlSafeHasTheLengthAndAlphabetAndDoesNotRepeat) {
     auto v = randomUrlSafe(32);
     ASSERT_TRUE(v.has_value());
     EXPECT_EQ(v->size(), 43u);  // 256 bits, base64url without padding
-    EXPECT_EQ(v->find_first_not_of(
-                  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
-              std::string::npos);
+    EXPECT_EQ(
+        v->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+        std::string::npos);
     seen.insert(*v);
   }
   EXPECT_EQ(seen.size(), 100u);
