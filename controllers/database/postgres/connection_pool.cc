@@ -10,8 +10,8 @@ namespace {
 
 std::string keyOf(const TargetAccess& a, const std::string& caFile) {
   return sha256Hex(fmt::format("{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}", a.target, a.host, a.port,
-                               a.database, a.sslMode, caFile, a.adminUser,
-                               a.adminPassword.reveal(), a.statementTimeout.count()));
+                               a.database, a.sslMode, caFile, a.adminUser, a.adminPassword.reveal(),
+                               a.statementTimeout.count()));
 }
 
 }  // namespace
