@@ -65,9 +65,15 @@ Pg login(const TargetAccess& a, const std::string& caFile, const std::string& ro
   const std::string port = std::to_string(a.port);
   const char* keys[] = {"host",    "port",        "dbname",          "user", "password",
                         "sslmode", "sslrootcert", "connect_timeout", nullptr};
-  const char* values[] = {a.host.c_str(), port.c_str(),   a.database.c_str(),
-                          role.c_str(),   password.reveal().c_str(), "verify-full",
-                          caFile.c_str(), "10",           nullptr};
+  const char* values[] = {a.host.c_str(),
+                          port.c_str(),
+                          a.database.c_str(),
+                          role.c_str(),
+                          password.reveal().c_str(),
+                          "verify-full",
+                          caFile.c_str(),
+                          "10",
+                          nullptr};
   Pg pg;
   pg.conn.reset(PQconnectdbParams(keys, values, 0));
   if (pg.ok()) {
@@ -257,11 +263,13 @@ int main(int argc, char** argv) {
   auto left = provider.listRoles(access);
   int remaining = 0;
   if (left) {
-    for (const auto& r : *left) remaining += std::find(roles.begin(), roles.end(), r.name) != roles.end();
+    for (const auto& r : *left)
+      remaining += std::find(roles.begin(), roles.end(), r.name) != roles.end();
   }
-  std::printf("%d simultaneous revokes (%zu with a session), %d workers: all verified gone in %.0f ms "
-              "(roles left %d, sessions alive %d, failures %d, retries %d)\n",
-              static_cast<int>(roles.size()), sessions.size(), workers, ms(t1 - t0), remaining,
-              alive, herdFailures.load(), retries.load());
+  std::printf(
+      "%d simultaneous revokes (%zu with a session), %d workers: all verified gone in %.0f ms "
+      "(roles left %d, sessions alive %d, failures %d, retries %d)\n",
+      static_cast<int>(roles.size()), sessions.size(), workers, ms(t1 - t0), remaining, alive,
+      herdFailures.load(), retries.load());
   return failures + herdFailures.load() + remaining + alive == 0 ? 0 : 1;
 }
