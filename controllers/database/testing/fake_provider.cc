@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "controllers/database/credentials.h"
+
 namespace kubegrant::database::testing {
 
 std::optional<Error> FakeProvider::take(Op op, std::string call) {
@@ -23,17 +25,10 @@ Result<IssuedUser> FakeProvider::issue(const IssueInput& input) {
   out.password = SecretString(fmt::format("fake-password-{}", ++passwords_));
   for (const auto& g : input.profile.grants) {
     out.tablesGranted += static_cast<int>(g.tables.size());
-    for (const auto& [table, columns] : g.excludeColumns) {
-      for (const auto& c : columns)
-        out.withheld.push_back(fmt::format("{}.{}.{}", g.schema, table, c));
-    }
-    for (const auto& [table, columns] : g.maskColumns) {
-      for (const auto& [c, mask] : columns) {
-        out.maskedColumns.push_back(
-            fmt::format("{}.{}.{} ({})", g.schema, table, c, v1alpha1::toString(mask)));
-      }
-    }
   }
+  auto columns = profileColumns(input.profile);
+  out.withheld = std::move(columns.withheld);
+  out.maskedColumns = std::move(columns.masked);
   Role& role = roles_[input.role];
   role.profile = input.profile.name;
   role.expiresAt = input.expiresAt;
