@@ -1,10 +1,8 @@
-// kubegrant-operator: wiring only. Flags -> kube client -> Manager -> wait for a signal.
-
-#include <signal.h>
+// kubegrant-operator: wiring only. Flags -> kube client -> runtime::Manager with kubegrant
+// registered -> run until SIGTERM/SIGINT (exit 0) or a failure (exit 1).
 
 #include <cstddef>
 #include <cstdio>
-#include <ctime>
 #include <string>
 #include <vector>
 
@@ -14,7 +12,9 @@
 #include "operator/kube/config.h"
 #include "operator/kube/rest/rest_client.h"
 #include "operator/manager/flags.h"
-#include "operator/manager/manager.h"
+#include "operator/manager/setup.h"
+#include "operator/runtime/manager.h"
+#include "operator/runtime/signals.h"
 #include "webhooks/server/https_server.h"
 
 using namespace kubegrant;
@@ -31,15 +31,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   log::setLevel(flags->logLevel);
-  // Block the stop signals before any thread starts, so only sigtimedwait below sees them.
-  sigset_t stopSignals;
-  sigemptyset(&stopSignals);
-  sigaddset(&stopSignals, SIGTERM);
-  sigaddset(&stopSignals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  // Before any thread starts, so every thread inherits the blocked mask and only the manager
+  // sees SIGTERM/SIGINT.
+  auto signals = runtime::StopSignals::block();
+  if (!signals) {
+    log::error("main", "cannot take over the stop signals", {{"error", signals.error().message}});
+    return 1;
+  }
 
-  // Size cpprestsdk's I/O pool after the signal mask (the pool starts its threads at once and
-  // they inherit the mask) and before any cpprestsdk object exists (the pool is created on
+  // Size cpprestsdk's I/O pool before any cpprestsdk object exists (the pool is created on
   // first use and cannot be resized). The webhook listener and the API client (requests and
   // long-running watches) share it; neither blocks a pool thread (their .get()/.wait() calls
   // run on the informer, worker and main threads), so one thread per core suffices, and
@@ -75,42 +75,15 @@ int main(int argc, char** argv) {
   }
 
   SystemClock clock;
-  manager::ManagerOptions mo;
-  mo.webhookPort = flags->webhookPort;
-  mo.webhookAddress = flags->webhookAddress;
-  mo.webhookCertDir = flags->webhookCertDir;
-  mo.metricsAddr = flags->metricsAddr;
-  mo.healthAddr = flags->healthAddr;
-  mo.sweepInterval = flags->sweepInterval;
-  mo.workers = flags->workers;
-  mo.leaderElect = flags->leaderElect;
-  mo.leaseNamespace = flags->leaderElectionNamespace;
-  mo.leaseName = flags->leaderElectionId;
-  manager::Manager mgr(**client, clock, audit->get(), mo);
-  if (auto r = mgr.start(); !r) {
-    log::error("main", "cannot start", {{"error", r.error().describe()}});
-    mgr.stop();
-    return 1;
-  }
-  log::info("main", "kubegrant-operator running",
+  runtime::Manager mgr(**client, clock, manager::managerOptions(*flags));
+  manager::setupOperator(mgr, clock, audit->get(), *flags);
+  log::info("main", "kubegrant-operator starting",
             {{"server", config->server},
              {"context", config->contextName},
              {"httpThreads", flags->httpThreads}});
-
-  int exitCode = 0;
-  for (;;) {
-    timespec tick{0, 200 * 1000 * 1000};
-    int sig = sigtimedwait(&stopSignals, nullptr, &tick);
-    if (sig == SIGTERM || sig == SIGINT) {
-      log::info("main", "signal received, shutting down", {{"signal", sig}});
-      break;
-    }
-    if (auto f = mgr.fatal()) {
-      log::error("main", "exiting", {{"reason", *f}});
-      exitCode = 1;
-      break;
-    }
+  if (auto r = mgr.run(&*signals); !r) {
+    log::error("main", "exiting", {{"error", r.error().describe()}});
+    return 1;
   }
-  mgr.stop();
-  return exitCode;
+  return 0;
 }

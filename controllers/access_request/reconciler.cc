@@ -11,7 +11,7 @@
 #include "crds/v1alpha1/policy.h"
 #include "operator/common/log.h"
 #include "operator/common/time.h"
-#include "operator/kube/patch.h"
+#include "operator/runtime/finalizer.h"
 
 namespace kubegrant::controllers::access_request {
 namespace {
@@ -27,12 +27,6 @@ runtime::Action after(std::optional<TimePoint> at, TimePoint now) {
   Duration d = std::chrono::duration_cast<Duration>(*at - now);
   if (d < Duration::zero()) d = Duration::zero();
   return runtime::Action::requeueAfter(d);
-}
-
-bool hasFinalizer(const v1::AccessRequest& r) {
-  for (const auto& f : r.metadata.finalizers)
-    if (f == v1::kRevokeFinalizer) return true;
-  return false;
 }
 
 std::optional<AuditEvent> endEvent(v1::Phase phase) {
@@ -80,54 +74,76 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
 }
 
 Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {
-  const auto ref = kube::resources::accessRequests();
-  auto cached = options_.requestReader ? options_.requestReader(key) : std::nullopt;
-  Result<kube::Object> obj = cached ? std::move(*cached) : client_.get(ref, key);
+  RequestPtr request = options_.requestReader ? options_.requestReader(key) : nullptr;
+  const bool fresh = request == nullptr;
+  if (fresh) {
+    auto read = readRequest(key);
+    if (!read) return std::unexpected(read.error());
+    if (!*read) return runtime::Action::awaitChange();
+    request = std::move(*read);
+  }
+  return runtime::reconcileWithFinalizer<v1::AccessRequest>(
+      client_, kube::resources::accessRequests(), *request, v1::kRevokeFinalizer,
+      [&](const v1::AccessRequest&) { return sync(request, fresh); },
+      [&](const v1::AccessRequest&) -> Result<void> {
+        if (auto r = sync(request, fresh); !r) return std::unexpected(r.error());
+        return ok();
+      });
+}
+
+Result<RequestPtr> AccessRequestReconciler::readRequest(const runtime::NamespacedName& key) {
+  auto obj = client_.get(kube::resources::accessRequests(), key);
   if (!obj) {
-    if (obj.error().code == ErrorCode::NotFound) return runtime::Action::awaitChange();
+    if (obj.error().code == ErrorCode::NotFound) return nullptr;
     return std::unexpected(obj.error());
   }
   auto decoded = v1::fromJson<v1::AccessRequest>(obj->body);
   if (!decoded) {
     log::warn(kLogger, "cannot decode AccessRequest",
               {{"request", key.toString()}, {"error", decoded.error().message}});
-    return std::unexpected(decoded.error());
+    // Retrying reads the same bytes: only a change to the object can help.
+    return std::unexpected(runtime::terminal(decoded.error()));
   }
-  v1::AccessRequest request = std::move(*decoded);
+  return std::make_shared<const v1::AccessRequest>(std::move(*decoded));
+}
+
+Result<PolicyPtr> AccessRequestReconciler::readPolicy(const std::string& name) {
+  if (options_.policyReader) {
+    if (auto cached = options_.policyReader(name)) return cached;
+  }
+  auto p = client_.get(kube::resources::accessPolicies(), {"", name});
+  if (!p) {
+    if (p.error().code == ErrorCode::NotFound) return nullptr;
+    return std::unexpected(p.error());
+  }
+  auto decoded = v1::fromJson<v1::AccessPolicy>(p->body);
+  if (!decoded) return std::unexpected(decoded.error());
+  return std::make_shared<const v1::AccessPolicy>(std::move(*decoded));
+}
+
+Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, bool fresh) {
+  const v1::AccessRequest& request = *requestPtr;
+  const runtime::NamespacedName key{request.metadata.namespace_, request.metadata.name};
   const bool deleting = request.metadata.deletionTimestamp.has_value();
-
-  if (deleting && !hasFinalizer(request)) return runtime::Action::awaitChange();
-  if (!deleting && !hasFinalizer(request)) {
-    // Before anything can be granted, make sure nothing can be left behind.
-    auto patch = kube::addFinalizerPatch(*obj, v1::kRevokeFinalizer);
-    kube::PatchOptions po;
-    po.fieldManager = options_.fieldManager;
-    auto patched = client_.patch(ref, key, kube::PatchType::Json, patch.body(), po);
-    if (!patched) return std::unexpected(patched.error());
-    obj = std::move(patched);
-    auto again = v1::fromJson<v1::AccessRequest>(obj->body);
-    if (!again) return std::unexpected(again.error());
-    request = std::move(*again);
-  }
-
-  std::optional<v1::AccessPolicy> policy;
-  if (options_.policyReader) policy = options_.policyReader(request.spec.policy);
-  if (!policy) {
-    auto p = client_.get(kube::resources::accessPolicies(), {"", request.spec.policy});
-    if (p) {
-      auto decodedPolicy = v1::fromJson<v1::AccessPolicy>(p->body);
-      if (!decodedPolicy) return std::unexpected(decodedPolicy.error());
-      policy = std::move(*decodedPolicy);
-    } else if (p.error().code != ErrorCode::NotFound) {
-      return std::unexpected(p.error());
-    }
-  }
+  auto policyRead = readPolicy(request.spec.policy);
+  if (!policyRead) return std::unexpected(policyRead.error());
+  const v1::AccessPolicy* policy = policyRead->get();
 
   const TimePoint now = clock_.now();
-  Plan p = plan(request, policy ? &*policy : nullptr, now);
+  Plan p = plan(request, policy, now);
+  if (!fresh && (p.step == Step::Activate || p.step == Step::EnsureGrants)) {
+    // About to grant: the cached copy may predate a revoke. Only the API server's copy may
+    // confirm the request still allows access; a newer one is planned afresh.
+    auto current = readRequest(key);
+    if (!current) return std::unexpected(current.error());
+    if (!*current) return runtime::Action::awaitChange();
+    if ((*current)->metadata.resourceVersion != request.metadata.resourceVersion) {
+      return sync(std::move(*current), true);
+    }
+  }
   const v1::Phase cur =
       request.status && request.status->phase ? *request.status->phase : v1::Phase::Pending;
-  const bool fresh = !request.status || !request.status->phase;
+  const bool firstStatus = !request.status || !request.status->phase;
   log::debug(kLogger, "plan",
              {{"request", key.toString()},
               {"phase", v1::toString(cur)},
@@ -159,7 +175,7 @@ Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::Namesp
     case Step::Delete: {
       kube::DeleteOptions d;
       d.preconditionUid = request.metadata.uid;
-      auto r = client_.remove(ref, key, d);
+      auto r = client_.remove(kube::resources::accessRequests(), key, d);
       if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
       log::info(kLogger, "deleted request after retainFor", {{"request", key.toString()}});
       return runtime::Action::awaitChange();
@@ -172,8 +188,8 @@ Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::Namesp
   if (!v1::isTerminal(cur)) {
     const TimePoint writeTime = clock_.now();
     if (!status) status = nextStatus(request, p, grants, writeTime);
-    if (fresh || !request.status || *status != *request.status) {
-      if (auto w = writeStatus(*obj, *status); !w) {
+    if (firstStatus || !request.status || *status != *request.status) {
+      if (auto w = writeStatus(request, *status); !w) {
         if (w.error().code == ErrorCode::NotFound && deleting) {
           // Gone already (another replica finished): nothing left to do.
           return runtime::Action::awaitChange();
@@ -182,7 +198,7 @@ Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::Namesp
       }
       v1::AccessRequest after = request;
       after.status = *status;
-      if (fresh) {
+      if (firstStatus) {
         record(AuditEvent::Requested, after, {}, "Normal", "Requested",
                fmt::format("{} requested access under AccessPolicy {}",
                            request.spec.requester ? request.spec.requester->username : "?",
@@ -202,28 +218,9 @@ Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::Namesp
     }
   }
 
-  if (deleting) {
-    if (hasFinalizer(request)) {
-      // Re-read: the status write changed the resourceVersion, and the test ops guard the list.
-      auto current = client_.get(ref, key);
-      if (!current) {
-        if (current.error().code == ErrorCode::NotFound) return runtime::Action::awaitChange();
-        return std::unexpected(current.error());
-      }
-      auto fresher = kube::removeFinalizerPatch(*current, v1::kRevokeFinalizer);
-      if (!fresher.empty()) {
-        kube::PatchOptions po;
-        po.fieldManager = options_.fieldManager;
-        auto r = client_.patch(ref, key, kube::PatchType::Json, fresher.body(), po);
-        if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
-      }
-    }
-    return runtime::Action::awaitChange();
-  }
+  if (deleting) return runtime::Action::awaitChange();
   std::optional<TimePoint> requeueAt = p.requeueAt;
-  if (status) {
-    requeueAt = nextRequeue(p, *status, policy ? &*policy : nullptr);
-  }
+  if (status) requeueAt = nextRequeue(p, *status, policy);
   return after(requeueAt, clock_.now());
 }
 
@@ -373,13 +370,15 @@ Result<void> AccessRequestReconciler::removeGrants(const v1::AccessRequest& requ
   return ok();
 }
 
-Result<void> AccessRequestReconciler::writeStatus(const kube::Object& current,
+Result<void> AccessRequestReconciler::writeStatus(const v1::AccessRequest& request,
                                                   const v1::AccessRequestStatus& status) {
-  kube::Object updated = current;
-  updated.body["status"] = v1::toJson(status);
+  // metadata.resourceVersion is the precondition: a write based on a stale read is a Conflict.
+  v1::AccessRequest updated = request;
+  updated.status = status;
   kube::WriteOptions wo;
   wo.fieldManager = options_.fieldManager;
-  auto r = client_.updateStatus(kube::resources::accessRequests(), updated, wo);
+  auto r = client_.updateStatus(kube::resources::accessRequests(),
+                                kube::Object(v1::toJson(updated)), wo);
   if (!r) return std::unexpected(r.error());
   return ok();
 }
@@ -435,78 +434,6 @@ void AccessRequestReconciler::announce(const v1::AccessRequest& before,
     }
     record(*e, ended, approvers, type, p.reason.empty() ? v1::toString(to) : p.reason, message);
   }
-}
-
-// ---------------------------------------------------------------------------------------
-
-Sweeper::Sweeper(kube::Client& client, Clock& clock, EnqueueFn enqueue, metrics::Registry* metrics)
-    : client_(client), clock_(clock), enqueue_(std::move(enqueue)) {
-  if (metrics) {
-    removed_ = &metrics->counter("kubegrant_sweep_removed_total",
-                                 "RoleBindings removed by the sweep, by cause.", {"cause"});
-  }
-}
-
-Result<Sweeper::Report> Sweeper::sweepOnce() {
-  Report report;
-  kube::ListOptions lo;
-  lo.labelSelector = fmt::format("{}={}", kManagedByLabel, kManagedByValue);
-  // Bindings first, requests second: a binding can only exist after its request, so a
-  // request missing from the later list is really gone.
-  auto rbs = client_.list(kube::resources::roleBindings(), "", lo);
-  if (!rbs) return std::unexpected(rbs.error());
-  auto requests = client_.list(kube::resources::accessRequests(), "");
-  if (!requests) return std::unexpected(requests.error());
-  const TimePoint now = clock_.now();
-
-  std::map<std::string, v1::AccessRequest> byUid;
-  for (const auto& item : requests->items) {
-    auto r = v1::fromJson<v1::AccessRequest>(item.body);
-    if (!r) continue;
-    const auto& st = r->status;
-    if (st && st->phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
-      enqueue_({r->metadata.namespace_, r->metadata.name});
-      ++report.enqueued;
-    }
-    byUid.emplace(r->metadata.uid, std::move(*r));
-  }
-
-  for (const auto& rb : rbs->items) {
-    ++report.roleBindings;
-    auto labels = rb.labels();
-    auto it = labels.find(std::string(kRequestUidLabel));
-    std::string cause;
-    const v1::AccessRequest* owner = nullptr;
-    if (it == labels.end()) {
-      cause = "unlabelled";
-    } else if (auto found = byUid.find(it->second); found == byUid.end()) {
-      cause = "orphan";
-    } else {
-      owner = &found->second;
-      const auto& st = owner->status;
-      const v1::Phase phase = st && st->phase ? *st->phase : v1::Phase::Pending;
-      if (v1::isTerminal(phase)) {
-        cause = "terminal";
-      } else if (phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
-        cause = "overdue";
-      }
-    }
-    if (cause.empty()) continue;
-    kube::DeleteOptions d;
-    d.preconditionUid = rb.uid();
-    auto r = client_.remove(kube::resources::roleBindings(), rb.key(), d);
-    if (!r && r.error().code != ErrorCode::NotFound && r.error().code != ErrorCode::Conflict) {
-      log::warn(kLogger, "sweep could not remove RoleBinding",
-                {{"roleBinding", rb.key().toString()}, {"error", r.error().describe()}});
-      continue;
-    }
-    ++report.removed;
-    if (removed_) removed_->with({cause}).inc();
-    log::info(kLogger, "sweep removed RoleBinding",
-              {{"roleBinding", rb.key().toString()}, {"cause", cause}});
-    if (owner) enqueue_({owner->metadata.namespace_, owner->metadata.name});
-  }
-  return report;
 }
 
 }  // namespace kubegrant::controllers::access_request

@@ -4,11 +4,15 @@
 // and idempotent: each call reads the request and its policy, lets plan() (builders.h) decide,
 // makes the grants match, and writes the status through the status subresource with a
 // resourceVersion precondition (a Conflict is returned, so the controller requeues). A call
-// that finds nothing to change writes nothing.
+// that finds nothing to change writes nothing. It runs behind runtime::reconcileWithFinalizer.
 //
 // Guarantees:
 //  - The finalizer kubegrant.io/revoke is added before anything is granted, and removed only
 //    after every grant is verified gone.
+//  - A grant is only created after a fresh read from the API server confirms the request
+//    still allows it: a cached copy that still says "approved" after a revoke grants nothing.
+//  - Retry policy: every error is retried with backoff (revocation errors always are); only
+//    a request that cannot be decoded is a terminal error (its next change brings it back).
 //  - A terminal status (Expired/Revoked/Denied/Failed) is written only after every grant was
 //    deleted and re-read as absent; failed deletions are retried (Unavailable, with backoff)
 //    without a cap on attempts.
@@ -19,6 +23,7 @@
 //    requeueAfter, computed from the injected clock.
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -41,18 +46,21 @@ struct RequestEvent {
 };
 using EventFn = std::function<void(const v1::AccessRequest& request, const RequestEvent& event)>;
 
-// Where policies are read from: a cache (the manager passes its AccessPolicy informer's
-// store, saving one API call per reconcile). nullopt = not known to the cache; the
-// reconciler then asks the API server, so a cold or lagging cache never revokes by mistake.
-using PolicyReader = std::function<std::optional<v1::AccessPolicy>(const std::string& name)>;
+using RequestPtr = std::shared_ptr<const v1::AccessRequest>;
+using PolicyPtr = std::shared_ptr<const v1::AccessPolicy>;
 
-// Where the request itself is read from: the manager passes its AccessRequest informer's
-// store, as controller-runtime's cached client does. A cached copy may lag behind; every write
-// based on it carries its resourceVersion (status update) or a precondition, so a stale read
-// ends in 409 Conflict and a retry, never in a lost update. nullopt = not in the cache: the
-// reconciler GETs it, so NotFound is only ever believed from the API server.
-using RequestReader =
-    std::function<std::optional<kube::Object>(const runtime::NamespacedName& key)>;
+// Where policies are read from: a cache (the manager passes its typed AccessPolicy store,
+// saving one API call per reconcile). nullptr = not known to the cache; the reconciler then
+// asks the API server, so a cold or lagging cache never revokes by mistake.
+using PolicyReader = std::function<PolicyPtr(const std::string& name)>;
+
+// Where the request itself is read from: the manager passes its typed AccessRequest store,
+// as controller-runtime's cached client does. A cached copy may lag behind: every write based
+// on it carries its resourceVersion (status update) or a precondition, so a stale read ends
+// in 409 Conflict and a retry, never in a lost update; and nothing is granted on a cached
+// copy alone (see AccessRequestReconciler). nullptr = not in the cache: the reconciler GETs
+// it, so NotFound is only ever believed from the API server.
+using RequestReader = std::function<RequestPtr(const runtime::NamespacedName& key)>;
 
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
@@ -76,6 +84,12 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   };
 
  private:
+  // apply and cleanup of the finalizer helper: plan and act on `request` (from the cache when
+  // `fresh` is false).
+  Result<runtime::Action> sync(RequestPtr request, bool fresh);
+  // GET and decode; nullptr when the request is gone.
+  Result<RequestPtr> readRequest(const runtime::NamespacedName& key);
+  Result<PolicyPtr> readPolicy(const std::string& name);
   // Creates (or adopts) the desired RoleBindings. A failure that retrying cannot fix comes back
   // as a GrantFailure (after what was created is removed again); a transient one as an Error.
   Result<std::variant<std::vector<v1::Grant>, GrantFailure>> ensureGrants(
@@ -85,7 +99,7 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   Result<void> removeGrants(const v1::AccessRequest& request);
   Result<void> removeRoleBinding(const kube::ObjectKey& key, const std::string& requestUid,
                                  bool recorded);
-  Result<void> writeStatus(const kube::Object& current, const v1::AccessRequestStatus& status);
+  Result<void> writeStatus(const v1::AccessRequest& request, const v1::AccessRequestStatus& status);
   void record(AuditEvent event, const v1::AccessRequest& request,
               const std::vector<std::string>& approvers, const std::string& type,
               const std::string& reason, const std::string& message);
@@ -100,28 +114,6 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   metrics::Family<metrics::Histogram>* approvalToActive_ = nullptr;
   metrics::Family<metrics::Histogram>* expiryLag_ = nullptr;
   metrics::Family<metrics::Counter>* grantOps_ = nullptr;
-};
-
-// The safety net: periodically lists RoleBindings with kubegrant's labels and removes those
-// that belong to no live request (request gone, another incarnation, or terminal) or whose
-// request's expiresAt has passed; overdue requests are also handed back to the controller.
-class Sweeper {
- public:
-  using EnqueueFn = std::function<void(const runtime::NamespacedName&)>;
-  Sweeper(kube::Client& client, Clock& clock, EnqueueFn enqueue, metrics::Registry* metrics);
-
-  struct Report {
-    int roleBindings = 0;  // seen with kubegrant's labels
-    int removed = 0;       // orphaned or overdue, deleted
-    int enqueued = 0;      // overdue requests handed to the controller
-  };
-  [[nodiscard]] Result<Report> sweepOnce();
-
- private:
-  kube::Client& client_;
-  Clock& clock_;
-  EnqueueFn enqueue_;
-  metrics::Family<metrics::Counter>* removed_ = nullptr;
 };
 
 }  // namespace kubegrant::controllers::access_request

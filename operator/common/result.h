@@ -41,8 +41,12 @@ struct Error {
   int httpStatus = 0;              // 0 when the error did not come from HTTP
   std::vector<ErrorCause> causes;  // field causes when known
   int retryAfterSeconds = 0;       // from Retry-After when the server sent one
+  // Set by a reconciler for an error that retrying cannot fix (controller-runtime's
+  // TerminalError): the controller logs it and waits for the object to change.
+  bool terminal = false;
 
-  // Transient errors worth retrying with backoff (the world may change by itself).
+  // Transient by its code (the world may change by itself). The controller does not decide by
+  // this: it retries every error its reconciler did not mark terminal.
   bool retryable() const;
   std::string describe() const;  // "Conflict: <message>"
 };

@@ -1,5 +1,7 @@
 #include "operator/kube/patch.h"
 
+#include <algorithm>
+
 namespace kubegrant::kube {
 
 using nlohmann::json;
@@ -53,11 +55,11 @@ JsonPatch& JsonPatch::copy(std::string from, std::string path) {
   return *this;
 }
 
-JsonPatch removeFinalizerPatch(const Object& obj, std::string_view finalizer) {
+JsonPatch removeFinalizerPatch(const std::vector<std::string>& finalizers,
+                               std::string_view finalizer) {
   JsonPatch p;
-  const auto current = obj.finalizers();
-  for (std::size_t i = 0; i < current.size(); ++i) {
-    if (current[i] == finalizer) {
+  for (std::size_t i = 0; i < finalizers.size(); ++i) {
+    if (finalizers[i] == finalizer) {
       std::string path = "/metadata/finalizers/" + std::to_string(i);
       p.test(path, std::string(finalizer)).remove(path);
       break;
@@ -66,20 +68,27 @@ JsonPatch removeFinalizerPatch(const Object& obj, std::string_view finalizer) {
   return p;
 }
 
-JsonPatch addFinalizerPatch(const Object& obj, std::string_view finalizer) {
+JsonPatch addFinalizerPatch(const std::vector<std::string>& finalizers,
+                            std::string_view resourceVersion, std::string_view finalizer) {
   JsonPatch p;
-  if (obj.hasFinalizer(finalizer)) return p;
-  const auto current = obj.finalizers();
-  if (current.empty()) {
+  if (std::find(finalizers.begin(), finalizers.end(), finalizer) != finalizers.end()) return p;
+  if (finalizers.empty()) {
     // JSON patch cannot test for absence; the resourceVersion pins the object instead.
-    std::string rv = obj.resourceVersion();
-    if (!rv.empty()) p.test("/metadata/resourceVersion", rv);
+    if (!resourceVersion.empty()) p.test("/metadata/resourceVersion", std::string(resourceVersion));
     p.add("/metadata/finalizers", json::array({std::string(finalizer)}));
   } else {
-    p.test("/metadata/finalizers", current);
+    p.test("/metadata/finalizers", finalizers);
     p.add("/metadata/finalizers/-", std::string(finalizer));
   }
   return p;
+}
+
+JsonPatch removeFinalizerPatch(const Object& obj, std::string_view finalizer) {
+  return removeFinalizerPatch(obj.finalizers(), finalizer);
+}
+
+JsonPatch addFinalizerPatch(const Object& obj, std::string_view finalizer) {
+  return addFinalizerPatch(obj.finalizers(), obj.resourceVersion(), finalizer);
 }
 
 json mergePatchDiff(const json& from, const json& to) {

@@ -41,6 +41,11 @@ JsonPatch removeFinalizerPatch(const Object& obj, std::string_view finalizer);
 // Appends `finalizer` to `obj`, guarded by a `test` of the current list (or, when there is
 // none yet, of metadata.resourceVersion). Empty patch when already present.
 JsonPatch addFinalizerPatch(const Object& obj, std::string_view finalizer);
+// The same, from an object's finalizer list and resourceVersion (e.g. of a typed object).
+JsonPatch removeFinalizerPatch(const std::vector<std::string>& finalizers,
+                               std::string_view finalizer);
+JsonPatch addFinalizerPatch(const std::vector<std::string>& finalizers,
+                            std::string_view resourceVersion, std::string_view finalizer);
 
 // RFC 7386 merge patch turning `from` into `to` (null for removed keys; arrays replaced).
 nlohmann::json mergePatchDiff(const nlohmann::json& from, const nlohmann::json& to);

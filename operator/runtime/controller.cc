@@ -70,13 +70,14 @@ void Controller::processOne(const NamespacedName& key) {
     } else {
       ++success_;
     }
-  } else if (const Error& err = result.error(); err.retryable()) {
+  } else if (const Error& err = result.error(); !err.terminal) {
+    // The server's Retry-After (429, or a 5xx under load) is a floor for the backoff.
+    queue_.addRateLimited(key, std::chrono::seconds(err.retryAfterSeconds));
     log::warn("controller", "reconcile failed, will retry",
               {{"controller", name_},
                {"request", key.toString()},
                {"error", err.describe()},
                {"retries", queue_.numRequeues(key)}});
-    queue_.addRateLimited(key);
     ++errors_;
   } else {
     log::error("controller", "reconcile failed with a terminal error, not retrying",

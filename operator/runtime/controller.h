@@ -1,15 +1,16 @@
 #pragma once
 
 // The controller loop: N worker threads take keys from a rate-limited work queue and call a
-// Reconciler, as controller-runtime does.
+// Reconciler, as controller-runtime does. The reconciler owns the retry policy:
 //
 //  - ok(requeueAfter(d)) -> forget the key's backoff, then addAfter(key, d).
 //  - ok(awaitChange())   -> forget the key's backoff; the next event enqueues it again.
-//  - retryable error (Error::retryable(): Conflict, Unavailable, Timeout, ...) -> logged,
-//    requeued with per-key exponential backoff (5 ms doubling, capped at 30 s).
-//  - terminal error (Invalid, Forbidden, NotFound, ...) -> logged, backoff forgotten, not
-//    retried: only a change to the object (a new event) brings it back.
-//  - an exception escaping reconcile() is treated as a retryable Internal error.
+//  - any error -> logged, requeued with per-key exponential backoff (5 ms doubling, capped
+//    at 30 s), and never sooner than the server's Retry-After when it sent one.
+//  - an error the reconciler marked terminal(e) -> logged, backoff forgotten, not retried:
+//    only a change to the object (a new event) brings it back (controller-runtime's
+//    TerminalError, kube-rs' error_policy).
+//  - an exception escaping reconcile() is an error like any other (retried).
 // One key is never reconciled by two workers at once (the queue guarantees it).
 
 #include <atomic>
@@ -40,6 +41,12 @@ class Action {
   std::optional<Duration> requeueAfter_;
 };
 
+// Marks `e` as one that retrying cannot fix (see the controller's retry policy above).
+inline Error terminal(Error e) {
+  e.terminal = true;
+  return e;
+}
+
 class Reconciler {
  public:
   virtual ~Reconciler() = default;
@@ -55,7 +62,7 @@ struct ControllerStats {
   uint64_t reconcileTotal = 0;
   uint64_t reconcileSuccess = 0;       // ok(awaitChange())
   uint64_t reconcileRequeueAfter = 0;  // ok(requeueAfter(d))
-  uint64_t reconcileErrors = 0;        // retryable + terminal
+  uint64_t reconcileErrors = 0;        // retried + terminal
   uint64_t reconcileTerminalErrors = 0;
   std::chrono::microseconds reconcileTimeTotal{0};
   std::chrono::microseconds reconcileTimeMax{0};

@@ -19,32 +19,32 @@ Error asConflict(Error e, std::string_view what) {
 
 }  // namespace
 
-Result<Action> reconcileWithFinalizer(kube::Client& client, const kube::ResourceRef& ref,
-                                      const kube::Object& object, std::string_view finalizerName,
-                                      const ApplyFunc& apply, const CleanupFunc& cleanup) {
-  const bool ours = object.hasFinalizer(finalizerName);
-  if (object.isBeingDeleted()) {
-    if (!ours) return Action::awaitChange();
-    if (auto cleaned = cleanup(object); !cleaned) return std::unexpected(cleaned.error());
-    kube::JsonPatch patch = kube::removeFinalizerPatch(object, finalizerName);
-    auto patched = client.patch(ref, object.key(), kube::PatchType::Json, patch.body());
-    if (!patched) {
-      // Gone already: the server deleted it once the last finalizer went (ours was removed
-      // by an earlier attempt whose answer we missed).
-      if (patched.error().code == ErrorCode::NotFound) return Action::awaitChange();
-      return std::unexpected(asConflict(patched.error(), "removing finalizer"));
-    }
-    log::info("finalizer", "cleanup done, finalizer removed",
-              {{"object", object.key().toString()}, {"finalizer", std::string(finalizerName)}});
-    return Action::awaitChange();
+FinalizerView finalizerView(const kube::Object& object) {
+  return {object.key(), object.resourceVersion(), object.finalizers(), object.isBeingDeleted()};
+}
+
+Result<Action> addFinalizer(kube::Client& client, const kube::ResourceRef& ref,
+                            const FinalizerView& object, std::string_view finalizerName) {
+  kube::JsonPatch patch =
+      kube::addFinalizerPatch(object.finalizers, object.resourceVersion, finalizerName);
+  auto patched = client.patch(ref, object.key, kube::PatchType::Json, patch.body());
+  if (!patched) return std::unexpected(asConflict(patched.error(), "adding finalizer"));
+  return Action::awaitChange();
+}
+
+Result<Action> removeFinalizer(kube::Client& client, const kube::ResourceRef& ref,
+                               const FinalizerView& object, std::string_view finalizerName) {
+  kube::JsonPatch patch = kube::removeFinalizerPatch(object.finalizers, finalizerName);
+  auto patched = client.patch(ref, object.key, kube::PatchType::Json, patch.body());
+  if (!patched) {
+    // Gone already: the server deleted it once the last finalizer went (ours was removed
+    // by an earlier attempt whose answer we missed).
+    if (patched.error().code == ErrorCode::NotFound) return Action::awaitChange();
+    return std::unexpected(asConflict(patched.error(), "removing finalizer"));
   }
-  if (!ours) {
-    kube::JsonPatch patch = kube::addFinalizerPatch(object, finalizerName);
-    auto patched = client.patch(ref, object.key(), kube::PatchType::Json, patch.body());
-    if (!patched) return std::unexpected(asConflict(patched.error(), "adding finalizer"));
-    return Action::awaitChange();
-  }
-  return apply(object);
+  log::info("finalizer", "cleanup done, finalizer removed",
+            {{"object", object.key.toString()}, {"finalizer", std::string(finalizerName)}});
+  return Action::awaitChange();
 }
 
 }  // namespace kubegrant::runtime

@@ -10,7 +10,8 @@
 //    out in the order they became due. A key already waiting keeps the earlier due time.
 //    Time comes from the injected Clock, so a FakeClock drives delays in tests.
 //  - Rate limiting: addRateLimited(key) waits base * 2^(failures) (5 ms doubling, capped at
-//    30 s by default) per key; forget(key) resets that count, numRequeues(key) reads it.
+//    30 s by default) per key, or a given floor (a server's Retry-After) when longer; forget(key)
+//    resets that count, numRequeues(key) reads it.
 //  - get() blocks until a key is ready or the queue shuts down (then it returns nullopt).
 //  - shutdown(): adds are ignored from now on and every get() returns nullopt at once; keys
 //    being processed may still call done(). shutdownWithDrain(): adds are ignored, keys
@@ -19,6 +20,7 @@
 //
 // No background thread: the getters themselves wait for the earliest due time.
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -69,7 +71,10 @@ class BasicWorkQueue {
     cv_.notify_all();
   }
 
-  void addRateLimited(const Key& key) { addAfter(key, backoff_.when(key)); }
+  // Requeues `key` after its next backoff step, or after `atLeast` when that is longer.
+  void addRateLimited(const Key& key, Duration atLeast = Duration::zero()) {
+    addAfter(key, std::max(backoff_.when(key), atLeast));
+  }
   void forget(const Key& key) { backoff_.forget(key); }
   int numRequeues(const Key& key) const { return backoff_.numRequeues(key); }
 

@@ -1,35 +1,31 @@
 #pragma once
 
-// PolicyLookup backed by an AccessPolicy informer's cache: what production uses, so an
-// admission request never waits on an API call. Decoded policies are memoized per
-// resourceVersion, so the JSON decode happens once per policy change, not per review.
+// PolicyLookup backed by the manager's typed AccessPolicy cache: what production uses, so an
+// admission request never waits on an API call, and never decodes JSON either: each policy is
+// decoded once per change, and the webhook shares that object with the controller.
 
-#include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
-#include "operator/runtime/informer.h"
+#include "crds/v1alpha1/types.h"
+#include "operator/runtime/typed_store.h"
 #include "webhooks/access_request/policy_lookup.h"
 
 namespace kubegrant::webhooks {
 
 class InformerPolicyLookup final : public PolicyLookup {
  public:
-  // `informer` watches kube::resources::accessPolicies() and must outlive this object.
-  explicit InformerPolicyLookup(const runtime::Informer& informer) : informer_(informer) {}
+  using Store = runtime::TypedStore<v1alpha1::AccessPolicy>;
+  // `policies` caches kube::resources::accessPolicies() and must outlive this object.
+  explicit InformerPolicyLookup(const Store& policies) : policies_(policies) {}
 
-  std::shared_ptr<const v1alpha1::AccessPolicy> get(std::string_view name) const override;
-  bool synced() const override { return informer_.hasSynced(); }
+  std::shared_ptr<const v1alpha1::AccessPolicy> get(std::string_view name) const override {
+    return policies_.get({"", std::string(name)});
+  }
+  bool synced() const override { return policies_.hasSynced(); }
 
  private:
-  struct Entry {
-    std::string resourceVersion;
-    std::shared_ptr<const v1alpha1::AccessPolicy> policy;
-  };
-  const runtime::Informer& informer_;
-  mutable std::mutex mu_;
-  mutable std::map<std::string, Entry, std::less<>> decoded_;
+  const Store& policies_;
 };
 
 }  // namespace kubegrant::webhooks

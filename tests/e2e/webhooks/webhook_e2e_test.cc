@@ -59,6 +59,7 @@ struct Harness {
   std::unique_ptr<kube::Client> client;
   SystemClock clock;
   std::unique_ptr<runtime::Informer> informer;
+  std::unique_ptr<InformerPolicyLookup::Store> store;
   std::shared_ptr<InformerPolicyLookup> policies;
   std::unique_ptr<WebhookServer> server;
 };
@@ -121,9 +122,12 @@ class WebhookE2eTest : public ::testing::Test {
     h->client = std::move(*client);
     h->informer = std::make_unique<runtime::Informer>(*h->client, kube::resources::accessPolicies(),
                                                       h->clock);
+    h->store = std::make_unique<InformerPolicyLookup::Store>(
+        *h->informer,
+        [](const kube::Object& o) { return v1alpha1::fromJson<v1alpha1::AccessPolicy>(o.body); });
     h->informer->start();
     ASSERT_TRUE(h->informer->waitForSync(std::chrono::seconds(30)));
-    h->policies = std::make_shared<InformerPolicyLookup>(*h->informer);
+    h->policies = std::make_shared<InformerPolicyLookup>(*h->store);
 
     WebhookServerConfig wc;
     wc.address = "127.0.0.1";

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "controllers/access_request/sweeper.h"
 #include "operator/runtime/testing/fake_client.h"
 #include "tests/unit/access_request/fixtures.h"
+#include "tests/unit/runtime/test_util.h"
 
 namespace kubegrant::controllers::access_request {
 namespace {
@@ -64,15 +66,28 @@ class ReconcilerTest : public ::testing::Test {
     return out;
   }
   Result<runtime::Action> reconcile() { return reconciler_.reconcile(kKey); }
+  // The first reconcile of a new request: only the finalizer is added.
+  void addFinalizer() {
+    auto r = reconcile();
+    ASSERT_TRUE(r) << r.error().describe();
+    ASSERT_EQ(stored().metadata.finalizers, std::vector<std::string>{"kubegrant.io/revoke"});
+  }
   // A request under a policy that needs no approval, reconciled once: Active with one
   // RoleBinding, whose key is returned.
   kube::ObjectKey activeRequest() {
     seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
     seedRequest();
+    addFinalizer();
     EXPECT_TRUE(reconcile());
     auto req = stored();
     EXPECT_EQ(req.status->phase, v1::Phase::Active);
     return {"payments", req.status->grants.empty() ? "" : req.status->grants[0].name};
+  }
+  // A cache that keeps answering with `copy`, whatever the API server holds now.
+  static RequestReader cachedCopy(const kube::Object& copy) {
+    auto decoded =
+        std::make_shared<const v1::AccessRequest>(*v1::fromJson<v1::AccessRequest>(copy.body));
+    return [decoded](const runtime::NamespacedName&) { return decoded; };
   }
   std::vector<std::string> auditEvents() {
     std::vector<std::string> out;
@@ -93,11 +108,15 @@ TEST_F(ReconcilerTest, ANewRequestGetsTheFinalizerThenPendingWithEmptyApprovals)
   seedPolicy();
   seedRequest();
   client_.clearActions();
+  // First the finalizer, alone: its change wakes the next reconcile.
   auto r = reconcile();
   ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(*r, runtime::Action::awaitChange());
+  EXPECT_EQ(writes(), (std::vector<std::string>{"patch accessrequests.kubegrant.io"}));
+  r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(writes(),
-            (std::vector<std::string>{"patch accessrequests.kubegrant.io",
-                                      "updateStatus accessrequests.kubegrant.io/status"}));
+            (std::vector<std::string>{"updateStatus accessrequests.kubegrant.io/status"}));
   auto req = stored();
   EXPECT_EQ(req.metadata.finalizers, std::vector<std::string>{"kubegrant.io/revoke"});
   ASSERT_TRUE(req.status);
@@ -116,6 +135,7 @@ TEST_F(ReconcilerTest, ANewRequestGetsTheFinalizerThenPendingWithEmptyApprovals)
 TEST_F(ReconcilerTest, ApprovalCreatesTheRoleBindingThenExpiryRemovesIt) {
   seedPolicy();
   seedRequest();
+  addFinalizer();
   ASSERT_TRUE(reconcile());
   clock_.advance(std::chrono::minutes(5));
   approve("bob");
@@ -161,6 +181,7 @@ TEST_F(ReconcilerTest, AForbiddenGrantLeavesNothingAndFailsWithAnActionableMessa
   seedRequest(json{{"spec",
                     {{"roles", json::array({{{"kind", "ClusterRole"}, {"name", "view"}},
                                             {{"kind", "Role"}, {"name", "pod-debugger"}}})}}}});
+  addFinalizer();
   client_.addReactor([](const FakeAction& a) -> std::optional<Error> {
     if (a.verb == "create" && a.body["roleRef"]["name"] == "pod-debugger") {
       return makeError(ErrorCode::Forbidden, "user cannot bind role pod-debugger");
@@ -193,6 +214,7 @@ TEST_F(ReconcilerTest, DeletingAnActiveRequestRemovesGrantsThenTheFinalizer) {
 TEST_F(ReconcilerTest, AnInterruptedActivationIsAdoptedNotDuplicated) {
   seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
   seedRequest();
+  addFinalizer();
   // Crash simulation: the status write of the activation fails once.
   bool failOnce = true;
   client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
@@ -211,24 +233,37 @@ TEST_F(ReconcilerTest, AnInterruptedActivationIsAdoptedNotDuplicated) {
 }
 
 TEST_F(ReconcilerTest, SweepRemovesBindingsOfGoneRequestsAndOverdueGrants) {
-  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
-  seedRequest();
-  ASSERT_TRUE(reconcile());
+  activeRequest();
   json orphan = roleBindingJson(DesiredRoleBinding{"payments", "kubegrant-orphan",
                                                    v1::RoleKind::ClusterRole, "view", "alice"},
                                 *v1::fromJson<v1::AccessRequest>(makeRequest("gone")));
   orphan["metadata"]["labels"]["kubegrant.io/request-uid"] = "no-such-uid";
   client_.seed(kube::resources::roleBindings(), kube::Object(orphan));
 
+  // The manager's caches: kubegrant's RoleBindings and every AccessRequest.
+  runtime::InformerOptions managedByUs{.labelSelector = "app.kubernetes.io/managed-by=kubegrant"};
+  runtime::Informer roleBindings(client_, kube::resources::roleBindings(), clock_, managedByUs);
+  runtime::Informer requestInformer(client_, kube::resources::accessRequests(), clock_);
+  runtime::TypedStore<v1::AccessRequest> requests(requestInformer, [](const kube::Object& o) {
+    return v1::fromJson<v1::AccessRequest>(o.body);
+  });
+  roleBindings.start();
+  requestInformer.start();
+  ASSERT_TRUE(roleBindings.waitForSync(std::chrono::seconds(3)));
+  ASSERT_TRUE(requestInformer.waitForSync(std::chrono::seconds(3)));
   std::vector<std::string> enqueued;
   Sweeper sweeper(
-      client_, clock_, [&](const runtime::NamespacedName& k) { enqueued.push_back(k.toString()); },
-      nullptr);
+      client_, clock_, roleBindings.store(), requests,
+      [&](const runtime::NamespacedName& k) { enqueued.push_back(k.toString()); }, nullptr);
+  client_.clearActions();
   auto report = sweeper.sweepOnce();
   ASSERT_TRUE(report) << report.error().describe();
   EXPECT_EQ(report->roleBindings, 2);
   EXPECT_EQ(report->removed, 1);
   EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), {"payments", "kubegrant-orphan"}));
+  for (const auto& a : client_.actions()) EXPECT_NE(a.verb, "list") << "the sweep reads caches";
+  // The orphan's request is not cached; the API server confirmed it gone before the delete.
+  ASSERT_TRUE(runtime::testutil::eventually([&] { return roleBindings.store().size() == 1; }));
 
   // Past expiresAt with the operator asleep: the sweep removes the grant and hands the
   // request back for its status.
@@ -244,6 +279,7 @@ TEST_F(ReconcilerTest, SweepRemovesBindingsOfGoneRequestsAndOverdueGrants) {
 TEST_F(ReconcilerTest, ADenyEndsThePendingRequest) {
   seedPolicy();
   seedRequest();
+  addFinalizer();
   ASSERT_TRUE(reconcile());
   approve("carol", "Deny");
   ASSERT_TRUE(reconcile());
@@ -301,9 +337,7 @@ TEST_F(ReconcilerTest, AStaleCachedRequestEndsInConflictNotInALostUpdate) {
   ASSERT_TRUE(client_.update(kube::resources::accessRequests(), live));
 
   ReconcilerOptions options;
-  options.requestReader = [&](const runtime::NamespacedName&) -> std::optional<kube::Object> {
-    return cached;
-  };
+  options.requestReader = cachedCopy(cached);
   AccessRequestReconciler fromCache(client_, clock_, &audit_, nullptr, &metrics_, options);
   clock_.advance(std::chrono::minutes(30));
   auto r = fromCache.reconcile(kKey);
@@ -315,6 +349,84 @@ TEST_F(ReconcilerTest, AStaleCachedRequestEndsInConflictNotInALostUpdate) {
   // The retry reads the API server's copy (the cache has caught up) and ends it as revoked.
   ASSERT_TRUE(reconcile());
   EXPECT_EQ(stored().status->phase, v1::Phase::Revoked);
+}
+
+TEST_F(ReconcilerTest, AStaleCachedApprovedCopyAfterARevokeCreatesNoRoleBinding) {
+  seedPolicy();
+  seedRequest();
+  addFinalizer();
+  ASSERT_TRUE(reconcile());  // Pending
+  approve("bob");
+  // The cache holds the approved copy; the requester withdraws before it catches up.
+  const kube::Object cached = *client_.peek(kube::resources::accessRequests(), kKey);
+  auto live = cached;
+  live.body["spec"]["revoke"] = true;
+  ASSERT_TRUE(client_.update(kube::resources::accessRequests(), live));
+  client_.clearActions();
+
+  ReconcilerOptions options;
+  options.requestReader = cachedCopy(cached);
+  AccessRequestReconciler fromCache(client_, clock_, &audit_, nullptr, &metrics_, options);
+  auto r = fromCache.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  for (const auto& a : client_.writes()) {
+    EXPECT_NE(a.resource, "rolebindings.rbac.authorization.k8s.io")
+        << a.verb << ": access came back after the revoke";
+  }
+  EXPECT_EQ(stored().status->phase, v1::Phase::Revoked);
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "")->items.empty());
+}
+
+TEST_F(ReconcilerTest, AFailedTestOpOnTheFinalizerPatchIsRetriedAsAConflict) {
+  seedPolicy();
+  seedRequest();
+  // The API server answers a failed JSON-patch `test` (the object changed since the read)
+  // with 422 Invalid.
+  bool failOnce = true;
+  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "patch" && a.resource == "accessrequests.kubegrant.io" && failOnce) {
+      failOnce = false;
+      return makeError(ErrorCode::Invalid,
+                       "the server rejected our request due to an error "
+                       "in our request: test operation failed");
+    }
+    return std::nullopt;
+  });
+  auto r = reconcile();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::Conflict);
+  EXPECT_FALSE(r.error().terminal);
+  ASSERT_TRUE(reconcile());
+  EXPECT_EQ(stored().metadata.finalizers, std::vector<std::string>{"kubegrant.io/revoke"});
+}
+
+TEST_F(ReconcilerTest, ATransientForbiddenOnTheDeleteAtExpiryIsRetriedWithinTheBackoff) {
+  const auto rbKey = activeRequest();
+  // RBAC caches settling, an admission plugin's hiccup: the DELETE is refused once.
+  bool failOnce = true;
+  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "delete" && a.resource == "rolebindings.rbac.authorization.k8s.io" && failOnce) {
+      failOnce = false;
+      return makeError(ErrorCode::Forbidden, "rolebindings is forbidden (transient)");
+    }
+    return std::nullopt;
+  });
+  runtime::Controller controller("accessrequest", reconciler_, clock_);
+  clock_.advance(std::chrono::minutes(30));
+  controller.start();
+  controller.enqueue(kKey);
+  ASSERT_TRUE(
+      runtime::testutil::eventually([&] { return controller.stats().reconcileTotal == 1; }));
+  EXPECT_EQ(controller.stats().reconcileTerminalErrors, 0u);
+  EXPECT_EQ(controller.queue().numRequeues(kKey), 1) << "requeued with backoff, not dropped";
+  EXPECT_TRUE(client_.peek(kube::resources::roleBindings(), rbKey));
+  // The first backoff step (5 ms), far inside the sweep interval.
+  clock_.advance(std::chrono::milliseconds(5));
+  ASSERT_TRUE(
+      runtime::testutil::eventually([&] { return controller.stats().reconcileTotal == 2; }));
+  controller.stop();
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), rbKey));
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
 }
 
 }  // namespace

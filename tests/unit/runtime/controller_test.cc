@@ -85,9 +85,44 @@ TEST(Controller, ARetryableErrorRequeuesWithBackoffUntilSuccess) {
   c.stop();
 }
 
+TEST(Controller, AnErrorOfAnyCodeIsRetriedUnlessMarkedTerminal) {
+  // A Forbidden while RBAC caches settle, a NotFound of something about to appear: the
+  // controller does not guess from the code, the reconciler decides.
+  for (ErrorCode code : {ErrorCode::Forbidden, ErrorCode::NotFound, ErrorCode::Invalid}) {
+    FakeClock clock(kStart);
+    ScriptedReconciler r({fail(code, "transient"), Action::awaitChange()});
+    Controller c("test", r, clock);
+    c.start();
+    c.enqueue(kKey);
+    ASSERT_TRUE(eventually([&] { return c.stats().reconcileTotal == 1; }));
+    EXPECT_EQ(c.queue().numRequeues(kKey), 1) << toString(code);
+    clock.advance(5ms);
+    ASSERT_TRUE(eventually([&] { return c.stats().reconcileTotal == 2; })) << toString(code);
+    EXPECT_EQ(c.stats().reconcileTerminalErrors, 0u);
+    c.stop();
+  }
+}
+
+TEST(Controller, RetryAfterFromTheServerIsTheFloorOfTheBackoff) {
+  FakeClock clock(kStart);
+  Error throttled = makeError(ErrorCode::TooManyRequests, "slow down");
+  throttled.retryAfterSeconds = 3;
+  ScriptedReconciler r({std::unexpected(throttled), Action::awaitChange()});
+  Controller c("test", r, clock);
+  c.start();
+  c.enqueue(kKey);
+  ASSERT_TRUE(eventually([&] { return c.stats().reconcileTotal == 1; }));
+  clock.advance(3s - 1ms);
+  std::this_thread::sleep_for(30ms);
+  EXPECT_EQ(r.calls(), 1u) << "not before the 3 s the server asked for";
+  clock.advance(1ms);
+  ASSERT_TRUE(eventually([&] { return c.stats().reconcileTotal == 2; }));
+  c.stop();
+}
+
 TEST(Controller, ATerminalErrorIsNotRetried) {
   FakeClock clock(kStart);
-  ScriptedReconciler r({fail(ErrorCode::Invalid, "spec.duration is malformed")});
+  ScriptedReconciler r({std::unexpected(terminal(makeError(ErrorCode::Invalid, "malformed")))});
   Controller c("test", r, clock);
   c.start();
   c.enqueue(kKey);

@@ -1,7 +1,10 @@
 #include "operator/runtime/manager.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <future>
 #include <mutex>
 
@@ -56,6 +59,13 @@ kube::Object lease(const std::string& holder, TimePoint renew) {
 ManagerOptions options(std::string identity) {
   ManagerOptions o;
   o.identity = std::move(identity);
+  return o;
+}
+
+// One replica, no leader election.
+ManagerOptions alone() {
+  ManagerOptions o;
+  o.leaderElection = false;
   return o;
 }
 
@@ -132,9 +142,7 @@ TEST(Manager, WithoutLeaderElectionControllersStartAtOnce) {
   FakeClock clock(kStart);
   FakeClient client(&clock);
   client.seed(kConfigMaps, configMap("payments", "req-1"));
-  ManagerOptions opts = options("");
-  opts.leaderElection = false;
-  Manager mgr(client, clock, opts);
+  Manager mgr(client, clock, alone());
   RecordingReconciler rec;
   Controller& ctl = mgr.addController("configmaps", rec);
   mgr.informer(kConfigMaps).addEventHandler(enqueueObject(ctl.queue()));
@@ -153,6 +161,139 @@ TEST(Manager, AnInvalidLeaderElectionConfigurationIsRefused) {
   auto r = mgr.run();
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, ErrorCode::Invalid);
+}
+
+TEST(Manager, ControllersStartOnlyAfterEveryCacheSynced) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("payments", "req-1"));
+  // The second cache cannot list yet (RBAC not in place, API server busy, ...).
+  std::atomic<bool> secretsListable{false};
+  client.addReactor([&](const testing::FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "list" && a.resource == "secrets" && !secretsListable) {
+      return makeError(ErrorCode::Unavailable, "not yet");
+    }
+    return std::nullopt;
+  });
+  Manager mgr(client, clock, alone());
+  RecordingReconciler rec;
+  Controller& ctl = mgr.addController("configmaps", rec);
+  mgr.informer(kConfigMaps).addEventHandler(enqueueObject(ctl.queue()));
+  mgr.informer(kube::resources::secrets());
+  auto run = std::async(std::launch::async, [&] { return mgr.run(); });
+
+  ASSERT_TRUE(eventually([&] { return mgr.informer(kConfigMaps).hasSynced(); }));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(rec.keys().empty()) << "a reconcile ran on a partly cold cache";
+  std::string why;
+  EXPECT_FALSE(mgr.ready(&why));
+  EXPECT_EQ(why, "cache of secrets not synced");
+
+  secretsListable = true;
+  ASSERT_TRUE(advanceUntil(clock, 1s, 60s, [&] { return rec.keys().size() == 1; }));
+  EXPECT_TRUE(mgr.ready());
+  mgr.stop();
+  EXPECT_TRUE(run.get().has_value());
+}
+
+// Records starts and stops into a shared log.
+class LoggingRunnable : public Runnable {
+ public:
+  LoggingRunnable(std::string name, std::vector<std::string>& log, std::mutex& mu)
+      : name_(std::move(name)), log_(log), mu_(mu) {}
+  Result<void> start() override {
+    std::lock_guard<std::mutex> g(mu_);
+    log_.push_back("start " + name_);
+    return ok();
+  }
+  void stop() override {
+    std::lock_guard<std::mutex> g(mu_);
+    log_.push_back("stop " + name_);
+  }
+
+ private:
+  std::string name_;
+  std::vector<std::string>& log_;
+  std::mutex& mu_;
+};
+
+TEST(Manager, RunnablesStartInOrderAndStopInReverseWithLeaderOnlyOnesFirst) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  std::vector<std::string> log;
+  std::mutex mu;
+  Manager mgr(client, clock, alone());
+  mgr.informer(kConfigMaps);
+  mgr.add(std::make_unique<LoggingRunnable>("webhook", log, mu), RunOn::EveryReplica);
+  mgr.add(std::make_unique<LoggingRunnable>("sweep", log, mu), RunOn::Leader);
+  mgr.add(std::make_unique<LoggingRunnable>("events", log, mu), RunOn::EveryReplica);
+  auto run = std::async(std::launch::async, [&] { return mgr.run(); });
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> g(mu);
+    return log.size() == 3;
+  }));
+  mgr.stop();
+  ASSERT_TRUE(run.get().has_value());
+  EXPECT_EQ(log, (std::vector<std::string>{"start webhook", "start events", "start sweep",
+                                           "stop sweep", "stop events", "stop webhook"}));
+}
+
+TEST(Manager, ARunnableThatCannotStartEndsRunWithItsError) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  struct Broken : Runnable {
+    Result<void> start() override { return fail(ErrorCode::Unavailable, "port 9443 in use"); }
+    void stop() override { ADD_FAILURE() << "stopped without having started"; }
+  };
+  Manager mgr(client, clock, alone());
+  mgr.add(std::make_unique<Broken>(), RunOn::EveryReplica);
+  auto r = mgr.run();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "port 9443 in use");
+}
+
+TEST(Manager, SigtermEndsRunCleanly) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  auto signals = StopSignals::block();  // this test process: SIGTERM only reaches the fd
+  ASSERT_TRUE(signals) << signals.error().describe();
+  Manager mgr(client, clock, alone());
+  RecordingReconciler rec;
+  mgr.addController("noop", rec);
+  mgr.informer(kConfigMaps);
+  auto run = std::async(std::launch::async, [&] { return mgr.run(&*signals); });
+  ASSERT_TRUE(eventually([&] { return mgr.leading(); }));
+  ASSERT_EQ(::kill(::getpid(), SIGTERM), 0);
+  ASSERT_EQ(run.wait_for(5s), std::future_status::ready);
+  auto r = run.get();
+  EXPECT_TRUE(r.has_value()) << r.error().describe();
+  EXPECT_FALSE(mgr.leading());
+}
+
+TEST(Manager, ProbesAndMetricsAreServedOnTheirPorts) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  ManagerOptions opts = alone();
+  opts.healthAddr = "127.0.0.1:0";
+  opts.metricsAddr = "127.0.0.1:0";
+  Manager mgr(client, clock, opts);
+  RecordingReconciler rec;
+  mgr.addController("noop", rec);
+  mgr.informer(kConfigMaps);
+  mgr.addReadyzCheck("webhook", [] { return fail(ErrorCode::Unavailable, "port closed"); });
+  auto run = std::async(std::launch::async, [&] { return mgr.run(); });
+  ASSERT_TRUE(eventually([&] { return mgr.leading(); }));
+  EXPECT_NE(mgr.healthPort(), 0);
+  EXPECT_NE(mgr.metricsPort(), 0);
+  std::string why;
+  EXPECT_FALSE(mgr.ready(&why));
+  EXPECT_EQ(why, "webhook: port closed");
+  auto text = mgr.metrics().render();
+  EXPECT_NE(text.find("kubegrant_informer_synced{resource=\"configmaps\"} 1"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kubegrant_leader 1"), std::string::npos) << text;
+  mgr.stop();
+  EXPECT_TRUE(run.get().has_value());
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "operator/kube/object.h"
 #include "operator/runtime/informer.h"
 #include "operator/runtime/testing/fake_client.h"
+#include "operator/runtime/typed_store.h"
 
 namespace kubegrant::webhooks {
 namespace {
@@ -40,7 +41,10 @@ TEST(InformerPolicyLookup, ServesDecodedPoliciesFromTheCacheAndFollowsChanges) {
   client.seed(ref, policyObject("payments-oncall", "4h"));
   SystemClock clock;
   runtime::Informer informer(client, ref, clock);
-  InformerPolicyLookup lookup(informer);
+  InformerPolicyLookup::Store policies(informer, [](const kube::Object& o) {
+    return v1alpha1::fromJson<v1alpha1::AccessPolicy>(o.body);
+  });
+  InformerPolicyLookup lookup(policies);
   EXPECT_FALSE(lookup.synced());
   informer.start();
   ASSERT_TRUE(informer.waitForSync(5s));
@@ -49,7 +53,7 @@ TEST(InformerPolicyLookup, ServesDecodedPoliciesFromTheCacheAndFollowsChanges) {
   auto first = lookup.get("payments-oncall");
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->spec.maxDuration, "4h");
-  // Memoized per resourceVersion: no decode per admission request.
+  // Decoded once per change: every admission request shares it.
   EXPECT_EQ(lookup.get("payments-oncall"), first);
   EXPECT_EQ(lookup.get("nope"), nullptr);
 

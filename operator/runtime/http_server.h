@@ -12,7 +12,7 @@
 
 #include "operator/common/result.h"
 
-namespace kubegrant::manager {
+namespace kubegrant::runtime {
 
 struct HttpResponse {
   int status = 200;
@@ -54,4 +54,4 @@ class HttpServer {
   std::thread thread_;
 };
 
-}  // namespace kubegrant::manager
+}  // namespace kubegrant::runtime

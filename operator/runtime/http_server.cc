@@ -1,4 +1,4 @@
-#include "operator/manager/http_server.h"
+#include "operator/runtime/http_server.h"
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
@@ -12,7 +12,7 @@
 
 #include "operator/common/log.h"
 
-namespace kubegrant::manager {
+namespace kubegrant::runtime {
 namespace {
 
 const char* statusText(int status) {
@@ -145,4 +145,4 @@ void HttpServer::handle(int fd) {
   }
 }
 
-}  // namespace kubegrant::manager
+}  // namespace kubegrant::runtime

@@ -1,4 +1,4 @@
-#include "operator/manager/event_recorder.h"
+#include "operator/manager/async_event_sink.h"
 
 #include "operator/common/log.h"
 
@@ -10,8 +10,11 @@ AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, d
       clock_(clock),
       pace_(clock, qps, burst),
       maxPending_(maxPending),
-      flushFor_(flushFor) {
-  thread_ = std::thread([this] { run(); });
+      flushFor_(flushFor) {}
+
+Result<void> AsyncEventSink::start() {
+  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  return ok();
 }
 
 AsyncEventSink::~AsyncEventSink() { stop(); }

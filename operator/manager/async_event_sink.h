@@ -16,21 +16,25 @@
 #include "controllers/access_request/reconciler.h"
 #include "operator/kube/rate_limiter.h"
 #include "operator/runtime/event_recorder.h"
+#include "operator/runtime/runnable.h"
 
 namespace kubegrant::manager {
 
-class AsyncEventSink {
+class AsyncEventSink final : public runtime::Runnable {
  public:
   // `recorder` must outlive this object.
   // `flushFor`: how long stop() keeps sending what is queued; the rest is dropped (counted
   // and logged), so shutdown never waits long on a slow or unreachable API server.
   AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, double qps = 20, int burst = 100,
                  size_t maxPending = 10000, Duration flushFor = std::chrono::seconds(2));
-  ~AsyncEventSink();  // flushes what is queued (for at most flushFor), then joins
+  ~AsyncEventSink() override;  // stop()
 
+  // Starts the sending thread; Events recorded before are kept until then.
+  Result<void> start() override;
+  // Flushes what is queued (for at most flushFor), then joins. Idempotent.
+  void stop() override;
   void record(const v1alpha1::AccessRequest& request,
               const controllers::access_request::RequestEvent& event);
-  void stop();
   uint64_t dropped() const;
 
  private:

@@ -1,5 +1,5 @@
 // --http-threads sizes cpprestsdk's shared pool in kubegrant-operator (webhook listener and API
-// client). Its flag lives in operator/manager/flags.h; tested here with the webhook transport.
+// client). Its flag lives in operator/manager/flags.h.
 
 #include <gtest/gtest.h>
 

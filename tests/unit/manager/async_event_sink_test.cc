@@ -1,10 +1,11 @@
+#include "operator/manager/async_event_sink.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <thread>
 
 #include "operator/common/time.h"
-#include "operator/manager/event_recorder.h"
 #include "operator/runtime/testing/fake_event_recorder.h"
 #include "tests/unit/access_request/fixtures.h"
 
@@ -28,6 +29,7 @@ TEST(AsyncEventSinkTest, SendsABurstThenPacesTheRestByTheClock) {
   FakeClock clock(*parseRfc3339("2026-11-29T10:00:00Z"));
   runtime::testing::FakeEventRecorder rec;
   AsyncEventSink sink(rec, clock, /*qps=*/1, /*burst=*/2);
+  ASSERT_TRUE(sink.start());
   for (int i = 0; i < 5; ++i) sink.record(request(), {"Normal", "Expired", std::to_string(i)});
   EXPECT_EQ(waitForEvents(rec, 2), 2u);
   std::this_thread::sleep_for(50ms);  // real time does not refill a fake clock's bucket
@@ -47,6 +49,7 @@ TEST(AsyncEventSinkTest, DropsTheOldestWhenTheQueueIsFull) {
   FakeClock clock(*parseRfc3339("2026-11-29T10:00:00Z"));
   runtime::testing::FakeEventRecorder rec;
   AsyncEventSink sink(rec, clock, /*qps=*/1, /*burst=*/1, /*maxPending=*/2);
+  ASSERT_TRUE(sink.start());
   sink.record(request(), {"Normal", "Requested", "a"});
   ASSERT_EQ(waitForEvents(rec, 1), 1u);  // the one token
   for (const char* m : {"b", "c", "d"}) sink.record(request(), {"Normal", "Expired", m});
@@ -77,6 +80,7 @@ TEST(AsyncEventSinkTest, StopGivesUpOnWhatIsNotSentWithinTheFlushTime) {
   // One token, then none for 1,000 s: nothing more goes out before stop().
   AsyncEventSink sink(rec, clock, /*qps=*/0.001, /*burst=*/1, /*maxPending=*/100,
                       /*flushFor=*/3s);
+  ASSERT_TRUE(sink.start());
   sink.record(request(), {"Normal", "Expired", "first"});
   ASSERT_EQ(waitForEvents(rec.inner_, 1), 1u);  // the one token; the clock is now +1 s
   for (int i = 0; i < 20; ++i) sink.record(request(), {"Normal", "Expired", std::to_string(i)});

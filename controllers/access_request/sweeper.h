@@ -1,0 +1,67 @@
+#pragma once
+
+// The safety net behind the AccessRequest controller: every `interval` (and once at start,
+// so grants that expired while the operator was down go at once) it looks at kubegrant's
+// RoleBindings and removes those that belong to no live request (request gone, another
+// incarnation, or ended) or whose request's expiresAt has passed; overdue requests are also
+// handed back to the controller for their status.
+//
+// It reads the manager's caches, not the API server: a sweep costs no LIST. The one answer a
+// lagging cache could get wrong, "this binding's request is gone", is confirmed with a GET
+// before the binding is deleted. Deletes carry the binding's uid as a precondition.
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+#include "controllers/access_request/builders.h"
+#include "operator/common/clock.h"
+#include "operator/common/metrics.h"
+#include "operator/kube/client.h"
+#include "operator/runtime/informer.h"
+#include "operator/runtime/runnable.h"
+#include "operator/runtime/typed_store.h"
+
+namespace kubegrant::controllers::access_request {
+
+class Sweeper final : public runtime::Runnable {
+ public:
+  using EnqueueFn = std::function<void(const runtime::NamespacedName&)>;
+  // `roleBindings` caches the RoleBindings labelled managed-by=kubegrant, `requests` every
+  // AccessRequest; both (and client, clock, metrics) must outlive the sweeper.
+  Sweeper(kube::Client& client, Clock& clock, const runtime::Store& roleBindings,
+          const runtime::TypedStore<v1::AccessRequest>& requests, EnqueueFn enqueue,
+          metrics::Registry* metrics, Duration interval = std::chrono::seconds(60));
+  ~Sweeper() override;
+
+  struct Report {
+    int roleBindings = 0;  // seen with kubegrant's labels
+    int removed = 0;       // orphaned or overdue, deleted
+    int enqueued = 0;      // overdue requests handed to the controller
+  };
+  [[nodiscard]] Result<Report> sweepOnce();
+
+  // Sweeps at once, then every interval, on a thread of its own.
+  Result<void> start() override;
+  void stop() override;
+
+ private:
+  void loop(std::stop_token stop);
+  // Whether the request a binding names (by annotation) is really gone or another
+  // incarnation, as the API server says.
+  Result<bool> ownerGone(const kube::Object& roleBinding, const std::string& uid);
+
+  kube::Client& client_;
+  Clock& clock_;
+  const runtime::Store& roleBindings_;
+  const runtime::TypedStore<v1::AccessRequest>& requests_;
+  EnqueueFn enqueue_;
+  Duration interval_;
+  metrics::Family<metrics::Counter>* removed_ = nullptr;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::jthread thread_;
+};
+
+}  // namespace kubegrant::controllers::access_request

@@ -1,0 +1,154 @@
+#include "operator/manager/setup.h"
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "controllers/access_request/reconciler.h"
+#include "controllers/access_request/sweeper.h"
+#include "crds/v1alpha1/types.h"
+#include "operator/manager/async_event_sink.h"
+#include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/webhook_server.h"
+
+namespace kubegrant::manager {
+namespace {
+
+namespace ar = controllers::access_request;
+namespace v1 = v1alpha1;
+constexpr const char* kPolicyIndex = "spec.policy";
+
+std::string defaultIdentity() {
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("{}_{}", host, ::getpid());
+}
+
+bool tcpAccepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The admission webhook server, on every replica (the API server calls whichever it reaches).
+class WebhookRunnable final : public runtime::Runnable {
+ public:
+  explicit WebhookRunnable(webhooks::WebhookServerConfig config) : server_(std::move(config)) {}
+  Result<void> start() override {
+    if (auto r = server_.start(); !r) {
+      return fail(r.error().code, "webhook server: " + r.error().message);
+    }
+    return ok();
+  }
+  void stop() override { server_.stop(); }
+
+ private:
+  webhooks::WebhookServer server_;
+};
+
+template <typename T>
+typename runtime::TypedStore<T>::Decode decoder() {
+  return [](const kube::Object& obj) { return v1::fromJson<T>(obj.body); };
+}
+
+}  // namespace
+
+runtime::ManagerOptions managerOptions(const Flags& flags) {
+  runtime::ManagerOptions o;
+  o.leaderElection = flags.leaderElect;
+  o.leaseNamespace = flags.leaderElectionNamespace;
+  o.leaseName = flags.leaderElectionId;
+  o.identity = defaultIdentity();
+  o.healthAddr = flags.healthAddr;
+  o.metricsAddr = flags.metricsAddr;
+  return o;
+}
+
+void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, const Flags& flags) {
+  // Typed views first: a reconcile woken by an event finds that event's object decoded.
+  auto& requests = mgr.typedStore<v1::AccessRequest>(kube::resources::accessRequests(),
+                                                     decoder<v1::AccessRequest>());
+  auto& policies = mgr.typedStore<v1::AccessPolicy>(kube::resources::accessPolicies(),
+                                                    decoder<v1::AccessPolicy>());
+  runtime::InformerOptions managedByUs;
+  managedByUs.labelSelector = fmt::format("{}={}", ar::kManagedByLabel, ar::kManagedByValue);
+  auto& roleBindings = mgr.informer(kube::resources::roleBindings(), managedByUs);
+  auto& requestInformer = mgr.informer(kube::resources::accessRequests());
+  requestInformer.addIndexer(kPolicyIndex, [](const kube::Object& obj) {
+    std::vector<std::string> out;
+    const auto spec = obj.body.value("spec", nlohmann::json::object());
+    if (spec.contains("policy") && spec["policy"].is_string())
+      out.push_back(spec["policy"].get<std::string>());
+    return out;
+  });
+
+  auto events = std::make_unique<AsyncEventSink>(mgr.eventRecorder(), clock);
+  AsyncEventSink* sink = events.get();
+  mgr.metrics().addCollector(
+      [sink, &dropped = mgr.metrics().gauge("kubegrant_events_dropped",
+                                            "Events dropped under back-pressure.")] {
+        dropped.with().set(static_cast<double>(sink->dropped()));
+      });
+  mgr.add(std::move(events), runtime::RunOn::EveryReplica);
+
+  ar::ReconcilerOptions ro;
+  ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
+  ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
+  auto reconciler = std::make_unique<ar::AccessRequestReconciler>(
+      mgr.client(), clock, audit,
+      [sink](const v1::AccessRequest& r, const ar::RequestEvent& e) { sink->record(r, e); },
+      &mgr.metrics(), std::move(ro));
+  runtime::ControllerOptions co;
+  co.workers = flags.workers;
+  runtime::Controller& controller = mgr.addController("accessrequest", std::move(reconciler), co);
+
+  requestInformer.addEventHandler(runtime::enqueueObject(controller.queue()));
+  // Live policies: any change re-checks every request under the policy.
+  mgr.informer(kube::resources::accessPolicies())
+      .addEventHandler(runtime::enqueueMapped(
+          controller.queue(), [&requestInformer](const kube::Object& policy) {
+            std::vector<runtime::NamespacedName> keys;
+            for (const auto& r : requestInformer.store().byIndex(kPolicyIndex, policy.name()))
+              keys.push_back(r->key());
+            return keys;
+          }));
+  // A binding changed or deleted behind our back: its request re-checks its grants.
+  roleBindings.addEventHandler(
+      runtime::enqueueMapped(controller.queue(), [](const kube::Object& rb) {
+        auto a = rb.annotations();
+        auto ns = a.find(std::string(ar::kRequestNamespaceAnnotation));
+        auto name = a.find(std::string(ar::kRequestNameAnnotation));
+        if (ns == a.end() || name == a.end()) return std::vector<runtime::NamespacedName>{};
+        return std::vector<runtime::NamespacedName>{{ns->second, name->second}};
+      }));
+
+  mgr.add(std::make_unique<ar::Sweeper>(
+              mgr.client(), clock, roleBindings.store(), requests,
+              [&controller](const runtime::NamespacedName& k) { controller.enqueue(k); },
+              &mgr.metrics(), flags.sweepInterval),
+          runtime::RunOn::Leader);
+
+  if (flags.webhookPort != 0) {
+    webhooks::WebhookServerConfig wc;
+    wc.address = flags.webhookAddress;
+    wc.port = flags.webhookPort;
+    wc.certDir = flags.webhookCertDir;
+    wc.policies = std::make_shared<webhooks::InformerPolicyLookup>(policies);
+    mgr.add(std::make_unique<WebhookRunnable>(std::move(wc)), runtime::RunOn::EveryReplica);
+    mgr.addReadyzCheck("webhook", [port = flags.webhookPort]() -> Result<void> {
+      if (tcpAccepts(port)) return ok();
+      return fail(ErrorCode::Unavailable,
+                  fmt::format("not accepting connections on port {}", port));
+    });
+  }
+}
+
+}  // namespace kubegrant::manager
