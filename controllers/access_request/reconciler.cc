@@ -8,6 +8,7 @@
 #include <set>
 #include <variant>
 
+#include "controllers/access_request/database_bundle.h"
 #include "crds/v1alpha1/policy.h"
 #include "operator/common/log.h"
 #include "operator/common/time.h"
@@ -155,7 +156,11 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, boo
   switch (p.step) {
     case Step::Activate:
     case Step::EnsureGrants: {
-      auto r = ensureGrants(request, p.step == Step::EnsureGrants);
+      const TimePoint expiresAt =
+          p.step == Step::EnsureGrants && request.status && request.status->expiresAt
+              ? *request.status->expiresAt
+              : v1::expiryFor(now, p.duration);
+      auto r = ensureGrants(request, p.step == Step::EnsureGrants, expiresAt);
       if (!r) return std::unexpected(r.error());
       if (auto* failure = std::get_if<GrantFailure>(&*r)) {
         status = failedStatus(request, failure->reason, failure->message, clock_.now());
@@ -225,10 +230,16 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr requestPtr, boo
 }
 
 Result<std::variant<std::vector<v1::Grant>, AccessRequestReconciler::GrantFailure>>
-AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool checkFirst) {
+AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool checkFirst,
+                                      TimePoint expiresAt) {
   const auto ref = kube::resources::roleBindings();
   std::vector<v1::Grant> grants;
   auto desired = desiredRoleBindings(request);
+  if (options_.databases) {
+    for (const auto& d : request.spec.databases) {
+      desired.push_back(secretReaderBinding(request, d.target));
+    }
+  }
   auto count = [&](const char* op, const char* result) {
     if (grantOps_) grantOps_->with({op, result}).inc();
   };
@@ -314,6 +325,15 @@ AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool che
     count("replace", "ok");
     grants.push_back(grantFor(rb));
   }
+  if (options_.databases && !request.spec.databases.empty()) {
+    auto db = ensureDatabaseGrants(request, checkFirst, expiresAt);
+    if (!db) return std::unexpected(db.error());
+    if (auto* failure = std::get_if<GrantFailure>(&*db)) {
+      if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
+      return *failure;
+    }
+    for (auto& g : std::get<std::vector<v1::Grant>>(*db)) grants.push_back(std::move(g));
+  }
   return grants;
 }
 
@@ -364,10 +384,14 @@ Result<void> AccessRequestReconciler::removeGrants(const v1::AccessRequest& requ
   }
   for (const auto& rb : desiredRoleBindings(request))
     targets.try_emplace({rb.namespace_, rb.name}, false);
+  for (const auto& d : request.spec.databases) {
+    const auto rb = secretReaderBinding(request, d.target);
+    targets.try_emplace({rb.namespace_, rb.name}, false);
+  }
   for (const auto& [key, recorded] : targets) {
     if (auto r = removeRoleBinding(key, request.metadata.uid, recorded); !r) return r;
   }
-  return ok();
+  return removeDatabaseGrants(request);
 }
 
 Result<void> AccessRequestReconciler::writeStatus(const v1::AccessRequest& request,

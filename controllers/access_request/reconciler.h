@@ -31,6 +31,7 @@
 
 #include "controllers/access_request/audit.h"
 #include "controllers/access_request/builders.h"
+#include "controllers/database/provider.h"
 #include "operator/common/clock.h"
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
@@ -64,6 +65,8 @@ using RequestReader = std::function<RequestPtr(const runtime::NamespacedName& ke
 
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
+  // Mints and ends database users for spec.databases; null = databases are not granted.
+  database::CredentialProvider* databases = nullptr;
   PolicyReader policyReader;    // empty = always GET from the API server
   RequestReader requestReader;  // empty = always GET from the API server
 };
@@ -93,7 +96,19 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   // Creates (or adopts) the desired RoleBindings. A failure that retrying cannot fix comes back
   // as a GrantFailure (after what was created is removed again); a transient one as an Error.
   Result<std::variant<std::vector<v1::Grant>, GrantFailure>> ensureGrants(
-      const v1::AccessRequest& request, bool checkFirst);
+      const v1::AccessRequest& request, bool checkFirst, TimePoint expiresAt);
+  // The database bundle of each spec.databases entry: user, Secret, the Role that lets the
+  // requester read it (its binding is one of the RoleBindings).
+  Result<std::variant<std::vector<v1::Grant>, GrantFailure>> ensureDatabaseGrants(
+      const v1::AccessRequest& request, bool checkFirst, TimePoint expiresAt);
+  // Kubernetes parts first (Secret, Role), then every database user, verified gone.
+  Result<void> removeDatabaseGrants(const v1::AccessRequest& request);
+  // The admin access to a target (from its Secrets), or why not.
+  Result<std::variant<database::TargetAccess, GrantFailure>> targetAccessFor(
+      const v1::DatabaseTarget& target);
+  // Deletes the object if it carries this request's uid label; NotFound is success.
+  Result<void> removeLabelled(const kube::ResourceRef& ref, const kube::ObjectKey& key,
+                              const std::string& requestUid);
   // Deletes every RoleBinding of the request (recorded or deterministic by name, when it
   // carries the request's uid label) and verifies each is gone.
   Result<void> removeGrants(const v1::AccessRequest& request);
