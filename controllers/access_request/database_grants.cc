@@ -150,7 +150,15 @@ Result<GrantResult> AccessRequestReconciler::ensureDatabaseGrants(const v1::Acce
                 {{"request", ns + "/" + request.metadata.name},
                  {"target", d.target},
                  {"error", user.error().describe()}});
-      if (user.error().retryable()) return std::unexpected(user.error());
+      // Not reachable: everything of the request is removed (the role included, once the
+      // database answers), and activation is tried again; never Active with parts missing.
+      // A refusal (invalid profile, missing privilege) fails the request.
+      if (user.error().retryable()) {
+        if (!checkFirst) {
+          if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
+        }
+        return std::unexpected(user.error());
+      }
       return failure("DatabaseGrantFailed",
                      fmt::format("cannot issue a user on DatabaseTarget {} (profile {}): {}",
                                  d.target, d.profile, user.error().message));

@@ -235,7 +235,16 @@ AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool che
   const auto ref = kube::resources::roleBindings();
   std::vector<v1::Grant> grants;
   auto desired = desiredRoleBindings(request);
-  if (options_.databases) {
+  if (options_.databases && !request.spec.databases.empty()) {
+    // The database bundle first: until the RoleBindings below exist, the requester can read
+    // neither its Secret nor anything else, so a failure here leaves no access behind.
+    auto db = ensureDatabaseGrants(request, checkFirst, expiresAt);
+    if (!db) return std::unexpected(db.error());
+    if (auto* failure = std::get_if<GrantFailure>(&*db)) {
+      if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
+      return *failure;
+    }
+    for (auto& g : std::get<std::vector<v1::Grant>>(*db)) grants.push_back(std::move(g));
     for (const auto& d : request.spec.databases) {
       desired.push_back(secretReaderBinding(request, d.target));
     }
@@ -324,15 +333,6 @@ AccessRequestReconciler::ensureGrants(const v1::AccessRequest& request, bool che
     }
     count("replace", "ok");
     grants.push_back(grantFor(rb));
-  }
-  if (options_.databases && !request.spec.databases.empty()) {
-    auto db = ensureDatabaseGrants(request, checkFirst, expiresAt);
-    if (!db) return std::unexpected(db.error());
-    if (auto* failure = std::get_if<GrantFailure>(&*db)) {
-      if (auto r = removeGrants(request); !r) return std::unexpected(r.error());
-      return *failure;
-    }
-    for (auto& g : std::get<std::vector<v1::Grant>>(*db)) grants.push_back(std::move(g));
   }
   return grants;
 }

@@ -66,7 +66,7 @@ using RequestReader = std::function<RequestPtr(const runtime::NamespacedName& ke
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
   // Mints and ends database users for spec.databases; null = databases are not granted.
-  database::CredentialProvider* databases = nullptr;
+  std::shared_ptr<database::CredentialProvider> databases;
   PolicyReader policyReader;    // empty = always GET from the API server
   RequestReader requestReader;  // empty = always GET from the API server
 };

@@ -8,6 +8,7 @@
 
 #include "controllers/access_request/reconciler.h"
 #include "controllers/access_request/sweeper.h"
+#include "controllers/database/postgres/postgres_provider.h"
 #include "crds/v1alpha1/types.h"
 #include "operator/manager/async_event_sink.h"
 #include "webhooks/server/informer_policy_lookup.h"
@@ -100,6 +101,9 @@ void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, con
   mgr.add(std::move(events), runtime::RunOn::EveryReplica);
 
   ar::ReconcilerOptions ro;
+  // PostgreSQL users for spec.databases (controllers/database/postgres; admin connections
+  // pooled per target, see connection_pool.h).
+  ro.databases = std::make_shared<database::postgres::PostgresProvider>();
   ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
   ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
   auto reconciler = std::make_unique<ar::AccessRequestReconciler>(

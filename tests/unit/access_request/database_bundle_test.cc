@@ -35,7 +35,7 @@ class DatabaseBundleTest : public ::testing::Test {
             [this](const v1::AccessRequest&, const RequestEvent& e) {
               events_.push_back(e.type + " " + e.reason + " " + e.message);
             },
-            &metrics_, ReconcilerOptions{.databases = &provider_}) {
+            &metrics_, ReconcilerOptions{.databases = provider_}) {
     client_.enableStatusSubresource(kube::resources::accessRequests());
     auto p = makePolicy();
     p["spec"]["approval"]["required"] = 0;
@@ -83,7 +83,8 @@ class DatabaseBundleTest : public ::testing::Test {
 
   FakeClock clock_;
   FakeClient client_;
-  database::testing::FakeProvider provider_;
+  std::shared_ptr<database::testing::FakeProvider> provider_ =
+      std::make_shared<database::testing::FakeProvider>();
   std::vector<std::string> audit_lines_;
   AuditLog audit_{[this](std::string_view l) { audit_lines_.emplace_back(l); }};
   std::vector<std::string> events_;
@@ -95,10 +96,10 @@ TEST_F(DatabaseBundleTest, ActivationIssuesTheUserTheSecretAndTheRoleToReadIt) {
   auto req = activate();
   ASSERT_EQ(req.status->phase, v1::Phase::Active) << req.status->message.value_or("");
   const std::string role = database::roleNameFor(req.metadata.uid, "orders-db");
-  ASSERT_EQ(provider_.roles().count(role), 1u);
-  EXPECT_EQ(provider_.roles().at(role).profile, "readonly");
-  EXPECT_EQ(provider_.roles().at(role).connectionLimit, 2);
-  EXPECT_EQ(provider_.roles().at(role).expiresAt, *req.status->expiresAt);
+  ASSERT_EQ(provider_->roles().count(role), 1u);
+  EXPECT_EQ(provider_->roles().at(role).profile, "readonly");
+  EXPECT_EQ(provider_->roles().at(role).connectionLimit, 2);
+  EXPECT_EQ(provider_->roles().at(role).expiresAt, *req.status->expiresAt);
 
   auto secret = client_.peek(kube::resources::secrets(), {"payments", secretName()});
   ASSERT_TRUE(secret);
@@ -130,7 +131,7 @@ TEST_F(DatabaseBundleTest, ActivationIssuesTheUserTheSecretAndTheRoleToReadIt) {
 
   // Level-based: the next reconcile keeps the user and its password.
   ASSERT_TRUE(reconciler_.reconcile(kKey));
-  EXPECT_THAT(provider_.calls(), ::testing::ElementsAre("issue " + role, "inspect " + role));
+  EXPECT_THAT(provider_->calls(), ::testing::ElementsAre("issue " + role, "inspect " + role));
 }
 
 TEST_F(DatabaseBundleTest, ExpiryRemovesTheWholeBundle) {
@@ -140,7 +141,7 @@ TEST_F(DatabaseBundleTest, ExpiryRemovesTheWholeBundle) {
   auto r = reconciler_.reconcile(kKey);
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
-  EXPECT_TRUE(provider_.roles().empty());
+  EXPECT_TRUE(provider_->roles().empty());
   EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
   EXPECT_FALSE(
       client_.peek(kube::resources::roles(), {"payments", secretReaderRoleName(req, "orders-db")}));
@@ -152,7 +153,7 @@ TEST_F(DatabaseBundleTest, WithTheDatabaseDownKubernetesPartsGoOnTimeAndTheUserL
   auto req = activate();
   const std::string role = database::roleNameFor(req.metadata.uid, "orders-db");
   clock_.advance(std::chrono::minutes(30));
-  provider_.setDown(true);
+  provider_->setDown(true);
   auto r = reconciler_.reconcile(kKey);
   ASSERT_FALSE(r);
   EXPECT_TRUE(r.error().retryable());
@@ -160,14 +161,14 @@ TEST_F(DatabaseBundleTest, WithTheDatabaseDownKubernetesPartsGoOnTimeAndTheUserL
   EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
   EXPECT_FALSE(client_.peek(kube::resources::roleBindings(),
                             {"payments", secretReaderRoleName(req, "orders-db")}));
-  EXPECT_EQ(provider_.roles().count(role), 1u);
+  EXPECT_EQ(provider_->roles().count(role), 1u);
   EXPECT_EQ(stored().status->phase, v1::Phase::Active) << "not Expired before the user is gone";
 
-  provider_.setDown(false);
+  provider_->setDown(false);
   r = reconciler_.reconcile(kKey);
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
-  EXPECT_TRUE(provider_.roles().empty());
+  EXPECT_TRUE(provider_->roles().empty());
 }
 
 TEST_F(DatabaseBundleTest, AMissingTargetFailsTheRequestWithNothingLeft) {
@@ -176,8 +177,29 @@ TEST_F(DatabaseBundleTest, AMissingTargetFailsTheRequestWithNothingLeft) {
   EXPECT_EQ(req.status->phase, v1::Phase::Failed);
   EXPECT_THAT(req.status->message.value_or(""),
               HasSubstr("DatabaseTarget orders-db does not exist"));
-  EXPECT_TRUE(provider_.roles().empty());
+  EXPECT_TRUE(provider_->roles().empty());
   EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "payments")->items.empty());
+}
+
+TEST_F(DatabaseBundleTest, ADatabaseDownAtActivationGrantsNothingUntilItIsBack) {
+  provider_->setDown(true);
+  ASSERT_TRUE(reconciler_.reconcile(kKey));  // finalizer
+  // The issue failed; whether a role was created before the connection broke is unknown, so
+  // nothing is decided until the database confirms there is none. Meanwhile nothing grants.
+  auto r = reconciler_.reconcile(kKey);
+  ASSERT_FALSE(r);
+  EXPECT_THAT(r.error().message, HasSubstr("DatabaseRevocationPending"));
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "payments")->items.empty());
+  EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
+  EXPECT_NE(stored().status.value_or(v1::AccessRequestStatus{}).phase, v1::Phase::Active);
+  provider_->setDown(false);
+  r = reconciler_.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  // Back: the activation is tried again from scratch and the whole bundle is in place.
+  auto req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Active);
+  EXPECT_EQ(provider_->roles().size(), 1u);
+  EXPECT_TRUE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
 }
 
 }  // namespace
