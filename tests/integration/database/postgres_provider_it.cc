@@ -392,6 +392,30 @@ TEST_F(PostgresProviderTest, WithoutPoolingNoAdminConnectionOutlivesACall) {
   EXPECT_EQ(after, before);
 }
 
+TEST_F(PostgresProviderTest, ConcurrentIssuesOfANewProfileAllSucceedAndShareItsRole) {
+  // A profile no issue has seen: the first issuer creates its role and views under the
+  // profile's lock, the others find them current after waiting for that lock.
+  const auto profile = support("support-" + testing::uniqueName("par"));
+  std::vector<IssueInput> inputs;
+  for (int i = 0; i < 6; ++i) inputs.push_back(input(profile));
+  std::vector<Result<IssuedUser>> results(inputs.size(), fail(ErrorCode::Internal, "not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = provider_->issue(inputs[i]); });
+  }
+  for (auto& t : threads) t.join();
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_TRUE(results[i].has_value()) << results[i].error().message;
+    EXPECT_EQ(
+        psql(inputs[i].role, results[i]->password, "SELECT email FROM customers WHERE id = 1").out,
+        "a***@example.com\n");
+  }
+  EXPECT_EQ(adminScalar("SELECT count(*) FROM pg_auth_members m JOIN pg_roles r ON r.oid = "
+                        "m.roleid WHERE r.rolname = $1",
+                        {profileRoleName(env_.pgDatabase, profile.name)}),
+            "7");  // the six users and the admin
+}
+
 TEST_F(PostgresProviderTest, LibpqQuotingMatchesTheQuotingOfTheUnitTable) {
   auto conn = Connection::open(access_, env_.caCert);
   ASSERT_TRUE(conn.has_value()) << conn.error().message;
