@@ -320,8 +320,9 @@ TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsWarnedThatItIsNotGranted) {
                           std::string(kReasonTicket) +
                               "  databases:\n    - target: orders-db\n      profile: readonly\n"));
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.err.find("Warning: spec.databases: not granted; this kubegrant version creates no "
-                       "database users, only the RoleBindings (1 database entry ignored)\n"),
+  EXPECT_NE(r.err.find("Warning: spec.databases: a user on orders-db (profile readonly) is "
+                       "issued at activation, its credentials in Secret " +
+                       name + "-orders-db that only you can read"),
             std::string::npos)
       << r.err;
 }

@@ -266,12 +266,14 @@ TEST_F(AccessRequestAdmissionTest, ValidCreateExplainsWhoMustApprove) {
       << resp.warnings[1];
 }
 
-TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldTheyAreNotGranted) {
+TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldWhatItWillGet) {
   AccessRequest r = draft();
   r.spec.requester = info(kAlice);
   const std::string notGranted =
-      "spec.databases: not granted; this kubegrant version creates no database users, only the "
-      "RoleBindings (1 database entry ignored)";
+      "spec.databases: a user on orders-db (profile readonly) is issued at activation, its "
+      "credentials in Secret " +
+      r.metadata.name +
+      "-orders-db that only you can read; the target and profile are checked then";
   auto resp = create(kAlice, r);
   ASSERT_TRUE(resp.allowed);
   EXPECT_NE(std::find(resp.warnings.begin(), resp.warnings.end(), notGranted), resp.warnings.end())
