@@ -312,7 +312,7 @@ TEST_F(WebhookE2eTest, ValidCreateIsAllowedStampsTheRequesterAndExplainsItself) 
             R"(["payments-devs","system:authenticated"])");
 }
 
-TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsWarnedThatItIsNotGranted) {
+TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsToldWhatItWillGet) {
   std::string name = uniqueName("req");
   auto r =
       kubectl(env(), "alice", {"create", "-f", "-"},
