@@ -1,4 +1,4 @@
-# kubegrant: make build | test | run | stop | install | lint | fmt | fuzz | bench | clean
+# kubegrant: make build | test | run | stop | install | install-plugin | lint | fmt | fuzz | bench | clean
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
@@ -50,6 +50,26 @@ stop: ## Stop the local control plane and PostgreSQL started by `make run`
 .PHONY: install
 install: ## Install the CRDs into the current cluster (KUBECONFIG)
 	kubectl apply --server-side -f crds/
+
+# Where `make install-plugin` puts kubectl-grant: /usr/local/bin as root, else ~/.local/bin.
+PLUGIN_DIR ?= $(if $(filter 0,$(shell id -u)),/usr/local/bin,$(HOME)/.local/bin)
+
+.PHONY: install-plugin
+install-plugin: deps $(BUILD_DIR)/build.ninja ## Install the kubectl plugin so `kubectl grant ...` works (PLUGIN_DIR=...)
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kubectl-grant
+	install -d $(PLUGIN_DIR)
+	install -m 0755 $(BUILD_DIR)/operator/kubectl_grant/kubectl-grant $(PLUGIN_DIR)/kubectl-grant
+	install -m 0755 operator/kubectl_grant/kubectl_complete-grant $(PLUGIN_DIR)/kubectl_complete-grant
+	@echo "installed $(PLUGIN_DIR)/kubectl-grant (and kubectl_complete-grant for shell completion)"
+	@case ":$$PATH:" in *":$(PLUGIN_DIR):"*) ;; \
+	  *) echo "note: $(PLUGIN_DIR) is not on your PATH: export PATH=\"$(PLUGIN_DIR):\$$PATH\"";; esac
+
+.PHONY: plugin-archive
+plugin-archive: deps $(BUILD_DIR)/build.ninja ## The kubectl-grant archive for krew (operator/kubectl_grant/plugin.yaml) and its sha256
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target kubectl-grant
+	tar -czf $(BUILD_DIR)/kubectl-grant-linux-amd64.tar.gz \
+	  -C $(BUILD_DIR)/operator/kubectl_grant kubectl-grant -C $(CURDIR)/operator/kubectl_grant kubectl_complete-grant
+	sha256sum $(BUILD_DIR)/kubectl-grant-linux-amd64.tar.gz
 
 .PHONY: lint
 lint: ## Check formatting (clang-format, Google style, 100 columns)

@@ -8,7 +8,7 @@ packages=(
   libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libfmt-dev
   libgtest-dev libgmock-dev libpq-dev
   postgresql postgresql-client openssl curl
-  kubectl clang-format
+  kubectl clang-format libcli11-dev tmux
 )
 if [ "${KUBEGRANT_DEPS_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206

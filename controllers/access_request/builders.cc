@@ -219,8 +219,8 @@ void setCondition(std::vector<v1::Condition>& conditions, v1::Condition c) {
   conditions.push_back(std::move(c));
 }
 
-Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now) {
-  Plan p;
+Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now) {
+  Decision p;
   const v1::AccessRequestStatus empty;
   const v1::AccessRequestStatus& st = request.status ? *request.status : empty;
   const v1::Phase cur = st.phase.value_or(v1::Phase::Pending);
@@ -397,8 +397,9 @@ Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, Time
 
 namespace {
 
-// The Approved condition for the status after `plan`.
-std::optional<v1::Condition> approvedCondition(const v1::AccessRequestStatus& st, const Plan& p) {
+// The Approved condition for the status after `p`.
+std::optional<v1::Condition> approvedCondition(const v1::AccessRequestStatus& st,
+                                               const Decision& p) {
   if (p.phase == v1::Phase::Pending) {
     return condition(kConditionApproved, false, "AwaitingApproval", p.message);
   }
@@ -431,7 +432,7 @@ std::optional<v1::Condition> approvedCondition(const v1::AccessRequestStatus& st
 
 }  // namespace
 
-v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Plan& p,
+v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Decision& p,
                                    const std::vector<v1::Grant>& grants, TimePoint now) {
   v1::AccessRequestStatus st = request.status.value_or(v1::AccessRequestStatus{});
   const TimePoint t = seconds(now);
@@ -443,7 +444,8 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Plan&
 
   auto keepOthers = [&](std::vector<v1::Grant> rbs) {
     for (const auto& g : st.grants) {
-      if (g.kind != v1::GrantKind::RoleBinding) rbs.push_back(g);
+      if (g.kind != v1::GrantKind::RoleBinding && std::find(rbs.begin(), rbs.end(), g) == rbs.end())
+        rbs.push_back(g);
     }
     return rbs;
   };
@@ -504,12 +506,13 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Plan&
   return st;
 }
 
-std::optional<TimePoint> nextRequeue(const Plan& plan, const v1::AccessRequestStatus& status,
+std::optional<TimePoint> nextRequeue(const Decision& decision,
+                                     const v1::AccessRequestStatus& status,
                                      const v1::AccessPolicy* policy) {
-  if (plan.requeueAt) return plan.requeueAt;
+  if (decision.requeueAt) return decision.requeueAt;
   const v1::Phase phase = status.phase.value_or(v1::Phase::Pending);
   if (phase == v1::Phase::Active && status.expiresAt) return status.expiresAt;
-  if (v1::isTerminal(phase) && status.endedAt && plan.step != Step::Delete) {
+  if (v1::isTerminal(phase) && status.endedAt && decision.step != Step::Delete) {
     Duration retain = v1::kDefaultRetainFor;
     if (policy) {
       if (auto r = v1::effectiveRetainFor(*policy)) retain = *r;
@@ -521,7 +524,7 @@ std::optional<TimePoint> nextRequeue(const Plan& plan, const v1::AccessRequestSt
 
 v1::AccessRequestStatus failedStatus(const v1::AccessRequest& request, std::string reason,
                                      std::string message, TimePoint now) {
-  Plan p;
+  Decision p;
   p.step = Step::RemoveGrants;
   p.phase = v1::Phase::Failed;
   p.reason = std::move(reason);

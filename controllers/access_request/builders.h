@@ -1,8 +1,9 @@
 #pragma once
 
-// Pure builders of the AccessRequest controller: from (request, policy, now) they compute
+// Pure builders of the AccessRequest controller: from (request, policy, now) they decide
 // what should exist and what the status should say. No I/O, no clock reads, no exceptions;
-// the reconciler (reconciler.h) is the only code that talks to the API server.
+// plan() (plan.h) turns a decision into effects, and only the executor (executor.h) talks to
+// the API server.
 
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -66,9 +67,9 @@ bool roleBindingMatches(const nlohmann::json& existing, const DesiredRoleBinding
 
 v1::Grant grantFor(const DesiredRoleBinding& rb);
 
-// What the reconciler should do for a request now.
+// What a reconcile should do for a request now.
 enum class Step {
-  None,          // only (possibly) write the status in `Plan`
+  None,          // only (possibly) write the status
   Activate,      // create the grants, then write Active
   EnsureGrants,  // Active: keep the grants in place
   RemoveGrants,  // delete every grant, verify it is gone, then write the terminal status
@@ -77,7 +78,7 @@ enum class Step {
 
 const char* toString(Step step);
 
-struct Plan {
+struct Decision {
   Step step = Step::None;
   v1::Phase phase = v1::Phase::Pending;  // the phase to write once the step succeeded
   // Short CamelCase cause ("AwaitingApproval", "Approved", "Expired", "PolicyChanged", ...),
@@ -101,20 +102,21 @@ struct Plan {
 //    pendingTimeout after creation -> Expired with no access; otherwise wait;
 //  - approved: startAt in the future -> Approved and wait; else Activate;
 //  - Active: expiresAt reached -> RemoveGrants, Expired; else EnsureGrants until expiresAt.
-Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
+Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
 
-// The status to write after `plan` succeeded at `now`, starting from the current one (kept
-// as is where the plan says nothing, so a no-op reconcile writes nothing). `grants` is what
-// exists for the request after the step (Activate/EnsureGrants: the RoleBindings; after
+// The status to write once `decision`'s step succeeded at `now`, starting from the current one
+// (kept as is where the decision says nothing, so a no-op reconcile writes nothing). `grants` is
+// what exists for the request after the step (Activate/EnsureGrants: the RoleBindings; after
 // RemoveGrants the previous list is kept as the record of what was granted). Conditions keep
 // their lastTransitionTime unless their status changes.
-v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Plan& plan,
+v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Decision& decision,
                                    const std::vector<v1::Grant>& grants, TimePoint now);
 
-// When the request must be looked at again even if nothing else changes: the plan's own
+// When the request must be looked at again even if nothing else changes: the decision's own
 // time (pendingTimeout, startAt, expiresAt), else the new status's expiresAt (just
 // activated) or endedAt + retainFor (just ended). nullopt = only a change wakes it.
-std::optional<TimePoint> nextRequeue(const Plan& plan, const v1::AccessRequestStatus& status,
+std::optional<TimePoint> nextRequeue(const Decision& decision,
+                                     const v1::AccessRequestStatus& status,
                                      const v1::AccessPolicy* policy);
 
 // A Failed status (nothing left granted) with an actionable message.

@@ -76,23 +76,28 @@ if [ "$local_users" = 1 ]; then
   KC="$DEV/kubeconfig"
   cat <<MSG
 
-kubegrant is starting. In another terminal:
+kubegrant is starting. In another terminal (make install-plugin puts \`kubectl grant\` on the PATH;
+$BUILD/operator/kubectl_grant/kubectl-grant is the same program):
 
-  # alice asks for access (she cannot list pods yet):
+  # alice asks for access (she cannot list pods yet) and waits for a decision:
   kubectl --kubeconfig $KC/alice.yaml get pods -n payments        # Forbidden
-  kubectl --kubeconfig $KC/alice.yaml apply -f $ROOT/examples/request-debug-orders.yaml
-  kubectl --kubeconfig $KC/alice.yaml get areq -n payments
+  kubectl grant --kubeconfig $KC/alice.yaml -n payments request --name debug-orders \\
+    --policy payments-oncall --role view --for 30m --reason "orders stuck" --ticket INC-4211 --wait
 
-  # bob approves:
-  kubectl --kubeconfig $KC/bob.yaml patch areq debug-orders -n payments --subresource=status \\
-    --type=json -p '[{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"ok"}}]'
+  # bob finds it and approves:
+  kubectl grant --kubeconfig $KC/bob.yaml list --to-approve -A
+  kubectl grant --kubeconfig $KC/bob.yaml -n payments approve debug-orders --comment ok
 
-  # alice now has access until status.expiresAt:
+  # alice now has access until status.expiresAt; the story so far:
   kubectl --kubeconfig $KC/alice.yaml get pods -n payments
-  kubectl --kubeconfig $KC/admin.yaml describe areq debug-orders -n payments
+  kubectl grant --kubeconfig $KC/admin.yaml -n payments describe debug-orders
 
   # end it early (alice or an approver):
-  kubectl --kubeconfig $KC/alice.yaml patch areq debug-orders -n payments --type=merge -p '{"spec":{"revoke":true}}'
+  kubectl grant --kubeconfig $KC/alice.yaml -n payments revoke debug-orders
+
+  # the same with plain kubectl: apply $ROOT/examples/request-debug-orders.yaml as alice;
+  # approve as bob with kubectl patch areq debug-orders -n payments --subresource=status \\
+  #   --type=json -p '[{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve"}}]'
 
 Health: curl localhost${HEALTH_ADDR:-:8081}/readyz   Metrics: curl localhost${METRICS_ADDR:-:8080}/metrics
 Ctrl-C stops the operator; 'make stop' stops the control plane.

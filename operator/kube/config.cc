@@ -1,11 +1,15 @@
 #include "operator/kube/config.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include "operator/common/base64.h"
 
 namespace kubegrant::kube {
 
@@ -21,32 +25,6 @@ Result<std::string> readFile(const fs::path& path, std::string_view what) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-Result<std::string> base64Decode(std::string_view in, std::string_view what) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
-  };
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t') continue;
-    int v = value(c);
-    if (v < 0) return fail(ErrorCode::Invalid, fmt::format("{} is not valid base64", what));
-    buffer = (buffer << 6) | static_cast<unsigned>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  return out;
 }
 
 std::string scalar(const YAML::Node& node, const char* key) {
@@ -89,40 +67,83 @@ std::string trim(std::string s) {
   return s;
 }
 
-}  // namespace
+// One named entry (cluster, user or context) and the folder its relative paths resolve
+// against: the folder of the file it came from.
+struct Entry {
+  YAML::Node node;  // the inner map ("cluster:", "user:", "context:")
+  fs::path baseDir;
+};
 
-Result<ClusterConfig> parseKubeconfig(const std::string& yaml, const fs::path& baseDir,
-                                      const KubeconfigOptions& options) {
+// kubeconfig files merged as kubectl merges them: the first file to define a name wins the
+// whole entry; the first non-empty current-context wins.
+struct MergedKubeconfig {
+  std::string currentContext;
+  std::map<std::string, Entry> clusters, users, contexts;
+};
+
+void mergeNamed(std::map<std::string, Entry>& into, const YAML::Node& root, const char* list,
+                const char* inner, const fs::path& baseDir) {
+  YAML::Node entries = root[list];
+  if (!entries || !entries.IsSequence()) return;
+  for (const auto& entry : entries) {
+    std::string name = scalar(entry, "name");
+    if (!name.empty()) into.try_emplace(name, Entry{entry[inner], baseDir});
+  }
+}
+
+Result<void> mergeInto(MergedKubeconfig& merged, const std::string& yaml, const fs::path& baseDir) {
   try {
     YAML::Node root = YAML::Load(yaml);
-    if (!root || !root.IsMap()) return fail(ErrorCode::Invalid, "kubeconfig is not a YAML map");
+    if (!root || root.IsNull()) return ok();  // an empty file contributes nothing
+    if (!root.IsMap()) return fail(ErrorCode::Invalid, "kubeconfig is not a YAML map");
+    if (merged.currentContext.empty()) merged.currentContext = scalar(root, "current-context");
+    mergeNamed(merged.clusters, root, "clusters", "cluster", baseDir);
+    mergeNamed(merged.users, root, "users", "user", baseDir);
+    mergeNamed(merged.contexts, root, "contexts", "context", baseDir);
+    return ok();
+  } catch (const YAML::Exception& e) {
+    return fail(ErrorCode::Invalid, fmt::format("kubeconfig is not valid YAML: {}", e.what()));
+  }
+}
+
+const Entry* findEntry(const std::map<std::string, Entry>& entries, const std::string& name) {
+  auto it = entries.find(name);
+  return it == entries.end() ? nullptr : &it->second;
+}
+
+Result<ClusterConfig> resolveContext(const MergedKubeconfig& merged,
+                                     const KubeconfigOptions& options) {
+  try {
     ClusterConfig cfg;
-    cfg.contextName = options.context.empty() ? scalar(root, "current-context") : options.context;
+    cfg.contextName = options.context.empty() ? merged.currentContext : options.context;
     if (cfg.contextName.empty()) {
       return fail(ErrorCode::Invalid, "kubeconfig has no current-context and none was given");
     }
-    YAML::Node context = findNamed(root, "contexts", "context", cfg.contextName);
-    if (!context || !context.IsMap()) {
+    const Entry* contextEntry = findEntry(merged.contexts, cfg.contextName);
+    if (contextEntry == nullptr || !contextEntry->node || !contextEntry->node.IsMap()) {
       return fail(ErrorCode::Invalid,
                   fmt::format("kubeconfig has no context named {}", cfg.contextName));
     }
+    const YAML::Node& context = contextEntry->node;
     std::string clusterName = scalar(context, "cluster");
     std::string userName = scalar(context, "user");
     cfg.namespace_ = scalar(context, "namespace");
     if (cfg.namespace_.empty()) cfg.namespace_ = "default";
 
-    YAML::Node cluster = findNamed(root, "clusters", "cluster", clusterName);
-    if (!cluster || !cluster.IsMap()) {
+    const Entry* clusterEntry = findEntry(merged.clusters, clusterName);
+    if (clusterEntry == nullptr || !clusterEntry->node || !clusterEntry->node.IsMap()) {
       return fail(ErrorCode::Invalid, fmt::format("kubeconfig context {} names unknown cluster {}",
                                                   cfg.contextName, clusterName));
     }
+    const YAML::Node& cluster = clusterEntry->node;
     cfg.server = scalar(cluster, "server");
     while (!cfg.server.empty() && cfg.server.back() == '/') cfg.server.pop_back();
     if (cfg.server.empty()) {
       return fail(ErrorCode::Invalid, fmt::format("cluster {} has no server", clusterName));
     }
     cfg.tlsServerName = scalar(cluster, "tls-server-name");
-    auto ca = pemFrom(cluster, "certificate-authority-data", "certificate-authority", baseDir);
+    auto ca = pemFrom(cluster, "certificate-authority-data", "certificate-authority",
+                      clusterEntry->baseDir);
     if (!ca) return std::unexpected(ca.error());
     cfg.caPem = *ca;
     if (scalar(cluster, "insecure-skip-tls-verify") == "true") {
@@ -136,11 +157,13 @@ Result<ClusterConfig> parseKubeconfig(const std::string& yaml, const fs::path& b
     }
 
     if (!userName.empty()) {
-      YAML::Node user = findNamed(root, "users", "user", userName);
-      if (!user) {
+      const Entry* userEntry = findEntry(merged.users, userName);
+      if (userEntry == nullptr || !userEntry->node) {
         return fail(ErrorCode::Invalid, fmt::format("kubeconfig context {} names unknown user {}",
                                                     cfg.contextName, userName));
       }
+      const YAML::Node& user = userEntry->node;
+      const fs::path& baseDir = userEntry->baseDir;
       if (user.IsMap()) {
         if (user["exec"] || user["auth-provider"]) {
           return fail(ErrorCode::Invalid,
@@ -171,16 +194,67 @@ Result<ClusterConfig> parseKubeconfig(const std::string& yaml, const fs::path& b
   }
 }
 
+fs::path folderOf(const fs::path& file) {
+  return file.has_parent_path() ? file.parent_path() : fs::current_path();
+}
+
+Error prefixed(Error e, std::string_view where) {
+  e.message = fmt::format("{}: {}", where, e.message);
+  return e;
+}
+
+}  // namespace
+
+Result<ClusterConfig> parseKubeconfig(const std::string& yaml, const fs::path& baseDir,
+                                      const KubeconfigOptions& options) {
+  MergedKubeconfig merged;
+  if (auto m = mergeInto(merged, yaml, baseDir); !m) return std::unexpected(m.error());
+  return resolveContext(merged, options);
+}
+
 Result<ClusterConfig> loadKubeconfig(const fs::path& path, const KubeconfigOptions& options) {
   auto text = readFile(path, "kubeconfig");
   if (!text) return std::unexpected(text.error());
-  fs::path baseDir = path.has_parent_path() ? path.parent_path() : fs::current_path();
-  auto cfg = parseKubeconfig(*text, baseDir, options);
-  if (!cfg) {
-    Error e = cfg.error();
-    e.message = fmt::format("{}: {}", path.string(), e.message);
-    return std::unexpected(std::move(e));
+  auto cfg = parseKubeconfig(*text, folderOf(path), options);
+  if (!cfg) return std::unexpected(prefixed(cfg.error(), path.string()));
+  return cfg;
+}
+
+std::vector<fs::path> splitKubeconfigPaths(std::string_view list) {
+  std::vector<fs::path> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    std::size_t end = list.find(':', start);
+    if (end == std::string_view::npos) end = list.size();
+    fs::path p(std::string(list.substr(start, end - start)));
+    if (!p.empty() && std::find(out.begin(), out.end(), p) == out.end()) out.push_back(p);
+    start = end + 1;
   }
+  return out;
+}
+
+Result<ClusterConfig> loadKubeconfigFiles(const std::vector<fs::path>& paths,
+                                          const KubeconfigOptions& options) {
+  MergedKubeconfig merged;
+  std::vector<std::string> read;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) continue;  // kubectl skips missing files in the list
+    auto text = readFile(path, "kubeconfig");
+    if (!text) return std::unexpected(text.error());
+    if (auto m = mergeInto(merged, *text, folderOf(path)); !m) {
+      return std::unexpected(prefixed(m.error(), path.string()));
+    }
+    read.push_back(path.string());
+  }
+  std::vector<std::string> all;
+  for (const auto& p : paths) all.push_back(p.string());
+  if (read.empty()) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("none of the kubeconfig files exists: {}", fmt::join(all, ", ")));
+  }
+  auto cfg = resolveContext(merged, options);
+  if (!cfg) return std::unexpected(prefixed(cfg.error(), fmt::format("{}", fmt::join(read, ":"))));
   return cfg;
 }
 
@@ -222,9 +296,7 @@ Result<ClusterConfig> loadDefaultConfig(const fs::path& explicitPath,
                                         const KubeconfigOptions& options) {
   if (!explicitPath.empty()) return loadKubeconfig(explicitPath, options);
   if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
-    std::string first(env);
-    if (auto colon = first.find(':'); colon != std::string::npos) first.resize(colon);
-    return loadKubeconfig(first, options);
+    return loadKubeconfigFiles(splitKubeconfigPaths(env), options);
   }
   if (const char* host = std::getenv("KUBERNETES_SERVICE_HOST"); host != nullptr && *host) {
     return loadInClusterConfig();

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "operator/common/result.h"
 
@@ -40,6 +42,16 @@ struct KubeconfigOptions {
                                                     const std::filesystem::path& baseDir,
                                                     const KubeconfigOptions& options = {});
 
+// Several kubeconfig files merged the way kubectl merges a $KUBECONFIG list: files are read
+// in order and a missing one is skipped; the first file that names a cluster, user or context
+// wins that entry whole; the first non-empty current-context wins. Relative file references
+// resolve against the folder of the file their entry came from. Fails (Invalid) when none of
+// the files exists, or as loadKubeconfig does.
+[[nodiscard]] Result<ClusterConfig> loadKubeconfigFiles(
+    const std::vector<std::filesystem::path>& paths, const KubeconfigOptions& options = {});
+// A $KUBECONFIG value as a list of files: split on ':', empty entries and repeats dropped.
+std::vector<std::filesystem::path> splitKubeconfigPaths(std::string_view list);
+
 // In-cluster inputs, injectable for tests.
 struct InClusterSource {
   std::map<std::string, std::string> env;  // empty = read the process environment
@@ -50,8 +62,10 @@ struct InClusterSource {
 // by path (tokenFile) so rotations are seen.
 [[nodiscard]] Result<ClusterConfig> loadInClusterConfig(const InClusterSource& source = {});
 
-// $KUBECONFIG (first entry), else in-cluster when KUBERNETES_SERVICE_HOST is set, else
-// ~/.kube/config. An explicit path wins when non-empty.
+// kubectl's loading rules: an explicit path when non-empty (it must exist), else $KUBECONFIG
+// (every file, merged as loadKubeconfigFiles does), else in-cluster when KUBERNETES_SERVICE_HOST is
+// set, else
+// ~/.kube/config. KubeconfigOptions::context picks a context other than the current one.
 [[nodiscard]] Result<ClusterConfig> loadDefaultConfig(
     const std::filesystem::path& explicitPath = {}, const KubeconfigOptions& options = {});
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "controllers/access_request/reconciler.h"
+#include "controllers/access_request/executor.h"
 #include "operator/kube/rate_limiter.h"
 #include "operator/runtime/event_recorder.h"
 #include "operator/runtime/runnable.h"

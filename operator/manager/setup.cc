@@ -106,6 +106,9 @@ void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, con
   ro.databases = std::make_shared<database::postgres::PostgresProvider>();
   ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
   ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
+  ro.roleBindingReader = [&roleBindings](const kube::ObjectKey& key) {
+    return roleBindings.store().get(key);
+  };
   auto reconciler = std::make_unique<ar::AccessRequestReconciler>(
       mgr.client(), clock, audit,
       [sink](const v1::AccessRequest& r, const ar::RequestEvent& e) { sink->record(r, e); },

@@ -23,6 +23,7 @@
 #include "operator/kube/errors.h"
 #include "operator/kube/rate_limiter.h"
 #include "operator/kube/url.h"
+#include "operator/kube/warnings.h"
 #include "operator/kube/watch_decoder.h"
 
 namespace kubegrant::kube::rest {
@@ -451,7 +452,10 @@ class RestClient final : public Client {
       try {
         resp = client_.request(makeRequest(method, pathAndQuery, body, contentType)).get();
         out.status = resp.status_code();
-        if (out.status >= 200 && out.status < 300) return resp;
+        if (out.status >= 200 && out.status < 300) {
+          reportWarnings(resp);
+          return resp;
+        }
         out.body = resp.extract_utf8string(true).get();
         if (auto it = resp.headers().find("Retry-After"); it != resp.headers().end()) {
           retryAfter = it->second;
@@ -477,6 +481,13 @@ class RestClient final : public Client {
         continue;
       }
       return std::unexpected(std::move(err));
+    }
+  }
+
+  void reportWarnings(const http::http_response& resp) const {
+    if (!options_.onWarning) return;
+    if (auto it = resp.headers().find("Warning"); it != resp.headers().end()) {
+      for (const auto& text : parseWarningHeader(it->second)) options_.onWarning(text);
     }
   }
 

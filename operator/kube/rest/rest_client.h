@@ -4,6 +4,7 @@
 // rest/*.cc include it.
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,10 @@ struct RestOptions {
   std::chrono::seconds maxRetryAfter{10};  // caps a server-sent Retry-After
   std::string userAgent = "kubegrant";
   Clock* clock = nullptr;  // nullptr = system clock
+  // Called with each warning the API server sends on a successful request (admission
+  // webhooks' warnings, deprecations: `Warning: 299` headers), on the calling thread before
+  // the call returns, as client-go's WarningHandler. Empty = warnings are dropped.
+  std::function<void(const std::string&)> onWarning;
 };
 
 // Builds a client. Fails (Invalid) on an unusable config: bad PEM, missing server,

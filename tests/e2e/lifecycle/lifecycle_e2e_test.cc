@@ -3,21 +3,15 @@
 // kubeconfig; alice, bob, carol and the admin act through kubectl with theirs. Every test
 // uses its own namespace and AccessPolicy, so tests can share one control plane.
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
-#include <functional>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -25,7 +19,7 @@
 #include <vector>
 
 #include "operator/common/time.h"
-#include "tests/support/free_port.h"
+#include "tests/support/operator_harness.h"
 #include "tests/support/test_env.h"
 
 namespace kubegrant::e2e {
@@ -34,133 +28,40 @@ namespace {
 using nlohmann::json;
 using testing::CommandResult;
 using testing::kubectl;
-using testing::runCommand;
+using testing::readFile;
 using testing::TestEnv;
 using testing::uniqueName;
+using testing::waitFor;
 using namespace std::chrono_literals;
 
-const std::string kSource = KG_SOURCE_DIR;
 const std::string kApprove =
     R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"ok"}}])";
 const std::string kDeny =
     R"([{"op":"add","path":"/status/approvals/-","value":{"decision":"Deny","comment":"no"}}])";
 
-bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
-             std::chrono::milliseconds every = 100ms) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(every);
-  }
-  return pred();
-}
-
-std::string readFile(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// The operator as a child process: its stdout is the audit log, stderr its JSON logs.
-class OperatorProcess {
- public:
-  void start(const std::vector<std::string>& args, const std::string& logPath) {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      ::dup2(fd, 2);
-      ::dup2(fd, 1);
-      std::vector<char*> argv;
-      std::string bin = KG_OPERATOR_BIN;
-      argv.push_back(bin.data());
-      std::vector<std::string> copy = args;
-      for (auto& a : copy) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(bin.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  // Sends `sig` and waits; returns the exit status (or -signal).
-  int stop(int sig = SIGTERM) {
-    if (pid_ <= 0) return 0;
-    ::kill(pid_, sig);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  }
-  bool running() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
-  ~OperatorProcess() { stop(SIGKILL); }
-
- private:
-  pid_t pid_ = -1;
-};
-
-// Installs kubegrant into the shared control plane once per test process and runs the
-// operator; every test gets a fresh namespace and policy.
+// Installs kubegrant into the shared control plane and runs the operator (OperatorHarness);
+// every test gets a fresh namespace and policy.
 class LifecycleTest : public ::testing::Test {
  protected:
   void SetUp() override {
     auto e = testing::requireEnv();
     ASSERT_TRUE(e) << "run tests/controlplane/up.sh DIR and source DIR/env";
     env_ = *e;
-    dir_ = std::filesystem::temp_directory_path() / uniqueName("kg-lifecycle");
-    std::filesystem::create_directories(dir_);
-    auditPath_ = dir_ + "/operator.log";
-    webhookPort_ = ::kubegrant::testing::freeLoopbackPort();
-    healthPort_ = ::kubegrant::testing::freeLoopbackPort();
-    webhookConfig_ = fmt::format("kubegrant-e2e-lifecycle-{}", ::getpid());
-
-    mustAdmin({"apply", "--server-side", "--force-conflicts", "-f", kSource + "/crds/"});
-    mustAdmin({"wait", "--for", "condition=Established", "--timeout=60s",
-               "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"});
-    mustAdmin({"apply", "-f", kSource + "/operator/deploy/rbac-operator.yaml"});
-    mustAdmin({"apply", "-f", kSource + "/operator/deploy/rbac-users.yaml"});
-
-    // Serving certificate from a fresh CA, registered with a name of our own.
-    auto certs = runCommand({KG_CERTS_BIN, "--dir", dir_ + "/certs", "--ip", "127.0.0.1"});
-    ASSERT_EQ(certs.exitCode, 0) << certs.err;
-    // Registrations left by a crashed earlier run of this suite would point at a dead port.
-    auto stale = kubectl(env_, "admin", {"get", "validatingwebhookconfigurations", "-o", "name"});
-    std::istringstream names(stale.out);
-    for (std::string n; std::getline(names, n);) {
-      if (n.find("kubegrant-e2e-lifecycle-") == std::string::npos) continue;
-      std::string name = n.substr(n.find('/') + 1);
-      kubectl(env_, "admin",
-              {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
-      kubectl(env_, "admin",
-              {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
-    }
-    auto rendered =
-        runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
-                    kSource + "/operator/deploy/render-webhooks.sh",
-                    fmt::format("https://127.0.0.1:{}", webhookPort_), dir_ + "/certs/ca.crt"});
-    ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
-    webhookYaml_ = rendered.out;
-
-    startOperator();
-    auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, webhookYaml_);
-    ASSERT_EQ(reg.exitCode, 0) << reg.err;
-
+    ASSERT_NO_FATAL_FAILURE(harness_.setUp(env_, "kubegrant-e2e-lifecycle"));
+    auditPath_ = harness_.logPath();
     ns_ = uniqueName("lc");
     policy_ = ns_ + "-policy";
     mustAdmin({"create", "namespace", ns_});
   }
 
   void TearDown() override {
-    if (!webhookConfig_.empty()) {
-      kubectl(env_, "admin",
-              {"delete", "validatingwebhookconfiguration", webhookConfig_, "--ignore-not-found"});
-      kubectl(env_, "admin",
-              {"delete", "mutatingwebhookconfiguration", webhookConfig_, "--ignore-not-found"});
-    }
+    harness_.unregisterWebhooks();
     if (!ns_.empty()) {
       // Requests first (the operator removes their finalizers), then the rest.
       kubectl(env_, "admin",
               {"delete", "accessrequests", "--all", "-n", ns_, "--wait=true", "--timeout=20s"});
     }
-    int rc = op_.stop(SIGTERM);
+    int rc = harness_.stopOperator(SIGTERM);
     EXPECT_EQ(rc, 0) << "the operator must exit 0 on SIGTERM";
     if (!ns_.empty()) {
       kubectl(env_, "admin", {"delete", "accesspolicy", policy_, "--ignore-not-found"});
@@ -169,25 +70,9 @@ class LifecycleTest : public ::testing::Test {
     if (HasFailure()) {
       std::cerr << "---- operator log (" << auditPath_ << ") ----\n"
                 << readFile(auditPath_).substr(0, 20000) << "\n";
-    } else {
-      std::filesystem::remove_all(dir_);
+    } else if (!harness_.dir().empty()) {
+      std::filesystem::remove_all(harness_.dir());
     }
-  }
-
-  void startOperator() {
-    op_.start({"--kubeconfig", env_.kubeconfig("operator"), "--webhook-port",
-               std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs", "--health-addr",
-               fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0", "--sweep-interval",
-               "2s", "--log-level", "info"},
-              auditPath_);
-    bool ready = waitFor(
-        [&] {
-          auto r = runCommand({"curl", "-fsS", "--max-time", "1",
-                               fmt::format("http://127.0.0.1:{}/readyz", healthPort_)});
-          return r.exitCode == 0;
-        },
-        30s);
-    ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(auditPath_);
   }
 
   void mustAdmin(std::vector<std::string> args, std::string_view input = {}) {
@@ -312,9 +197,8 @@ spec:
   }
 
   TestEnv env_;
-  std::string dir_, auditPath_, webhookConfig_, webhookYaml_, ns_, policy_;
-  int webhookPort_ = 0, healthPort_ = 0;
-  OperatorProcess op_;
+  testing::OperatorHarness harness_{{KG_SOURCE_DIR, KG_OPERATOR_BIN, KG_CERTS_BIN}};
+  std::string auditPath_, ns_, policy_;
 };
 
 TEST_F(LifecycleTest, ApprovedRequestGrantsAccessUntilExpiryThenRemovesIt) {
@@ -533,12 +417,12 @@ TEST_F(LifecycleTest, AGrantThatExpiredWhileTheOperatorWasDownGoesWithinTwoSecon
   ASSERT_EQ(patchStatus("bob", "crash", kApprove).exitCode, 0);
   ASSERT_TRUE(waitPhase("crash", "Active"));
   auto expiresAt = *parseRfc3339(get("crash")["status"]["expiresAt"].get<std::string>());
-  ASSERT_EQ(op_.stop(SIGKILL), -SIGKILL);
+  ASSERT_EQ(harness_.stopOperator(SIGKILL), -SIGKILL);
   // Stay down past expiresAt: nothing revokes meanwhile (the binding is still there).
   std::this_thread::sleep_until(expiresAt + 2s);
   ASSERT_EQ(roleBindings().size(), 1u);
   const auto restarted = std::chrono::system_clock::now();
-  startOperator();
+  ASSERT_NO_FATAL_FAILURE(harness_.startOperator());
   ASSERT_TRUE(waitFor([&] { return roleBindings().empty(); }, 10s));
   // When the revocation happened, from the operator's own audit line (written once the
   // binding was verified gone), against when the new process was started.

@@ -70,8 +70,8 @@ TEST(DesiredRoleBindings, IsEmptyWithoutARequester) {
 }
 
 // One row of the lifecycle table: a request (as JSON patches over the fixture), a policy
-// (or none), a time, and what plan() must decide.
-struct PlanCase {
+// (or none), a time, and what decide() must decide.
+struct DecisionCase {
   std::string name;
   json requestPatch;
   std::optional<json> policyPatch;  // nullopt = policy deleted
@@ -83,11 +83,11 @@ struct PlanCase {
   std::string messageContains;
 };
 // Readable in test names' listings and failure messages (instead of raw bytes).
-void PrintTo(const PlanCase& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const DecisionCase& c, std::ostream* os) { *os << c.name; }
 
-class PlanTable : public ::testing::TestWithParam<PlanCase> {};
+class DecisionTable : public ::testing::TestWithParam<DecisionCase> {};
 
-TEST_P(PlanTable, DecidesTheNextStep) {
+TEST_P(DecisionTable, DecidesTheNextStep) {
   const auto& c = GetParam();
   auto rj = makeRequest();
   rj.merge_patch(c.requestPatch);
@@ -98,7 +98,7 @@ TEST_P(PlanTable, DecidesTheNextStep) {
     pj.merge_patch(*c.policyPatch);
     p = policy(pj);
   }
-  Plan out = plan(r, p ? &*p : nullptr, at(c.now));
+  Decision out = decide(r, p ? &*p : nullptr, at(c.now));
   EXPECT_EQ(toString(out.step), std::string(toString(c.step)));
   EXPECT_EQ(v1::toString(out.phase), std::string(v1::toString(c.phase)));
   EXPECT_EQ(out.reason, c.reason);
@@ -125,74 +125,76 @@ json merged(json base, const json& patch) {
 json withApprovals(json approvals) { return {{"status", {{"approvals", approvals}}}}; }
 
 INSTANTIATE_TEST_SUITE_P(
-    Lifecycle, PlanTable,
+    Lifecycle, DecisionTable,
     ::testing::Values(
-        PlanCase{"a new request waits and names the approvals still needed", json::object(),
-                 json::object(), "2026-11-29T10:00:05Z", Step::None, v1::Phase::Pending,
-                 "AwaitingApproval", "2026-11-30T10:00:00Z",
-                 "needs 1 more approval from group payments-leads"},
-        PlanCase{"one approval from an approver activates at once",
-                 withApprovals(json::array({approval("bob")})), json::object(),
-                 "2026-11-29T10:02:00Z", Step::Activate, v1::Phase::Active, "Granted", std::nullopt,
-                 ""},
-        PlanCase{"the requester's own approval never counts",
-                 withApprovals(json::array({approval("alice", "Approve", "payments-leads")})),
-                 json::object(), "2026-11-29T10:02:00Z", Step::None, v1::Phase::Pending,
-                 "AwaitingApproval", "2026-11-30T10:00:00Z", "needs 1 more"},
-        PlanCase{"required 0 approves at once", json::object(),
-                 json{{"spec", {{"approval", {{"required", 0}}}}}}, "2026-11-29T10:00:05Z",
-                 Step::Activate, v1::Phase::Active, "Granted", std::nullopt, ""},
-        PlanCase{"two required approvals: one is not enough",
-                 withApprovals(json::array({approval("bob")})),
-                 json{{"spec", {{"approval", {{"required", 2}}}}}}, "2026-11-29T10:02:00Z",
-                 Step::None, v1::Phase::Pending, "AwaitingApproval", "2026-11-30T10:00:00Z",
-                 "approved so far by bob"},
-        PlanCase{"any deny ends the request as Denied",
-                 withApprovals(json::array({approval("bob"), approval("carol", "Deny")})),
-                 json{{"spec", {{"approval", {{"required", 2}}}}}}, "2026-11-29T10:02:00Z",
-                 Step::RemoveGrants, v1::Phase::Denied, "Denied", std::nullopt, "denied by carol"},
-        PlanCase{"no approval within pendingTimeout expires without access", json::object(),
-                 json::object(), "2026-11-30T10:00:00Z", Step::RemoveGrants, v1::Phase::Expired,
-                 "PendingTimeout", std::nullopt, "no access was granted"},
-        PlanCase{"startAt in the future waits as Approved",
-                 json{{"spec", {{"startAt", "2026-11-29T12:00:00Z"}}},
-                      {"status", {{"approvals", json::array({approval("bob")})}}}},
-                 json::object(), "2026-11-29T10:02:00Z", Step::None, v1::Phase::Approved,
-                 "Scheduled", "2026-11-29T12:00:00Z", "starts at 2026-11-29T12:00:00Z"},
-        PlanCase{"an Active request keeps its grants until expiresAt", kActive, json::object(),
-                 "2026-11-29T10:10:00Z", Step::EnsureGrants, v1::Phase::Active, "Granted",
-                 "2026-11-29T10:31:00Z", ""},
-        PlanCase{"an Active request expires at expiresAt", kActive, json::object(),
-                 "2026-11-29T10:31:00Z", Step::RemoveGrants, v1::Phase::Expired, "Expired",
-                 std::nullopt, "expired at 2026-11-29T10:31:00Z"},
-        PlanCase{"spec.revoke ends access early",
-                 merged(kActive, json{{"spec", {{"revoke", true}}}}), json::object(),
-                 "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked, "RevokeRequested",
-                 std::nullopt, "revoked early"},
-        PlanCase{"a deleted policy revokes", kActive, std::nullopt, "2026-11-29T10:10:00Z",
-                 Step::RemoveGrants, v1::Phase::Revoked, "PolicyDeleted", std::nullopt,
-                 "AccessPolicy payments-oncall was deleted"},
-        PlanCase{"a policy that no longer allows the role revokes", kActive,
-                 json{{"spec", {{"roles", json::array({{{"kind", "Role"}, {"name", "x"}}})}}}},
-                 "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked, "PolicyChanged",
-                 std::nullopt, "no longer allows"},
-        PlanCase{"a policy that no longer trusts the approver revokes", kActive,
-                 json{{"spec", {{"approval", {{"approvers", {{"groups", {"other"}}}}}}}}},
-                 "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked, "PolicyChanged",
-                 std::nullopt, "no longer satisfy"},
-        PlanCase{"a break-glass requester is approved at once",
-                 json{{"spec", {{"requester", {{"username", "sam"}, {"groups", {"sre-oncall"}}}}}}},
-                 json::object(), "2026-11-29T10:00:05Z", Step::Activate, v1::Phase::Active,
-                 "Granted", std::nullopt, ""},
-        PlanCase{"a terminal request is kept until retainFor",
-                 json{{"status", {{"phase", "Expired"}, {"endedAt", "2026-11-29T11:00:00Z"}}}},
-                 json::object(), "2026-11-29T12:00:00Z", Step::None, v1::Phase::Expired, "",
-                 "2026-12-29T11:00:00Z", ""},
-        PlanCase{"a terminal request is deleted after retainFor",
-                 json{{"status", {{"phase", "Expired"}, {"endedAt", "2026-11-29T11:00:00Z"}}}},
-                 json::object(), "2026-12-29T11:00:00Z", Step::Delete, v1::Phase::Expired,
-                 "Retained", std::nullopt, "retainFor"},
-        PlanCase{
+        DecisionCase{"a new request waits and names the approvals still needed", json::object(),
+                     json::object(), "2026-11-29T10:00:05Z", Step::None, v1::Phase::Pending,
+                     "AwaitingApproval", "2026-11-30T10:00:00Z",
+                     "needs 1 more approval from group payments-leads"},
+        DecisionCase{"one approval from an approver activates at once",
+                     withApprovals(json::array({approval("bob")})), json::object(),
+                     "2026-11-29T10:02:00Z", Step::Activate, v1::Phase::Active, "Granted",
+                     std::nullopt, ""},
+        DecisionCase{"the requester's own approval never counts",
+                     withApprovals(json::array({approval("alice", "Approve", "payments-leads")})),
+                     json::object(), "2026-11-29T10:02:00Z", Step::None, v1::Phase::Pending,
+                     "AwaitingApproval", "2026-11-30T10:00:00Z", "needs 1 more"},
+        DecisionCase{"required 0 approves at once", json::object(),
+                     json{{"spec", {{"approval", {{"required", 0}}}}}}, "2026-11-29T10:00:05Z",
+                     Step::Activate, v1::Phase::Active, "Granted", std::nullopt, ""},
+        DecisionCase{"two required approvals: one is not enough",
+                     withApprovals(json::array({approval("bob")})),
+                     json{{"spec", {{"approval", {{"required", 2}}}}}}, "2026-11-29T10:02:00Z",
+                     Step::None, v1::Phase::Pending, "AwaitingApproval", "2026-11-30T10:00:00Z",
+                     "approved so far by bob"},
+        DecisionCase{"any deny ends the request as Denied",
+                     withApprovals(json::array({approval("bob"), approval("carol", "Deny")})),
+                     json{{"spec", {{"approval", {{"required", 2}}}}}}, "2026-11-29T10:02:00Z",
+                     Step::RemoveGrants, v1::Phase::Denied, "Denied", std::nullopt,
+                     "denied by carol"},
+        DecisionCase{"no approval within pendingTimeout expires without access", json::object(),
+                     json::object(), "2026-11-30T10:00:00Z", Step::RemoveGrants, v1::Phase::Expired,
+                     "PendingTimeout", std::nullopt, "no access was granted"},
+        DecisionCase{"startAt in the future waits as Approved",
+                     json{{"spec", {{"startAt", "2026-11-29T12:00:00Z"}}},
+                          {"status", {{"approvals", json::array({approval("bob")})}}}},
+                     json::object(), "2026-11-29T10:02:00Z", Step::None, v1::Phase::Approved,
+                     "Scheduled", "2026-11-29T12:00:00Z", "starts at 2026-11-29T12:00:00Z"},
+        DecisionCase{"an Active request keeps its grants until expiresAt", kActive, json::object(),
+                     "2026-11-29T10:10:00Z", Step::EnsureGrants, v1::Phase::Active, "Granted",
+                     "2026-11-29T10:31:00Z", ""},
+        DecisionCase{"an Active request expires at expiresAt", kActive, json::object(),
+                     "2026-11-29T10:31:00Z", Step::RemoveGrants, v1::Phase::Expired, "Expired",
+                     std::nullopt, "expired at 2026-11-29T10:31:00Z"},
+        DecisionCase{"spec.revoke ends access early",
+                     merged(kActive, json{{"spec", {{"revoke", true}}}}), json::object(),
+                     "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked,
+                     "RevokeRequested", std::nullopt, "revoked early"},
+        DecisionCase{"a deleted policy revokes", kActive, std::nullopt, "2026-11-29T10:10:00Z",
+                     Step::RemoveGrants, v1::Phase::Revoked, "PolicyDeleted", std::nullopt,
+                     "AccessPolicy payments-oncall was deleted"},
+        DecisionCase{"a policy that no longer allows the role revokes", kActive,
+                     json{{"spec", {{"roles", json::array({{{"kind", "Role"}, {"name", "x"}}})}}}},
+                     "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked,
+                     "PolicyChanged", std::nullopt, "no longer allows"},
+        DecisionCase{"a policy that no longer trusts the approver revokes", kActive,
+                     json{{"spec", {{"approval", {{"approvers", {{"groups", {"other"}}}}}}}}},
+                     "2026-11-29T10:10:00Z", Step::RemoveGrants, v1::Phase::Revoked,
+                     "PolicyChanged", std::nullopt, "no longer satisfy"},
+        DecisionCase{
+            "a break-glass requester is approved at once",
+            json{{"spec", {{"requester", {{"username", "sam"}, {"groups", {"sre-oncall"}}}}}}},
+            json::object(), "2026-11-29T10:00:05Z", Step::Activate, v1::Phase::Active, "Granted",
+            std::nullopt, ""},
+        DecisionCase{"a terminal request is kept until retainFor",
+                     json{{"status", {{"phase", "Expired"}, {"endedAt", "2026-11-29T11:00:00Z"}}}},
+                     json::object(), "2026-11-29T12:00:00Z", Step::None, v1::Phase::Expired, "",
+                     "2026-12-29T11:00:00Z", ""},
+        DecisionCase{"a terminal request is deleted after retainFor",
+                     json{{"status", {{"phase", "Expired"}, {"endedAt", "2026-11-29T11:00:00Z"}}}},
+                     json::object(), "2026-12-29T11:00:00Z", Step::Delete, v1::Phase::Expired,
+                     "Retained", std::nullopt, "retainFor"},
+        DecisionCase{
             "a deleted Active request is revoked",
             merged(kActive, json{{"metadata", {{"deletionTimestamp", "2026-11-29T10:05:00Z"}}}}),
             json::object(), "2026-11-29T10:05:00Z", Step::RemoveGrants, v1::Phase::Revoked,
@@ -209,7 +211,7 @@ TEST(NextStatus, StartsTheClockAtActivationNotAtCreation) {
   auto r = request(rj);
   auto p = policy();
   const TimePoint now = at("2026-11-29T15:00:00Z");  // five hours after creation
-  Plan out = plan(r, &p, now);
+  Decision out = decide(r, &p, now);
   ASSERT_EQ(out.step, Step::Activate);
   v1::Grant g{v1::GrantKind::RoleBinding, "payments", "rb", ""};
   auto st = nextStatus(r, out, {g}, now);
@@ -238,10 +240,10 @@ TEST(NextStatus, AGrantSaysThatRequestedDatabasesAreNotGranted) {
   p.spec.databases = {{"orders-db", {"readonly"}}};
   const TimePoint now = at("2026-11-29T10:05:00Z");
   v1::Grant g{v1::GrantKind::RoleBinding, "payments", "rb", ""};
-  auto st = nextStatus(withDb, plan(withDb, &p, now), {g}, now);
+  auto st = nextStatus(withDb, decide(withDb, &p, now), {g}, now);
   ASSERT_EQ(st.phase, v1::Phase::Active);
   EXPECT_NE(st.message->find("spec.databases is not granted"), std::string::npos) << *st.message;
-  st = nextStatus(withoutDb, plan(withoutDb, &p, now), {g}, now);
+  st = nextStatus(withoutDb, decide(withoutDb, &p, now), {g}, now);
   EXPECT_EQ(st.message->find("databases"), std::string::npos) << *st.message;
 }
 
@@ -250,10 +252,10 @@ TEST(NextStatus, IsAFixedPointWhenNothingChanges) {
   auto r = request(rj);
   auto p = policy();
   auto first =
-      nextStatus(r, plan(r, &p, at("2026-11-29T10:00:05Z")), {}, at("2026-11-29T10:00:05Z"));
+      nextStatus(r, decide(r, &p, at("2026-11-29T10:00:05Z")), {}, at("2026-11-29T10:00:05Z"));
   r.status = first;
   auto second =
-      nextStatus(r, plan(r, &p, at("2026-11-29T10:07:00Z")), {}, at("2026-11-29T10:07:00Z"));
+      nextStatus(r, decide(r, &p, at("2026-11-29T10:07:00Z")), {}, at("2026-11-29T10:07:00Z"));
   EXPECT_EQ(first, second);
 }
 
@@ -262,7 +264,7 @@ TEST(NextStatus, EndingRemovesTheGrantListAndSetsEndedAt) {
   rj.merge_patch(kActive);
   auto r = request(rj);
   auto p = policy();
-  Plan out = plan(r, &p, at("2026-11-29T10:31:00Z"));
+  Decision out = decide(r, &p, at("2026-11-29T10:31:00Z"));
   auto st = nextStatus(r, out, {}, at("2026-11-29T10:31:00Z"));
   EXPECT_EQ(st.phase, v1::Phase::Expired);
   EXPECT_EQ(formatRfc3339(*st.endedAt), "2026-11-29T10:31:00Z");

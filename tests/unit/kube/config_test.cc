@@ -179,5 +179,65 @@ TEST(LoadInClusterConfig, FailsOutsideACluster) {
   EXPECT_NE(cfg.error().message.find("KUBERNETES_SERVICE_HOST"), std::string::npos);
 }
 
+// $KUBECONFIG=a:b merges as kubectl does: entries by name, the first file wins an entry
+// whole, the first current-context wins, each entry's paths resolve against its own file.
+TEST(LoadKubeconfigFiles, MergesEntryByEntryAndTheFirstFileWins) {
+  TempDir dir;
+  dir.write("one/ca.crt", kCa);
+  auto one = dir.write("one/config",
+                       "current-context: work\n"
+                       "clusters:\n- name: prod\n  cluster:\n    server: https://prod-one:6443\n"
+                       "    certificate-authority: ca.crt\n"
+                       "contexts:\n- name: work\n  context:\n    cluster: prod\n    user: me\n"
+                       "    namespace: payments\n");
+  dir.write("two/me.tok", "tok\n");
+  auto two = dir.write("two/config",
+                       "current-context: lab\n"
+                       "clusters:\n- name: prod\n  cluster:\n    server: https://prod-two:6443\n"
+                       "- name: lab\n  cluster:\n    server: https://lab:6443\n"
+                       "contexts:\n- name: work\n  context:\n    cluster: lab\n    user: me\n"
+                       "- name: lab\n  context:\n    cluster: lab\n    user: me\n"
+                       "users:\n- name: me\n  user:\n    tokenFile: me.tok\n");
+  auto cfg = loadKubeconfigFiles({one, dir.path() / "missing", two});
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  EXPECT_EQ(cfg->contextName, "work") << "the first file's current-context wins";
+  EXPECT_EQ(cfg->server, "https://prod-one:6443") << "the first file's cluster prod wins";
+  EXPECT_EQ(cfg->caPem, kCa) << "resolved against the first file's folder";
+  EXPECT_EQ(cfg->namespace_, "payments") << "the first file's context work wins whole";
+  EXPECT_EQ(cfg->tokenFile, (dir.path() / "two" / "me.tok").string())
+      << "a user only the second file has, resolved against the second file's folder";
+
+  auto lab = loadKubeconfigFiles({one, two}, {.context = "lab"});
+  ASSERT_TRUE(lab.has_value()) << lab.error().describe();
+  EXPECT_EQ(lab->server, "https://lab:6443");
+  EXPECT_EQ(lab->namespace_, "default") << "a context without a namespace means default";
+
+  auto swapped = loadKubeconfigFiles({two, one});
+  ASSERT_TRUE(swapped.has_value()) << swapped.error().describe();
+  EXPECT_EQ(swapped->contextName, "lab") << "now the second file's current-context comes first";
+  EXPECT_EQ(swapped->server, "https://lab:6443");
+}
+
+TEST(LoadKubeconfigFiles, FailsWhenNoFileExistsOrTheContextIsUnknown) {
+  TempDir dir;
+  auto none = loadKubeconfigFiles({dir.path() / "a", dir.path() / "b"});
+  ASSERT_FALSE(none.has_value());
+  EXPECT_EQ(none.error().code, ErrorCode::Invalid);
+  EXPECT_NE(none.error().message.find("none of the kubeconfig files exists"), std::string::npos)
+      << none.error().message;
+
+  auto path = dir.write("config", kubeconfig("", "    token: abc\n"));
+  auto unknown = loadKubeconfigFiles({path}, {.context = "nope"});
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_NE(unknown.error().message.find("no context named nope"), std::string::npos)
+      << unknown.error().message;
+}
+
+TEST(SplitKubeconfigPaths, DropsEmptyEntriesAndRepeats) {
+  EXPECT_EQ(splitKubeconfigPaths("a:b::a:c:"), (std::vector<fs::path>{"a", "b", "c"}));
+  EXPECT_EQ(splitKubeconfigPaths(""), std::vector<fs::path>{});
+  EXPECT_EQ(splitKubeconfigPaths("/x/config"), std::vector<fs::path>{"/x/config"});
+}
+
 }  // namespace
 }  // namespace kubegrant::kube

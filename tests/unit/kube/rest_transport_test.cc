@@ -113,6 +113,24 @@ TEST(RestTransport, DoesNotRetryAThrottledCreate) {
   EXPECT_EQ(server.requests().size(), 1u);
 }
 
+TEST(RestTransport, HandsTheServersWarningsToOnWarning) {
+  ScriptedServer server([&](const HttpRequest&, Connection& c) {
+    return c.write(
+        "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n"
+        "Warning: 299 - \"policy p matched\"\r\nWarning: 299 - \"needs 1 approval, from leads\"\r\n"
+        "Content-Length: " +
+        std::to_string(sizeof(kConfigMap) - 1) + "\r\n\r\n" + kConfigMap);
+  });
+  std::vector<std::string> warnings;
+  auto client =
+      clientFor(server, {.onWarning = [&](const std::string& w) { warnings.push_back(w); }});
+  Object cm(nlohmann::json::parse(kConfigMap));
+  auto created = client->create(resources::configMaps(), cm);
+  ASSERT_TRUE(created.has_value()) << created.error().describe();
+  EXPECT_EQ(warnings,
+            (std::vector<std::string>{"policy p matched", "needs 1 approval, from leads"}));
+}
+
 TEST(RestTransport, SendsEncodedSelectorsHeadersAndBodies) {
   ScriptedServer server([&](const HttpRequest& r, Connection& c) {
     if (r.method == "GET") return c.respond(200, R"({"items":[],"metadata":{}})");

@@ -1,0 +1,215 @@
+#include "controllers/access_request/executor.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "operator/common/log.h"
+
+namespace kubegrant::controllers::access_request {
+namespace {
+
+constexpr std::string_view kLogger = "accessrequest";
+
+std::string requestName(const v1::AccessRequest& r) {
+  return r.metadata.namespace_ + "/" + r.metadata.name;
+}
+
+// Whether the API server refused a RoleBinding for good: retrying cannot create it.
+std::optional<GrantRefused> refusal(const DesiredRoleBinding& rb, const Error& e) {
+  const std::string what = fmt::format("{} {}", v1::toString(rb.roleKind), rb.roleName);
+  switch (e.code) {
+    case ErrorCode::Forbidden:
+      return GrantRefused{
+          "GrantForbidden",
+          fmt::format("cannot create RoleBinding {}/{} for {}: the operator may not bind it "
+                      "(Kubernetes RBAC escalation rules require the operator to hold the role's "
+                      "permissions or have `bind` on it; add it to "
+                      "operator/deploy/rbac-operator.yaml); nothing was granted. API server "
+                      "said: {}",
+                      rb.namespace_, rb.name, what, e.message)};
+    case ErrorCode::NotFound:
+      return GrantRefused{"NamespaceNotFound",
+                          fmt::format("cannot create RoleBinding {}/{} for {}: namespace {} does "
+                                      "not exist; nothing was granted",
+                                      rb.namespace_, rb.name, what, rb.namespace_)};
+    case ErrorCode::Invalid:
+    case ErrorCode::BadRequest:
+      return GrantRefused{"GrantInvalid",
+                          fmt::format("cannot create RoleBinding {}/{} for {}: {}; nothing was "
+                                      "granted",
+                                      rb.namespace_, rb.name, what, e.message)};
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace
+
+Executor::Executor(kube::Client& client, Clock& clock, ExecutorOptions options)
+    : client_(client), clock_(clock), options_(std::move(options)) {
+  if (auto* m = options_.metrics) {
+    transitions_ = &m->counter("kubegrant_accessrequest_transitions_total",
+                               "AccessRequest phase transitions written, by new phase.", {"phase"});
+    approvalToActive_ =
+        &m->histogram("kubegrant_accessrequest_approval_to_active_seconds",
+                      "Time from the approval being observed to the grants being in place.", {},
+                      {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+    expiryLag_ = &m->histogram("kubegrant_accessrequest_expiry_lag_seconds",
+                               "Time from status.expiresAt to every grant being verified gone.", {},
+                               {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60});
+    grantOps_ = &m->counter("kubegrant_grant_operations_total",
+                            "RoleBinding operations by the controller.", {"operation", "result"});
+  }
+}
+
+Result<std::optional<GrantRefused>> Executor::run(const v1::AccessRequest& request,
+                                                  const std::vector<Effect>& effects) const {
+  for (const Effect& effect : effects) {
+    auto done = std::visit([&](const auto& e) { return perform(request, e); }, effect);
+    if (!done || *done) return done;
+  }
+  return std::nullopt;
+}
+
+void Executor::count(const char* operation, const char* result) const {
+  if (grantOps_) grantOps_->with({operation, result}).inc();
+}
+
+Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& key) const {
+  if (options_.roleBindings) return options_.roleBindings(key);
+  auto got = client_.get(kube::resources::roleBindings(), key);
+  if (!got) {
+    if (got.error().code == ErrorCode::NotFound) return nullptr;
+    return std::unexpected(got.error());
+  }
+  return std::make_shared<const kube::Object>(std::move(*got));
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest& request,
+                                    const EnsureRoleBinding& e) const {
+  const auto ref = kube::resources::roleBindings();
+  const DesiredRoleBinding& rb = e.binding;
+  const kube::ObjectKey key{rb.namespace_, rb.name};
+  auto cached = existingRoleBinding(key);
+  if (!cached) return std::unexpected(cached.error());
+  if (*cached && roleBindingMatches((*cached)->body, rb, request)) return std::nullopt;
+
+  kube::WriteOptions wo;
+  wo.fieldManager = options_.fieldManager;
+  auto refuseOr = [&](const Error& err) -> Outcome {
+    count("create", "error");
+    if (auto r = refusal(rb, err)) {
+      log::warn(kLogger, "grant refused",
+                {{"request", requestName(request)},
+                 {"roleBinding", key.toString()},
+                 {"error", err.describe()}});
+      return r;
+    }
+    return std::unexpected(err);
+  };
+  auto created = client_.create(ref, kube::Object(roleBindingJson(rb, request)), wo);
+  if (created) {
+    count("create", "ok");
+    return std::nullopt;
+  }
+  if (created.error().code != ErrorCode::AlreadyExists) return refuseOr(created.error());
+  // Something already has the name: ours from an interrupted activation (adopt it) or a
+  // stale/foreign binding (replace it: roleRef is immutable and subjects must be exact).
+  auto existing = client_.get(ref, key);
+  if (!existing) return std::unexpected(existing.error());
+  if (roleBindingMatches(existing->body, rb, request)) {
+    count("adopt", "ok");
+    return std::nullopt;
+  }
+  kube::DeleteOptions d;
+  d.preconditionUid = existing->uid();
+  if (auto r = client_.remove(ref, key, d); !r && r.error().code != ErrorCode::NotFound)
+    return std::unexpected(r.error());
+  auto again = client_.create(ref, kube::Object(roleBindingJson(rb, request)), wo);
+  if (!again) return refuseOr(again.error());
+  count("replace", "ok");
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest& request,
+                                    const RemoveRoleBinding& e) const {
+  auto r = removeOurs(kube::resources::roleBindings(), e.key, request, e.recorded);
+  count("delete", r ? "ok" : "error");
+  return r;
+}
+
+Executor::Outcome Executor::removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,
+                                       const v1::AccessRequest& request, bool recorded) const {
+  kube::DeleteOptions d;
+  if (!recorded) {
+    // An object we merely computed the name of is deleted only when it carries our uid (one
+    // recorded in status.grants was created by us, so it goes without this extra read).
+    auto existing = client_.get(ref, key);
+    if (!existing) {
+      if (existing.error().code == ErrorCode::NotFound) return std::nullopt;
+      return std::unexpected(existing.error());
+    }
+    auto labels = existing->labels();
+    auto it = labels.find(std::string(kRequestUidLabel));
+    if (it == labels.end() || it->second != request.metadata.uid) return std::nullopt;
+    d.preconditionUid = existing->uid();
+  }
+  auto r = client_.remove(ref, key, d);
+  if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
+  // Verify: revocation is done only when the API server no longer has the object. Its
+  // answer says so (NotFound, or deleted at once); one held by someone's finalizer still
+  // grants, so that is not done.
+  if (r && !r->gone()) {
+    return fail(ErrorCode::Unavailable,
+                fmt::format("{} {} is still held by finalizers [{}] after delete; retrying",
+                            ref.kind, key.toString(), fmt::join(r->pending->finalizers(), ", ")));
+  }
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest& request, const WriteStatus& e) const {
+  // metadata.resourceVersion is the precondition: a write based on a stale read is a Conflict.
+  v1::AccessRequest updated = request;
+  updated.status = e.status;
+  kube::WriteOptions wo;
+  wo.fieldManager = options_.fieldManager;
+  auto r = client_.updateStatus(kube::resources::accessRequests(),
+                                kube::Object(v1::toJson(updated)), wo);
+  if (!r) return std::unexpected(r.error());
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest& request, const DeleteRequest&) const {
+  kube::DeleteOptions d;
+  d.preconditionUid = request.metadata.uid;
+  auto r = client_.remove(kube::resources::accessRequests(),
+                          {request.metadata.namespace_, request.metadata.name}, d);
+  if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
+  log::info(kLogger, "deleted request after retainFor", {{"request", requestName(request)}});
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest&, const Record& e) const {
+  if (options_.audit) {
+    options_.audit->write(auditRecord(e.event, e.subject, e.approvers, clock_.now()));
+  }
+  if (options_.events) options_.events(e.subject, RequestEvent{e.type, e.reason, e.message});
+  log::info(kLogger, toString(e.event),
+            {{"request", requestName(e.subject)}, {"reason", e.reason}, {"message", e.message}});
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest&, const CountTransition& e) const {
+  if (transitions_) transitions_->with({v1::toString(e.phase)}).inc();
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest&, const ObserveLatency& e) const {
+  auto* h = e.metric == Latency::ApprovalToActive ? approvalToActive_ : expiryLag_;
+  // approvedAt and expiresAt have second precision; never a negative latency.
+  if (h)
+    h->with().observe(std::max(0.0, std::chrono::duration<double>(clock_.now() - e.since).count()));
+  return std::nullopt;
+}
+
+}  // namespace kubegrant::controllers::access_request

@@ -1,0 +1,89 @@
+#pragma once
+
+// Performs a plan's effects (effects.h) against the API server, in order, stopping at the
+// first error: a grant is never reported before it exists, and nothing is told before the
+// status write that makes it true. Every API error is returned as is (the controller retries
+// it with backoff); only a grant the API server refuses for good ends the run early with a
+// GrantRefused, for planRefusal().
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+
+#include "controllers/access_request/audit.h"
+#include "controllers/access_request/effects.h"
+#include "controllers/database/provider.h"
+#include "operator/common/clock.h"
+#include "operator/common/metrics.h"
+#include "operator/kube/client.h"
+#include "operator/runtime/informer.h"
+
+namespace kubegrant::controllers::access_request {
+
+// A Kubernetes Event on the request (type "Normal" or "Warning").
+struct RequestEvent {
+  std::string type;
+  std::string reason;
+  std::string message;
+};
+using EventFn = std::function<void(const v1::AccessRequest& request, const RequestEvent& event)>;
+
+// Where RoleBindings are looked up before they are created or adopted: the manager passes its
+// cache of kubegrant's RoleBindings (nullptr = not cached). Empty = GET each one.
+using RoleBindingReader = std::function<runtime::ObjectPtr(const kube::ObjectKey& key)>;
+
+struct ExecutorOptions {
+  std::string fieldManager = "kubegrant-operator";
+  AuditLog* audit = nullptr;             // may be null
+  EventFn events;                        // may be empty
+  metrics::Registry* metrics = nullptr;  // may be null
+  RoleBindingReader roleBindings;
+  // Mints and ends database users (database_grants.cc); null = spec.databases is refused.
+  std::shared_ptr<database::CredentialProvider> databases;
+};
+
+class Executor {
+ public:
+  // `client` and `clock` (and the options' audit log and registry) must outlive this.
+  Executor(kube::Client& client, Clock& clock, ExecutorOptions options);
+
+  // Performs `effects` for `request` (the copy the plan was made from). ok(nullopt) = all
+  // done; ok(refusal) = a grant was refused for good and the rest was not performed.
+  // Thread-safe: holds no state between calls.
+  [[nodiscard]] Result<std::optional<GrantRefused>> run(const v1::AccessRequest& request,
+                                                        const std::vector<Effect>& effects) const;
+
+ private:
+  using Outcome = Result<std::optional<GrantRefused>>;
+  Outcome perform(const v1::AccessRequest& request, const EnsureRoleBinding& e) const;
+  Outcome perform(const v1::AccessRequest& request, const RemoveRoleBinding& e) const;
+  Outcome perform(const v1::AccessRequest& request, const EnsureDatabaseUser& e) const;
+  Outcome perform(const v1::AccessRequest& request, const RemoveLabelled& e) const;
+  Outcome perform(const v1::AccessRequest& request, const RevokeDatabaseUsers& e) const;
+  Outcome perform(const v1::AccessRequest& request, const WriteStatus& e) const;
+  Outcome perform(const v1::AccessRequest& request, const DeleteRequest& e) const;
+  Outcome perform(const v1::AccessRequest& request, const Record& e) const;
+  Outcome perform(const v1::AccessRequest& request, const CountTransition& e) const;
+  Outcome perform(const v1::AccessRequest& request, const ObserveLatency& e) const;
+  Result<runtime::ObjectPtr> existingRoleBinding(const kube::ObjectKey& key) const;
+  // Deletes `key` (when not `recorded`: only if it carries the request's uid label) and
+  // verifies it is gone; NotFound is success.
+  Outcome removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,
+                     const v1::AccessRequest& request, bool recorded) const;
+  // The admin access to a DatabaseTarget (from its Secrets), or why not.
+  Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
+      const v1::DatabaseTarget& target) const;
+  void count(const char* operation, const char* result) const;
+
+  kube::Client& client_;
+  Clock& clock_;
+  ExecutorOptions options_;
+  metrics::Family<metrics::Counter>* transitions_ = nullptr;
+  metrics::Family<metrics::Histogram>* approvalToActive_ = nullptr;
+  metrics::Family<metrics::Histogram>* expiryLag_ = nullptr;
+  metrics::Family<metrics::Counter>* grantOps_ = nullptr;
+};
+
+}  // namespace kubegrant::controllers::access_request

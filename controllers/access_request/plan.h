@@ -1,0 +1,24 @@
+#pragma once
+
+// plan(): from (request, policy, now), the effects of one reconcile (effects.h). Pure: no
+// I/O, no clock reads. decide() (builders.h) picks the step and the phase; this turns that
+// into the grants to ensure or remove, the status to write and what to tell (audit lines,
+// Events, metrics), in the order they must happen: grants before the status that reports
+// them, and nothing told before the status write that makes it true.
+
+#include "controllers/access_request/builders.h"
+#include "controllers/access_request/effects.h"
+
+namespace kubegrant::controllers::access_request {
+
+// The effects for `request` (carrying the finalizer) under `policy` (nullptr = the policy
+// does not exist) at `now`. The status of a request that already ended is its audit record:
+// never rewritten. A reconcile that finds nothing to change plans no effect.
+Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
+
+// After `refused` stopped a plan: remove whatever the request has, then write Failed with
+// the refusal's actionable message.
+Plan planRefusal(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
+                 const GrantRefused& refused, TimePoint now);
+
+}  // namespace kubegrant::controllers::access_request

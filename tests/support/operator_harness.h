@@ -1,0 +1,80 @@
+#pragma once
+
+// The real kubegrant-operator (controller + admission webhook) running as a child process
+// against the shared control plane, with kubegrant installed around it: CRDs, RBAC, a fresh
+// serving certificate and webhook registrations of its own. What every e2e suite that acts
+// as real users needs; each test brings its own namespace and policy.
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tests/support/test_env.h"
+
+namespace kubegrant::testing {
+
+// Polls `pred` until it is true or `timeout` passes; returns its last answer.
+bool waitFor(const std::function<bool()>& pred, std::chrono::milliseconds timeout,
+             std::chrono::milliseconds every = std::chrono::milliseconds(100));
+
+std::string readFile(const std::string& path);
+
+// A child process whose stdout and stderr go to one file.
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  ~ChildProcess() { stop(SIGKILL); }
+
+  void start(const std::string& bin, const std::vector<std::string>& args,
+             const std::string& logPath, const std::vector<std::string>& extraEnv = {});
+  // Sends `sig` and waits; returns the exit status (or -signal). 0 when not running.
+  int stop(int sig = SIGTERM);
+  // Waits for the process to exit by itself, at most `timeout`; its exit status (or
+  // -signal), or nullopt when it is still running.
+  std::optional<int> wait(std::chrono::milliseconds timeout);
+  bool running() const;
+
+ private:
+  pid_t pid_ = -1;
+};
+
+struct OperatorBinaries {
+  std::string sourceDir;    // the repository (crds/, operator/deploy/)
+  std::string operatorBin;  // kubegrant-operator
+  std::string certsBin;     // kubegrant-certs
+};
+
+class OperatorHarness {
+ public:
+  explicit OperatorHarness(OperatorBinaries bins) : bins_(std::move(bins)) {}
+
+  // Installs kubegrant and starts the operator; webhooks are registered as
+  // `<configPrefix>-<pid>` (stale ones with that prefix, left by a crashed run, are removed
+  // first). Records fatal failures: call with ASSERT_NO_FATAL_FAILURE.
+  void setUp(const TestEnv& env, const std::string& configPrefix);
+  // Starts (or restarts) the operator and waits until it is ready.
+  void startOperator();
+  // Stops it; returns its exit status (or -signal).
+  int stopOperator(int sig = SIGTERM) { return operator_.stop(sig); }
+  // Removes this harness's webhook registrations.
+  void unregisterWebhooks();
+
+  const std::string& dir() const { return dir_; }          // temp folder of this run
+  const std::string& logPath() const { return logPath_; }  // operator stdout (audit) + stderr
+
+ private:
+  OperatorBinaries bins_;
+  TestEnv env_;
+  std::string dir_, logPath_, webhookConfig_;
+  int webhookPort_ = 0, healthPort_ = 0;
+  ChildProcess operator_;
+};
+
+}  // namespace kubegrant::testing
