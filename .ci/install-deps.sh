@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libpq-dev
   postgresql postgresql-client openssl curl
   kubectl clang-format libcli11-dev tmux
+  wrk  # bench/webhook_bench.sh, bench/operator_webhook_bench.sh
 )
 if [ "${KUBEGRANT_DEPS_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206

@@ -178,7 +178,11 @@ int main(int argc, char** argv) {
   sh(k + "apply --server-side --force-conflicts -f " + kSource + "/crds/ >/dev/null");
   sh(k +
      "wait --for condition=Established --timeout=60s crd/accessrequests.kubegrant.io >/dev/null");
-  sh(k + "apply -f " + kSource + "/operator/deploy/rbac-operator.yaml >/dev/null");
+  sh(kSource + "/operator/deploy/render-rbac.sh kubegrant-operator | " + k +
+     "apply -f - >/dev/null");
+  // The seal keys every replica reads, created once per control plane.
+  sh(k + "get secret -n kubegrant-system kubegrant-seal-keys >/dev/null 2>&1 || " + kSource +
+     "/operator/deploy/seal-keys.sh new | " + k + "create -f - >/dev/null");
   sh(k + "apply -f " + kSource + "/operator/deploy/rbac-users.yaml >/dev/null");
   sh(std::string(KG_CERTS_BIN) + " --dir " + dir + "/certs --ip 127.0.0.1 >/dev/null");
   const int webhookPort = ::kubegrant::testing::freeLoopbackPort(),
@@ -192,6 +196,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> args = {KG_OPERATOR_BIN,
                                      "--kubeconfig",
                                      kOperatorKubeconfig,
+                                     "--operator-identity",
+                                     "kubegrant-operator",
                                      "--webhook-port",
                                      std::to_string(webhookPort),
                                      "--webhook-cert-dir",
@@ -223,7 +229,8 @@ int main(int argc, char** argv) {
   }
   sh(
       fmt::format("WEBHOOK_CONFIG_NAME={} {}/operator/deploy/render-webhooks.sh "
-                  "https://127.0.0.1:{} {}/certs/ca.crt | {} apply -f - >/dev/null",
+                  "https://127.0.0.1:{} {}/certs/ca.crt kubegrant-operator | {} apply -f - "
+                  ">/dev/null",
                   tag, kSource, webhookPort, dir, k));
 
   auto adminC = clientFor(admin);

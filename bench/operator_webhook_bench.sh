@@ -56,7 +56,7 @@ trap cleanup EXIT
 k apply --server-side -f crds/ >/dev/null
 k wait --for condition=Established --timeout=60s crd/accessrequests.kubegrant.io \
   crd/accesspolicies.kubegrant.io crd/databasetargets.kubegrant.io >/dev/null
-k apply -f operator/deploy/rbac-operator.yaml >/dev/null
+operator/deploy/render-rbac.sh kubegrant-operator | k apply -f - >/dev/null
 k apply -f operator/deploy/rbac-users.yaml >/dev/null
 # No webhook configuration is registered: wrk talks to the operator directly, and the
 # examples must not depend on a webhook that is not serving yet.
@@ -71,7 +71,19 @@ port=$(free_port)
 health=$(free_port)
 log="$dir/operator-bench.log"
 # shellcheck disable=SC2086
-"$operator" --kubeconfig "$KUBEGRANT_KUBECONFIG_OPERATOR" --webhook-address 127.0.0.1 \
+# Sealing on, as in production, with webhook_bench's fixed bench key in a Secret of its own:
+# the sample review's requester seal (bench/webhook_bench.lua) verifies with it.
+bench_keys="bench $(printf 'b%.0s' $(seq 1 32) | base64 -w0)"
+k create secret generic kubegrant-bench-seal-keys -n kubegrant-system \
+  --from-literal=keys="$bench_keys" --dry-run=client -o yaml | k apply -f - >/dev/null
+k create role kubegrant-bench-seal-keys -n kubegrant-system --verb=get,list,watch \
+  --resource=secrets --resource-name=kubegrant-bench-seal-keys --dry-run=client -o yaml |
+  k apply -f - >/dev/null
+k create rolebinding kubegrant-bench-seal-keys -n kubegrant-system \
+  --role=kubegrant-bench-seal-keys --user=kubegrant-operator --dry-run=client -o yaml |
+  k apply -f - >/dev/null
+"$operator" --kubeconfig "$KUBEGRANT_KUBECONFIG_OPERATOR" --operator-identity kubegrant-operator \
+  --seal-keys-secret kubegrant-system/kubegrant-bench-seal-keys --webhook-address 127.0.0.1 \
   --webhook-port "$port" --webhook-cert-dir "$cert_dir" --health-addr "127.0.0.1:$health" \
   --metrics-addr 0 --audit-log /dev/null ${OPERATOR_ARGS:-} 2>"$log" &
 pid=$!

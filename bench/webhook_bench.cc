@@ -2,8 +2,12 @@
 // the operator) with a fixed AccessPolicy in memory, for load tests with wrk. See
 // bench/README.md ("admission webhook") and bench/webhook_bench.sh, which drives it.
 //
-//   webhook_bench [--port N] [--cert-dir DIR]
+//   webhook_bench [--port N] [--cert-dir DIR] [--seal on|off]
 // Prints "url https://127.0.0.1:PORT" once serving; runs until SIGINT/SIGTERM.
+// Sealing is on by default, as in production, with a fixed bench key (kBenchKeys): the
+// requester seal in bench/webhook_bench.lua's review verifies with it.
+//   webhook_bench --seal-sample REVIEW.json   prints the requester seal of the review's object
+//                                             (to regenerate webhook_bench.lua's seal)
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,7 +24,10 @@
 #include <string>
 
 #include "crds/v1alpha1/types.h"
+#include "operator/common/base64.h"
 #include "operator/common/log.h"
+#include "operator/seal/forms.h"
+#include "operator/seal/seal.h"
 #include "tests/support/api_examples.h"
 #include "tests/support/free_port.h"
 #include "webhooks/server/certs.h"
@@ -29,10 +36,27 @@
 
 using namespace kubegrant;
 
+namespace {
+// A fixed key so the sample review's seal verifies; never a production key.
+std::shared_ptr<const seal::Keyring> benchKeys() {
+  return std::make_shared<const seal::Keyring>(
+      *seal::Keyring::parse("bench " + base64Encode(std::string(32, 'b'))));
+}
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   int port = 0;
   std::string inprocBodyFile;
   int inprocIterations = 0;
+  bool sealing = true;
+  std::string sealSample;
   std::string certDir =
       (std::filesystem::temp_directory_path() / ("kg-webhook-bench-" + std::to_string(getpid())))
           .string();
@@ -50,7 +74,23 @@ int main(int argc, char** argv) {
       webhooks::configureHttpThreads(std::atoi(argv[i + 1]));
     } else if (arg == "--iterations") {
       inprocIterations = std::atoi(argv[i + 1]);
+    } else if (arg == "--seal") {
+      sealing = std::string(argv[i + 1]) != "off";
+    } else if (arg == "--seal-sample") {
+      sealSample = argv[i + 1];
     }
+  }
+  auto sealer = std::make_shared<seal::HmacSealer>(benchKeys());
+  if (!sealSample.empty()) {
+    auto review = nlohmann::json::parse(readFile(sealSample), nullptr, false);
+    auto object = review.is_object() ? review["request"]["object"] : nlohmann::json();
+    auto request = v1alpha1::fromJson<v1alpha1::AccessRequest>(object);
+    if (!request) {
+      std::fprintf(stderr, "webhook_bench: %s\n", request.error().message.c_str());
+      return 1;
+    }
+    std::printf("%s\n", sealer->seal(seal::requesterForm(*request))->c_str());
+    return 0;
   }
   if (port == 0) port = ::kubegrant::testing::freeLoopbackPort();
   sigset_t stopSignals;
@@ -70,12 +110,11 @@ int main(int argc, char** argv) {
   policies->put(testing::paymentsOncallPolicy());
 
   if (!inprocBodyFile.empty()) {
-    std::ifstream in(inprocBodyFile);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string body = ss.str();
+    std::string body = readFile(inprocBodyFile);
     SystemClock clock;
-    webhooks::AccessRequestAdmission admission(*policies, clock);
+    webhooks::AdmissionOptions options;
+    if (sealing) options.sealer = sealer.get();
+    webhooks::AccessRequestAdmission admission(*policies, clock, options);
     auto router = webhooks::makeRouter(admission);
     int n = inprocIterations > 0 ? inprocIterations : 20000;
     auto start = std::chrono::steady_clock::now();
@@ -96,6 +135,7 @@ int main(int argc, char** argv) {
   wc.port = port;
   wc.certDir = certDir;
   wc.policies = policies;
+  if (sealing) wc.sealer = sealer;
   webhooks::WebhookServer server(std::move(wc));
   if (auto r = server.start(); !r) {
     std::fprintf(stderr, "webhook_bench: %s\n", r.error().message.c_str());

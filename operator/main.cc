@@ -76,7 +76,10 @@ int main(int argc, char** argv) {
 
   SystemClock clock;
   runtime::Manager mgr(**client, clock, manager::managerOptions(*flags));
-  manager::setupOperator(mgr, clock, audit->get(), *flags);
+  if (auto r = manager::setupOperator(mgr, clock, audit->get(), *flags); !r) {
+    log::error("main", "cannot set up kubegrant", {{"error", r.error().message}});
+    return 1;
+  }
   log::info("main", "kubegrant-operator starting",
             {{"server", config->server},
              {"context", config->contextName},

@@ -115,12 +115,11 @@ const char* toString(Step step) {
   return "None";
 }
 
-std::string roleBindingName(std::string_view requestNamespace, std::string_view requestName,
+std::string roleBindingName(std::string_view requestUid, std::string_view requestName,
                             v1::RoleKind roleKind, std::string_view roleName) {
-  std::string key =
-      fmt::format("{}/{}/{}/{}", requestNamespace, requestName, v1::toString(roleKind), roleName);
-  std::string hash = fmt::format("{:016x}", fnv1a(key)).substr(0, 8);
-  // kubegrant-<req>-<role>-<hash8>: 10 + req + 1 + role + 1 + 8 <= 63.
+  std::string key = fmt::format("{}/{}/{}", requestUid, v1::toString(roleKind), roleName);
+  std::string hash = fmt::format("{:016x}", fnv1a(key));
+  // kubegrant-<req>-<role>-<hash16>: 10 + req + 1 + role + 1 + 16 <= 63.
   const size_t budget = kMaxNameLength - kNamePrefix.size() - 1 - 1 - hash.size();
   std::string role = sanitize(roleName, budget / 2);
   std::string req = sanitize(requestName, budget - role.size());
@@ -144,8 +143,7 @@ std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& req
       rb.roleKind = role.kind;
       rb.roleName = role.name;
       rb.user = request.spec.requester->username;
-      rb.name =
-          roleBindingName(request.metadata.namespace_, request.metadata.name, role.kind, role.name);
+      rb.name = roleBindingName(request.metadata.uid, request.metadata.name, role.kind, role.name);
       out.push_back(std::move(rb));
     }
   }

@@ -44,10 +44,12 @@ struct DesiredRoleBinding {
 };
 
 // Deterministic, DNS-1123 label-safe (<= 63 chars) RoleBinding name for one (request, role):
-// "kubegrant-<request>-<role>-<hash8>", where the parts are lower-cased, sanitised and
-// shortened to fit, and hash8 covers the request's namespace and name and the role's kind
-// and name, so two requests (or a Role and a ClusterRole of the same name) never collide.
-std::string roleBindingName(std::string_view requestNamespace, std::string_view requestName,
+// "kubegrant-<request>-<role>-<hash16>", where the parts are lower-cased, sanitised and
+// shortened to fit (readability only), and hash16 is 64 bits of FNV-1a over the request's
+// UID and the role's kind and name. The UID is the API server's (random, never the client's),
+// so no request can be crafted to take another's binding name (issue 11: the name-based
+// 32-bit hash could be); a Role and a ClusterRole of the same name never collide either.
+std::string roleBindingName(std::string_view requestUid, std::string_view requestName,
                             v1::RoleKind roleKind, std::string_view roleName);
 
 // One RoleBinding per (role, namespace) of spec.roles (namespaces default to the request's

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "operator/common/log.h"
+#include "operator/seal/trust.h"
 
 namespace kubegrant::controllers::access_request {
 namespace {
@@ -114,12 +115,27 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
   }
   if (created.error().code != ErrorCode::AlreadyExists) return refuseOr(created.error());
   // Something already has the name: ours from an interrupted activation (adopt it) or a
-  // stale/foreign binding (replace it: roleRef is immutable and subjects must be exact).
+  // stale one of ours (replace it: roleRef is immutable and subjects must be exact).
   auto existing = client_.get(ref, key);
   if (!existing) return std::unexpected(existing.error());
   if (roleBindingMatches(existing->body, rb, request)) {
     count("adopt", "ok");
     return std::nullopt;
+  }
+  // Not this request's (another request's, or not kubegrant's): never deleted nor adopted;
+  // the request fails instead.
+  const auto labels = existing->labels();
+  const auto owner = labels.find(std::string(kRequestUidLabel));
+  if (owner == labels.end() || owner->second != request.metadata.uid) {
+    count("create", "conflict");
+    return GrantRefused{
+        "GrantConflict",
+        fmt::format("cannot create RoleBinding {} for {} {}: a RoleBinding of that name {}; "
+                    "kubegrant never deletes or adopts it, and nothing was granted",
+                    key.toString(), v1::toString(rb.roleKind), rb.roleName,
+                    owner == labels.end()
+                        ? std::string("exists and is not kubegrant's")
+                        : fmt::format("belongs to another request (uid {})", owner->second))};
   }
   kube::DeleteOptions d;
   d.preconditionUid = existing->uid();
@@ -171,6 +187,9 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request, const Writ
   // metadata.resourceVersion is the precondition: a write based on a stale read is a Conflict.
   v1::AccessRequest updated = request;
   updated.status = e.status;
+  if (options_.sealer) {
+    if (auto s = seal::sealStatus(updated, *options_.sealer); !s) return std::unexpected(s.error());
+  }
   kube::WriteOptions wo;
   wo.fieldManager = options_.fieldManager;
   auto r = client_.updateStatus(kube::resources::accessRequests(),

@@ -19,6 +19,7 @@
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
 #include "operator/runtime/informer.h"
+#include "operator/seal/seal.h"
 
 namespace kubegrant::controllers::access_request {
 
@@ -42,6 +43,8 @@ struct ExecutorOptions {
   RoleBindingReader roleBindings;
   // Mints and ends database users (database_grants.cc); null = spec.databases is refused.
   std::shared_ptr<database::CredentialProvider> databases;
+  // Seals every status written (operator/seal); nullptr = sealing off (tests of other rules).
+  std::shared_ptr<const seal::Sealer> sealer;
 };
 
 class Executor {

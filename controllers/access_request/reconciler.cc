@@ -1,8 +1,11 @@
 #include "controllers/access_request/reconciler.h"
 
+#include <fmt/format.h>
+
 #include "controllers/access_request/plan.h"
 #include "operator/common/log.h"
 #include "operator/runtime/finalizer.h"
+#include "operator/seal/trust.h"
 
 namespace kubegrant::controllers::access_request {
 namespace {
@@ -35,7 +38,8 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
                  .events = std::move(events),
                  .metrics = metrics,
                  .roleBindings = options_.roleBindingReader,
-                 .databases = options_.databases}) {}
+                 .databases = options_.databases,
+                 .sealer = options_.sealer}) {}
 
 Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {
   RequestPtr request = options_.requestReader ? options_.requestReader(key) : nullptr;
@@ -85,10 +89,59 @@ Result<PolicyPtr> AccessRequestReconciler::readPolicy(const std::string& name) {
   return std::make_shared<const v1::AccessPolicy>(std::move(*decoded));
 }
 
+Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& request,
+                                                   const v1::AccessPolicy* policy,
+                                                   TimePoint now) const {
+  if (!options_.sealer) return plan(request, policy, now);
+  seal::Trust trust = seal::assess(request, policy, *options_.sealer, now);
+  if (trust.unavailable) return std::unexpected(*trust.unavailable);  // keys not loaded yet
+  const v1::Phase observed =
+      request.status && request.status->phase ? *request.status->phase : v1::Phase::Pending;
+  const bool endedGenuinely = trust.statusVerified && v1::isTerminal(observed);
+  if (!endedGenuinely && (trust.forgedRequester || trust.tampering)) {
+    const std::string rule = trust.forgedRequester ? *trust.forgedRequester : *trust.tampering;
+    const std::string reason = trust.forgedRequester ? "ForgedRequester" : "Tampering";
+    // The sanitised copy: its decisions all kept as evidence; recorded grants of a status
+    // kubegrant did not seal are not believed, so revocation goes by the deterministic names,
+    // deleting only bindings labelled with this request's UID.
+    v1::AccessRequest base = trust.request;
+    if (base.status && request.status) {
+      base.status->approvals = request.status->approvals;
+      if (trust.forgedRequester) base.status->breakGlass = false;
+      if (!trust.statusVerified) base.status->grants.clear();
+    }
+    log::warn(kLogger, "tampering",
+              {{"request", keyOf(request).toString()}, {"reason", reason}, {"rule", rule}});
+    return planRefusal(
+        base, policy,
+        GrantRefused{reason, fmt::format("{}; every grant was revoked and the request ended as "
+                                         "Failed",
+                                         rule)},
+        now);
+  }
+  // Only sealed, still valid decisions count; breakGlass and expiresAt as recomputed.
+  v1::AccessRequest believed = request;
+  if (believed.status && trust.request.status) {
+    believed.status->breakGlass = trust.request.status->breakGlass;
+    believed.status->expiresAt = trust.request.status->expiresAt;
+    believed.status->approvals = trust.request.status->approvals;
+  }
+  Plan p = plan(believed, policy, now);
+  // The status written keeps every recorded decision: it is the audit record.
+  if (request.status) {
+    for (Effect& e : p.effects) {
+      if (auto* w = std::get_if<WriteStatus>(&e)) w->status.approvals = request.status->approvals;
+    }
+  }
+  return p;
+}
+
 Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr request, bool fresh) {
   auto policy = readPolicy(request->spec.policy);
   if (!policy) return std::unexpected(policy.error());
-  Plan p = plan(*request, policy->get(), clock_.now());
+  auto planned = planBelieved(*request, policy->get(), clock_.now());
+  if (!planned) return std::unexpected(planned.error());
+  Plan p = std::move(*planned);
   if (!fresh && p.grants()) {
     // About to grant: the cached copy may predate a revoke. Only the API server's copy may
     // confirm the request still allows access; a newer one is planned afresh.

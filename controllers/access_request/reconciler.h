@@ -25,6 +25,13 @@
 //    it, and the Sweeper removes anything whose request is gone.
 //  - Time-based transitions (startAt, expiresAt, pendingTimeout, retainFor) are returned as
 //    requeueAfter, computed from the injected clock.
+//  - With a sealer (issue 11): only approvals whose seal verifies count, the requester is
+//    believed only with its seal, breakGlass and expiresAt are recomputed from spec and
+//    policy, and every status written carries the operator's seal. A status or decision that
+//    kubegrant did not seal is tampering: every grant is revoked (by deterministic names,
+//    only bindings labelled with this request's UID), the request ends as Failed with the
+//    rule in its message, a Warning Event "Tampering" and a "failed" audit line. A binding
+//    labelled for another request is never deleted or adopted.
 
 #include <functional>
 #include <memory>
@@ -36,6 +43,7 @@
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
 #include "operator/runtime/controller.h"
+#include "operator/seal/seal.h"
 
 namespace kubegrant::controllers::access_request {
 
@@ -56,6 +64,9 @@ struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
   // Mints and ends database users for spec.databases; null = a request with databases fails.
   std::shared_ptr<database::CredentialProvider> databases;
+  // Believes only what kubegrant sealed (operator/seal/trust.h) and seals every status it
+  // writes. The operator always sets it; nullptr (sealing off) is for tests about other rules.
+  std::shared_ptr<const seal::Sealer> sealer;
   PolicyReader policyReader;            // empty = always GET from the API server
   RequestReader requestReader;          // empty = always GET from the API server
   RoleBindingReader roleBindingReader;  // empty = GET each binding before creating it
@@ -76,6 +87,11 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   // GET and decode; nullptr when the request is gone.
   Result<RequestPtr> readRequest(const runtime::NamespacedName& key);
   Result<PolicyPtr> readPolicy(const std::string& name);
+  // plan() over what may be believed of `request` (operator/seal/trust.h): sealed decisions
+  // only, breakGlass and expiresAt recomputed; planRefusal() with the rule when kubegrant
+  // did not seal what the request says.
+  Result<Plan> planBelieved(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
+                            TimePoint now) const;
 
   kube::Client& client_;
   Clock& clock_;

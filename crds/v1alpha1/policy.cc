@@ -375,6 +375,36 @@ Result<Duration> effectiveRetainFor(const AccessPolicy& policy) {
   return policyDurationOr(policy, policy.spec.retainFor, "retainFor", kDefaultRetainFor);
 }
 
+Result<Duration> effectiveMaxStartDelay(const AccessPolicy& policy) {
+  return policyDurationOr(policy, policy.spec.maxStartDelay, "maxStartDelay",
+                          kDefaultMaxStartDelay);
+}
+
+Result<Duration> effectiveApprovalValidFor(const AccessPolicy& policy) {
+  return policyDurationOr(policy, policy.spec.approvalValidFor, "approvalValidFor",
+                          kDefaultApprovalValidFor);
+}
+
+std::optional<Violation> checkStartDelay(const AccessPolicy& policy, const AccessRequestSpec& spec,
+                                         TimePoint reference) {
+  if (!spec.startAt) return std::nullopt;
+  auto start = parseRfc3339(*spec.startAt);
+  if (!start) return std::nullopt;  // checkRequest reports the format
+  auto limit = effectiveMaxStartDelay(policy);
+  if (!limit) return Violation{"spec.policy", limit.error().message};
+  if (*start - reference <= *limit) return std::nullopt;
+  return Violation{"spec.startAt",
+                   fmt::format("startAt {} is more than maxStartDelay {} ahead (policy {}); "
+                               "request closer to the time you need access",
+                               *spec.startAt, formatDuration(*limit), policy.metadata.name)};
+}
+
+bool isOpen(const AccessRequest& request) {
+  if (request.metadata.deletionTimestamp) return false;
+  if (!request.status || !request.status->phase) return true;  // not yet seen: Pending
+  return !isTerminal(*request.status->phase);
+}
+
 TimePoint expiryFor(TimePoint activatedAt, Duration duration) {
   // A policy without maxDuration admits durations up to ~292 years: saturate instead of
   // overflowing the nanosecond clock (undefined behaviour).
@@ -395,6 +425,12 @@ std::vector<Violation> validatePolicy(const AccessPolicy& policy) {
   auto max = checkDuration(s.maxDuration, "maxDuration");
   checkDuration(s.pendingTimeout, "pendingTimeout");
   checkDuration(s.retainFor, "retainFor");
+  checkDuration(s.maxStartDelay, "maxStartDelay");
+  checkDuration(s.approvalValidFor, "approvalValidFor");
+  if (s.maxOpenRequests < 1) {
+    out.push_back(
+        {"spec.maxOpenRequests", fmt::format("must be 1 or more, got {}", s.maxOpenRequests)});
+  }
   if (def && max && *max < *def) {
     out.push_back({"spec.maxDuration", fmt::format("maxDuration {} is shorter than defaultDuration "
                                                    "{}; maxDuration must be >= defaultDuration",

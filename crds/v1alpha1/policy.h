@@ -20,6 +20,8 @@ namespace kubegrant::v1alpha1 {
 inline constexpr Duration kDefaultRequestDuration = std::chrono::hours(1);
 inline constexpr Duration kDefaultPendingTimeout = std::chrono::hours(24);
 inline constexpr Duration kDefaultRetainFor = std::chrono::hours(720);
+inline constexpr Duration kDefaultMaxStartDelay = std::chrono::hours(168);
+inline constexpr Duration kDefaultApprovalValidFor = std::chrono::hours(24);
 
 // One broken rule. `field` is a path into the object being checked ("spec.roles[0].name",
 // "spec.duration", "status.approvals"); `message` is a full sentence for a user that names
@@ -105,6 +107,16 @@ ApprovalTally countApprovals(const AccessPolicy& policy, const AccessRequest& re
 // policy.pendingTimeout / retainFor or their defaults; Invalid when set but unparsable.
 [[nodiscard]] Result<Duration> effectivePendingTimeout(const AccessPolicy& policy);
 [[nodiscard]] Result<Duration> effectiveRetainFor(const AccessPolicy& policy);
+// policy.maxStartDelay (how far ahead spec.startAt may be) / approvalValidFor (how long an
+// Approve decision counts before the request is active) or their defaults (168h, 24h).
+[[nodiscard]] Result<Duration> effectiveMaxStartDelay(const AccessPolicy& policy);
+[[nodiscard]] Result<Duration> effectiveApprovalValidFor(const AccessPolicy& policy);
+// spec.startAt at most maxStartDelay after `reference` (the creation time). nullopt = fine.
+std::optional<Violation> checkStartDelay(const AccessPolicy& policy, const AccessRequestSpec& spec,
+                                         TimePoint reference);
+// Open: Pending (or not yet seen by the operator), Approved or Active, and not being deleted.
+// What maxOpenRequests counts.
+bool isOpen(const AccessRequest& request);
 // When access granted at `activatedAt` for `duration` ends: activatedAt + duration, truncated
 // to whole seconds (status times are second precision on the wire, so the stored value and
 // the in-memory value are the same instant). Saturates at the clock's maximum instead of

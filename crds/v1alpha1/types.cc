@@ -414,6 +414,9 @@ AccessPolicy decodePolicy(const json& j) {
   p.spec.retainFor = optString(s, sp, "retainFor");
   p.spec.requireReason = optBool(s, sp, "requireReason").value_or(false);
   p.spec.ticketPattern = optString(s, sp, "ticketPattern");
+  p.spec.maxOpenRequests = optInt32(s, sp, "maxOpenRequests").value_or(5);
+  p.spec.maxStartDelay = optString(s, sp, "maxStartDelay");
+  p.spec.approvalValidFor = optString(s, sp, "approvalValidFor");
   const json& a = reqObject(s, sp, "approval");
   const std::string ap = "spec.approval";
   if (const json* v = optObject(a, ap, "approvers")) {
@@ -506,6 +509,7 @@ Approval decodeApproval(const json& e, const std::string& p) {
   a.decision = asEnum(*need(e, p, "decision"), sub(p, "decision"), parseDecision, "Approve, Deny");
   a.comment = optString(e, p, "comment");
   a.time = optTime(e, p, "time");
+  a.seal = optString(e, p, "seal");
   return a;
 }
 
@@ -537,6 +541,7 @@ AccessRequestStatus decodeRequestStatus(const json& st, const std::string& path)
   s.conditions = decodeConditions(st, path);
   s.observedGeneration = optInt64(st, path, "observedGeneration");
   s.message = optString(st, path, "message");
+  s.seal = optString(st, path, "seal");
   return s;
 }
 
@@ -568,6 +573,7 @@ AccessRequest decodeRequest(const json& j) {
   r.spec.revoke = optBool(s, sp, "revoke").value_or(false);
   if (const json* v = member(s, "requester"))
     r.spec.requester = decodeUserInfo(*v, "spec.requester");
+  r.spec.requesterSeal = optString(s, sp, "requesterSeal");
   if (const json* st = member(j, "status")) r.status = decodeRequestStatus(*st, "status");
   return r;
 }
@@ -740,6 +746,9 @@ json toJson(const AccessPolicy& p) {
   putOpt(s, "retainFor", p.spec.retainFor);
   s["requireReason"] = p.spec.requireReason;
   putOpt(s, "ticketPattern", p.spec.ticketPattern);
+  s["maxOpenRequests"] = p.spec.maxOpenRequests;
+  putOpt(s, "maxStartDelay", p.spec.maxStartDelay);
+  putOpt(s, "approvalValidFor", p.spec.approvalValidFor);
   json a = json::object();
   a["approvers"] = subjectsJson(p.spec.approval.approvers);
   a["required"] = p.spec.approval.required;
@@ -829,6 +838,7 @@ json toJson(const AccessRequestSpec& spec) {
   }
   s["revoke"] = spec.revoke;
   if (spec.requester) s["requester"] = toJson(*spec.requester);
+  putOpt(s, "requesterSeal", spec.requesterSeal);
   return s;
 }
 
@@ -839,6 +849,7 @@ json toJson(const Approval& a) {
   j["decision"] = toString(a.decision);
   putOpt(j, "comment", a.comment);
   putTime(j, "time", a.time);
+  putOpt(j, "seal", a.seal);
   return j;
 }
 
@@ -870,6 +881,7 @@ json toJson(const AccessRequestStatus& s) {
   if (!s.conditions.empty()) j["conditions"] = conditionsJson(s.conditions);
   putOptNum(j, "observedGeneration", s.observedGeneration);
   putOpt(j, "message", s.message);
+  putOpt(j, "seal", s.seal);
   return j;
 }
 

@@ -146,7 +146,11 @@ struct AccessPolicySpec {
   std::optional<std::string> retainFor;       // default 720h
   bool requireReason = false;
   std::optional<std::string> ticketPattern;  // ECMAScript regex; spec.ticket must match
-  ApprovalRule approval;                     // required
+  // Open (Pending, Approved, Active) requests one requester may have under this policy.
+  int32_t maxOpenRequests = 5;                  // schema default 5, minimum 1
+  std::optional<std::string> maxStartDelay;     // how far ahead spec.startAt may be; default 168h
+  std::optional<std::string> approvalValidFor;  // an Approve counts this long; default 24h
+  ApprovalRule approval;                        // required
   bool operator==(const AccessPolicySpec&) const = default;
 };
 
@@ -275,6 +279,9 @@ struct AccessRequestSpec {
   std::vector<RequestedDatabase> databases;
   bool revoke = false;                // may only go false -> true (CEL rule in the CRD)
   std::optional<UserInfo> requester;  // stamped by the admission webhook at creation
+  // The webhook's seal over the requester and this spec (operator/seal/forms.h): the operator
+  // believes only a requester whose seal verifies.
+  std::optional<std::string> requesterSeal;
   bool operator==(const AccessRequestSpec&) const = default;
 };
 
@@ -286,6 +293,9 @@ struct Approval {
   Decision decision = Decision::Approve;
   std::optional<std::string> comment;
   std::optional<TimePoint> time;  // stamped by the webhook
+  // The webhook's seal over (request UID, approver, groups, decision, comment, time): only
+  // a decision whose seal verifies counts.
+  std::optional<std::string> seal;
   bool operator==(const Approval&) const = default;
 };
 
@@ -310,6 +320,9 @@ struct AccessRequestStatus {
   std::vector<Condition> conditions;
   std::optional<int64_t> observedGeneration;
   std::optional<std::string> message;
+  // The operator's seal over its own transitions (phase, times, breakGlass, grants); a
+  // status whose seal does not verify was written by someone else and is treated as tampering.
+  std::optional<std::string> seal;
   bool operator==(const AccessRequestStatus&) const = default;
 };
 

@@ -12,7 +12,9 @@
 #   With KUBECONFIG set: installs the same into that cluster (you need admin rights there)
 #   and runs the operator with your KUBECONFIG; the webhook configurations still point at
 #   this machine, so this is for clusters that can reach it (e.g. kind with host networking).
-# Environment: WEBHOOK_PORT (9443), HEALTH_ADDR (:8081), METRICS_ADDR (:8080), AUDIT_LOG (-).
+# Environment: WEBHOOK_PORT (9443), HEALTH_ADDR (:8081), METRICS_ADDR (:8080), AUDIT_LOG (-),
+#   OPERATOR_IDENTITY (kubegrant-operator: the username the operator's kubeconfig
+#   authenticates as; the webhooks' matchConditions and the RBAC bind exactly that).
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: $0 BUILD_DIR DEV_DIR" >&2; exit 2; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -40,9 +42,16 @@ echo "== installing CRDs"
 k apply --server-side -f "$ROOT/crds/" >/dev/null
 k wait --for condition=Established --timeout=60s crd/accessrequests.kubegrant.io \
   crd/accesspolicies.kubegrant.io crd/databasetargets.kubegrant.io >/dev/null
-echo "== installing RBAC (operator, users)"
-k apply -f "$ROOT/operator/deploy/rbac-operator.yaml" >/dev/null
+# The operator's one identity: the local control plane's operator user, or (with KUBECONFIG)
+# OPERATOR_IDENTITY, which must be the username your KUBECONFIG authenticates as.
+OPERATOR_IDENTITY=${OPERATOR_IDENTITY:-kubegrant-operator}
+echo "== installing RBAC (operator $OPERATOR_IDENTITY, users)"
+"$ROOT/operator/deploy/render-rbac.sh" "$OPERATOR_IDENTITY" | k apply -f - >/dev/null
 k apply -f "$ROOT/operator/deploy/rbac-users.yaml" >/dev/null
+if ! k get secret -n kubegrant-system kubegrant-seal-keys >/dev/null 2>&1; then
+  echo "== creating the seal keys Secret kubegrant-system/kubegrant-seal-keys"
+  "$ROOT/operator/deploy/seal-keys.sh" new | k apply -f - >/dev/null
+fi
 
 CERT_DIR="$DEV/webhook-certs"
 mkdir -p "$CERT_DIR"
@@ -50,7 +59,7 @@ if [ -x "$CERTS_TOOL" ]; then
   "$CERTS_TOOL" --dir "$CERT_DIR" --ip 127.0.0.1 --dns localhost >/dev/null
   echo "== installing webhook configurations -> https://127.0.0.1:$WEBHOOK_PORT"
   "$ROOT/operator/deploy/render-webhooks.sh" "https://127.0.0.1:$WEBHOOK_PORT" \
-    "$CERT_DIR/ca.crt" | k apply -f - >/dev/null
+    "$CERT_DIR/ca.crt" "$OPERATOR_IDENTITY" | k apply -f - >/dev/null
   webhook_flags=(--webhook-port "$WEBHOOK_PORT" --webhook-cert-dir "$CERT_DIR")
 else
   echo "!! $CERTS_TOOL not built: running without the admission webhook" >&2
@@ -106,6 +115,7 @@ MSG
 fi
 
 apply_examples &
-exec "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" "${webhook_flags[@]}" \
+exec "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" --operator-identity "$OPERATOR_IDENTITY" \
+  "${webhook_flags[@]}" \
   --health-addr "${HEALTH_ADDR:-:8081}" --metrics-addr "${METRICS_ADDR:-:8080}" \
   --audit-log "${AUDIT_LOG:--}"

@@ -4,11 +4,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "crds/v1alpha1/duration.h"
+#include "operator/common/base64.h"
 
 namespace kubegrant::manager {
 namespace {
@@ -178,6 +181,53 @@ const std::map<std::string, Spec>& specs() {
           f.logLevel = it->second;
           return ok();
         }}},
+      {"operator-identity",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          if (v.empty() || v.find_first_of(" '\"\\") != std::string::npos) {
+            return fail(ErrorCode::Invalid,
+                        fmt::format("--operator-identity: want a username, got \"{}\"", v));
+          }
+          f.operatorIdentity = v;
+          return ok();
+        }}},
+      {"admin-group",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          std::size_t start = 0;
+          while (start <= v.size()) {
+            auto comma = v.find(',', start);
+            std::string g = v.substr(start, comma == std::string::npos ? comma : comma - start);
+            if (g.empty()) {
+              return fail(ErrorCode::Invalid,
+                          fmt::format("--admin-group: empty group name in \"{}\"", v));
+            }
+            f.adminGroups.push_back(g);
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+          }
+          return ok();
+        }}},
+      {"seal-keys-secret",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto slash = v.find('/');
+          if (slash == std::string::npos || slash == 0 || slash + 1 == v.size() ||
+              v.find('/', slash + 1) != std::string::npos) {
+            return fail(ErrorCode::Invalid,
+                        fmt::format("--seal-keys-secret: want NAMESPACE/NAME, got \"{}\"", v));
+          }
+          f.sealKeysSecret = v;
+          return ok();
+        }}},
+      {"apiserver-max-request-bytes",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto n = parseInt("apiserver-max-request-bytes", v, 1024 * 1024, 256 * 1024 * 1024);
+          if (!n) return std::unexpected(n.error());
+          f.apiServerMaxRequestBytes = static_cast<std::size_t>(*n);
+          return ok();
+        }}},
       {"help",
        {true,
         [](Flags& f, const std::string&) -> Result<void> {
@@ -189,6 +239,40 @@ const std::map<std::string, Spec>& specs() {
 }
 
 }  // namespace
+
+Result<std::string> serviceAccountUsername(std::string_view token) {
+  auto dot1 = token.find('.');
+  auto dot2 = dot1 == std::string_view::npos ? dot1 : token.find('.', dot1 + 1);
+  if (dot2 == std::string_view::npos) {
+    return fail(ErrorCode::Invalid, "the ServiceAccount token is not a JWT");
+  }
+  auto payload = base64Decode(token.substr(dot1 + 1, dot2 - dot1 - 1), "the token's payload");
+  if (!payload) return std::unexpected(payload.error());
+  auto claims = nlohmann::json::parse(*payload, nullptr, false);
+  if (!claims.is_object() || !claims.contains("sub") || !claims["sub"].is_string() ||
+      !claims["sub"].get<std::string>().starts_with("system:serviceaccount:")) {
+    return fail(ErrorCode::Invalid,
+                "the ServiceAccount token has no sub claim naming a ServiceAccount");
+  }
+  return claims["sub"].get<std::string>();
+}
+
+Result<std::string> resolveOperatorIdentity(const Flags& flags, const std::string& tokenPath) {
+  if (!flags.operatorIdentity.empty()) return flags.operatorIdentity;
+  std::ifstream in(tokenPath);
+  std::string token;
+  if (in) std::getline(in, token);
+  if (token.empty()) {
+    return fail(ErrorCode::Invalid,
+                "--operator-identity: required outside a cluster (no ServiceAccount token at " +
+                    tokenPath +
+                    "); give the username your kubeconfig authenticates as, the same value "
+                    "render-webhooks.sh and render-rbac.sh were given");
+  }
+  auto user = serviceAccountUsername(token);
+  if (!user) return fail(ErrorCode::Invalid, "--operator-identity: " + user.error().message);
+  return user;
+}
 
 int defaultHttpThreads() {
   return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
@@ -317,6 +401,26 @@ Behaviour:
   --log-level LEVEL            debug, info (default), warn or error. Logs are JSON lines on
                                stderr.
   -h, --help                   This text.
+
+Security:
+  --operator-identity USER     The operator's one identity: the username its kubeconfig
+                               authenticates as. The webhook trusts it and nothing else (no
+                               group is trusted); render-webhooks.sh and render-rbac.sh must
+                               get the same value. Default: in a cluster, the ServiceAccount
+                               of the mounted token (system:serviceaccount:NS:NAME);
+                               elsewhere required.
+  --admin-group GROUP          Members may delete any AccessRequest (also an ended one, the
+                               audit record, before its retainFor) and change any request's
+                               labels, annotations, ownerReferences and finalizers. Repeat
+                               or comma-separate for several. Default: none.
+  --seal-keys-secret NS/NAME   Secret whose data.keys holds the HMAC keys that seal the
+                               requester, each approval and the operator's status (default
+                               kubegrant-system/kubegrant-seal-keys; format and rotation:
+                               README "Key handling"; operator/deploy/seal-keys.sh new).
+  --apiserver-max-request-bytes N
+                               The API server's --max-request-bytes (default 3145728). The
+                               webhook accepts reviews up to 4x that (old and new object),
+                               so no object can become too big to update.
 
 Signals: SIGTERM or SIGINT stop the controller (in-flight reconciles finish), the webhook
 and the servers, then exit 0.

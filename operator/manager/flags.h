@@ -4,7 +4,9 @@
 // which flags override). Pure: parse, validate, and render --help.
 
 #include <chrono>
+#include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "operator/common/clock.h"
@@ -36,6 +38,13 @@ struct Flags {
   // cpprestsdk's shared I/O pool: the webhook listener and the API client's async I/O.
   int httpThreads = defaultHttpThreads();
   log::Level logLevel = log::Level::Info;
+  // The operator's one identity (the username the webhook trusts, matchConditions exclude and
+  // render-rbac.sh binds). "" = the in-cluster ServiceAccount's username, read from its token.
+  std::string operatorIdentity;
+  std::vector<std::string> adminGroups;  // may delete any request and edit its metadata
+  std::string sealKeysSecret = "kubegrant-system/kubegrant-seal-keys";
+  // The API server's --max-request-bytes; the webhook accepts reviews 4x that size.
+  std::size_t apiServerMaxRequestBytes = 3 * 1024 * 1024;
   bool help = false;
 };
 
@@ -48,5 +57,16 @@ struct Flags {
 [[nodiscard]] Result<void> applyConfigFile(const std::string& path, Flags& flags);
 
 std::string helpText();
+
+// The username of the ServiceAccount a projected token (a JWT) belongs to: its "sub" claim,
+// e.g. system:serviceaccount:kubegrant-system:kubegrant-operator. The signature is not
+// checked (the API server does that for every call); this only names the identity.
+[[nodiscard]] Result<std::string> serviceAccountUsername(std::string_view token);
+
+// --operator-identity, or else the ServiceAccount of the in-cluster token at `tokenPath`.
+// Invalid, saying how to set it, when neither is there: no identity is built in.
+[[nodiscard]] Result<std::string> resolveOperatorIdentity(
+    const Flags& flags,
+    const std::string& tokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token");
 
 }  // namespace kubegrant::manager

@@ -11,7 +11,9 @@
 #include "controllers/database/postgres/postgres_provider.h"
 #include "crds/v1alpha1/types.h"
 #include "operator/manager/async_event_sink.h"
+#include "operator/seal/secret_keyring.h"
 #include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/informer_request_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::manager {
@@ -73,7 +75,20 @@ runtime::ManagerOptions managerOptions(const Flags& flags) {
   return o;
 }
 
-void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, const Flags& flags) {
+Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit,
+                           const Flags& flags) {
+  // One identity (issue 11): the webhook trusts exactly the username the manifests name.
+  auto identity = resolveOperatorIdentity(flags);
+  if (!identity) return std::unexpected(identity.error());
+  auto keysRef = seal::parseSealKeysSecret(flags.sealKeysSecret);
+  if (!keysRef) return fail(ErrorCode::Invalid, "--seal-keys-secret: " + keysRef.error().message);
+  // The seal keys, watched for rotation; nothing is sealed or believed until they are loaded.
+  auto sealer = std::make_shared<seal::HmacSealer>();
+  auto& secrets =
+      mgr.informer(kube::resources::secrets(), seal::SecretKeyring::informerOptions(*keysRef));
+  auto keyring = std::make_shared<seal::SecretKeyring>(secrets, *sealer, *keysRef);
+  mgr.addReadyzCheck("seal-keys", [keyring] { return keyring->ready(); });
+
   // Typed views first: a reconcile woken by an event finds that event's object decoded.
   auto& requests = mgr.typedStore<v1::AccessRequest>(kube::resources::accessRequests(),
                                                      decoder<v1::AccessRequest>());
@@ -83,6 +98,7 @@ void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, con
   managedByUs.labelSelector = fmt::format("{}={}", ar::kManagedByLabel, ar::kManagedByValue);
   auto& roleBindings = mgr.informer(kube::resources::roleBindings(), managedByUs);
   auto& requestInformer = mgr.informer(kube::resources::accessRequests());
+  requestInformer.addIndexer(webhooks::kOpenRequestsIndex, webhooks::openRequestsIndex());
   requestInformer.addIndexer(kPolicyIndex, [](const kube::Object& obj) {
     std::vector<std::string> out;
     const auto spec = obj.body.value("spec", nlohmann::json::object());
@@ -109,6 +125,7 @@ void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, con
   ro.roleBindingReader = [&roleBindings](const kube::ObjectKey& key) {
     return roleBindings.store().get(key);
   };
+  ro.sealer = sealer;
   auto reconciler = std::make_unique<ar::AccessRequestReconciler>(
       mgr.client(), clock, audit,
       [sink](const v1::AccessRequest& r, const ar::RequestEvent& e) { sink->record(r, e); },
@@ -149,6 +166,12 @@ void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, con
     wc.port = flags.webhookPort;
     wc.certDir = flags.webhookCertDir;
     wc.policies = std::make_shared<webhooks::InformerPolicyLookup>(policies);
+    wc.requests = std::make_shared<webhooks::InformerRequestLookup>(requestInformer);
+    wc.sealer = sealer;
+    wc.operatorIdentity.username = *identity;
+    wc.adminGroups = flags.adminGroups;
+    wc.maxBodyBytes = webhooks::maxBodyBytesFor(flags.apiServerMaxRequestBytes);
+    if (audit) wc.audit = [audit](const nlohmann::json& line) { audit->write(line); };
     mgr.add(std::make_unique<WebhookRunnable>(std::move(wc)), runtime::RunOn::EveryReplica);
     mgr.addReadyzCheck("webhook", [port = flags.webhookPort]() -> Result<void> {
       if (tcpAccepts(port)) return ok();
@@ -156,6 +179,7 @@ void setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* audit, con
                   fmt::format("not accepting connections on port {}", port));
     });
   }
+  return ok();
 }
 
 }  // namespace kubegrant::manager

@@ -3,7 +3,8 @@
 // kubegrant's part of the operator: what runs in the runtime::Manager. main.cc parses the
 // flags, builds the client and the manager, calls setupOperator() and runs the manager.
 //
-// Registered: caches of AccessRequests (indexed by spec.policy), AccessPolicies and the
+// Registered: caches of AccessRequests (indexed by spec.policy and by open requests per
+// policy/requester), AccessPolicies, the seal keys Secret (/readyz waits for its keys) and the
 // RoleBindings labelled managed-by=kubegrant; the AccessRequest controller (with the
 // PostgreSQL credential provider for spec.databases), woken by a change to a request, to its
 // policy or to one of its RoleBindings; the sweep (leader only); the
@@ -21,7 +22,10 @@ namespace kubegrant::manager {
 runtime::ManagerOptions managerOptions(const Flags& flags);
 
 // Registers kubegrant with `mgr`. `audit` may be null; it and `clock` must outlive `mgr`.
-void setupOperator(runtime::Manager& mgr, Clock& clock,
-                   controllers::access_request::AuditLog* audit, const Flags& flags);
+// Invalid when the operator's identity cannot be resolved (--operator-identity) or
+// --seal-keys-secret is malformed.
+[[nodiscard]] Result<void> setupOperator(runtime::Manager& mgr, Clock& clock,
+                                         controllers::access_request::AuditLog* audit,
+                                         const Flags& flags);
 
 }  // namespace kubegrant::manager

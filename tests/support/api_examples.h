@@ -22,6 +22,9 @@ inline v1alpha1::AccessPolicy paymentsOncallPolicy() {
   p.spec.retainFor = "720h";
   p.spec.requireReason = true;
   p.spec.ticketPattern = "^INC-[0-9]+$";
+  p.spec.maxOpenRequests = 5;
+  p.spec.maxStartDelay = "168h";
+  p.spec.approvalValidFor = "24h";
   p.spec.approval.approvers.groups = {"payments-leads"};
   p.spec.approval.required = 1;
   p.spec.approval.autoApprove = v1alpha1::Subjects{{}, {"sre-oncall"}};

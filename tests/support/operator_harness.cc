@@ -104,8 +104,21 @@ void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix)
   ASSERT_NO_FATAL_FAILURE(
       mustAdmin({"wait", "--for", "condition=Established", "--timeout=60s",
                  "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"}));
-  ASSERT_NO_FATAL_FAILURE(mustAdmin({"apply", "-f", src + "/operator/deploy/rbac-operator.yaml"}));
+  // RBAC for the one operator identity the operator runs as (kubeconfig "operator").
+  auto rbac = runCommand({src + "/operator/deploy/render-rbac.sh", kOperatorIdentity});
+  ASSERT_EQ(rbac.exitCode, 0) << rbac.err;
+  auto applied = kubectl(env_, "admin", {"apply", "-f", "-"}, rbac.out);
+  ASSERT_EQ(applied.exitCode, 0) << applied.err;
   ASSERT_NO_FATAL_FAILURE(mustAdmin({"apply", "-f", src + "/operator/deploy/rbac-users.yaml"}));
+  // The seal keys every replica reads (created once per control plane, as an install would).
+  if (kubectl(env_, "admin", {"get", "secret", "-n", "kubegrant-system", "kubegrant-seal-keys"})
+          .exitCode != 0) {
+    auto keys = runCommand({src + "/operator/deploy/seal-keys.sh", "new"});
+    ASSERT_EQ(keys.exitCode, 0) << keys.err;
+    auto created = kubectl(env_, "admin", {"create", "-f", "-"}, keys.out);
+    ASSERT_TRUE(created.exitCode == 0 || created.err.find("AlreadyExists") != std::string::npos)
+        << created.err;
+  }
 
   // Serving certificate from a fresh CA, registered with a name of our own.
   auto certs = runCommand({bins_.certsBin, "--dir", dir_ + "/certs", "--ip", "127.0.0.1"});
@@ -120,23 +133,30 @@ void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix)
             {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
     kubectl(env_, "admin", {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
   }
-  auto rendered = runCommand(
-      {"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_, src + "/operator/deploy/render-webhooks.sh",
-       fmt::format("https://127.0.0.1:{}", webhookPort_), dir_ + "/certs/ca.crt"});
+  auto rendered = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
+                              src + "/operator/deploy/render-webhooks.sh",
+                              fmt::format("https://127.0.0.1:{}", webhookPort_),
+                              dir_ + "/certs/ca.crt", kOperatorIdentity});
   ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+  webhookYaml_ = rendered.out;
 
   ASSERT_NO_FATAL_FAILURE(startOperator());
-  auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, rendered.out);
+  ASSERT_NO_FATAL_FAILURE(registerWebhooks());
+}
+
+void OperatorHarness::registerWebhooks() {
+  auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, webhookYaml_);
   ASSERT_EQ(reg.exitCode, 0) << reg.err;
 }
 
 void OperatorHarness::startOperator() {
-  operator_.start(bins_.operatorBin,
-                  {"--kubeconfig", env_.kubeconfig("operator"), "--webhook-port",
-                   std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs",
-                   "--health-addr", fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0",
-                   "--sweep-interval", "2s", "--log-level", "info"},
-                  logPath_);
+  operator_.start(
+      bins_.operatorBin,
+      {"--kubeconfig", env_.kubeconfig("operator"), "--operator-identity", kOperatorIdentity,
+       "--webhook-port", std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs",
+       "--health-addr", fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0",
+       "--sweep-interval", "2s", "--log-level", "info"},
+      logPath_);
   bool ready = waitFor(
       [&] {
         auto r = runCommand({"curl", "-fsS", "--max-time", "1",

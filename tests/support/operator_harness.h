@@ -51,6 +51,10 @@ struct OperatorBinaries {
   std::string certsBin;     // kubegrant-certs
 };
 
+// The username of the "operator" kubeconfig from up.sh: the one identity the operator is
+// configured with (--operator-identity), trusted by the webhook and bound by the RBAC.
+inline constexpr const char* kOperatorIdentity = "kubegrant-operator";
+
 class OperatorHarness {
  public:
   explicit OperatorHarness(OperatorBinaries bins) : bins_(std::move(bins)) {}
@@ -63,8 +67,10 @@ class OperatorHarness {
   void startOperator();
   // Stops it; returns its exit status (or -signal).
   int stopOperator(int sig = SIGTERM) { return operator_.stop(sig); }
-  // Removes this harness's webhook registrations.
+  // Removes this harness's webhook registrations; registerWebhooks() puts them back.
   void unregisterWebhooks();
+  void registerWebhooks();
+  const std::string& webhookConfigName() const { return webhookConfig_; }
 
   const std::string& dir() const { return dir_; }          // temp folder of this run
   const std::string& logPath() const { return logPath_; }  // operator stdout (audit) + stderr
@@ -72,7 +78,7 @@ class OperatorHarness {
  private:
   OperatorBinaries bins_;
   TestEnv env_;
-  std::string dir_, logPath_, webhookConfig_;
+  std::string dir_, logPath_, webhookConfig_, webhookYaml_;
   int webhookPort_ = 0, healthPort_ = 0;
   ChildProcess operator_;
 };

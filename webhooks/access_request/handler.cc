@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "crds/v1alpha1/types.h"
+#include "operator/common/time.h"
 #include "webhooks/access_request/rules.h"
 
 namespace kubegrant::webhooks {
@@ -20,54 +21,86 @@ AdmissionResponse undecodable(const std::string& which, const Error& e) {
 AdmissionResponse notSynced() {
   return AdmissionResponse::deny(
       503, "ServiceUnavailable",
-      "kubegrant webhook is still loading AccessPolicies; retry shortly");
+      "kubegrant webhook is still loading AccessPolicies and AccessRequests; retry shortly");
 }
 
 }  // namespace
 
-bool OperatorIdentity::matches(const UserIdentity& user) const {
-  if (std::find(usernames.begin(), usernames.end(), user.username) != usernames.end()) {
-    return true;
-  }
+AccessRequestAdmission::AccessRequestAdmission(const PolicyLookup& policies, const Clock& clock,
+                                               AdmissionOptions options)
+    : policies_(policies), clock_(clock), options_(std::move(options)) {}
+
+bool AccessRequestAdmission::isAdmin(const UserIdentity& user) const {
   for (const auto& g : user.groups) {
-    if (std::find(groups.begin(), groups.end(), g) != groups.end()) return true;
+    if (std::find(options_.adminGroups.begin(), options_.adminGroups.end(), g) !=
+        options_.adminGroups.end()) {
+      return true;
+    }
   }
   return false;
 }
-
-AccessRequestAdmission::AccessRequestAdmission(const PolicyLookup& policies, const Clock& clock,
-                                               OperatorIdentity operatorIdentity)
-    : policies_(policies), clock_(clock), operator_(std::move(operatorIdentity)) {}
 
 AdmissionResponse AccessRequestAdmission::mutate(const AdmissionRequest& req) const {
   if (auto wrong =
           checkKind(req, v1alpha1::kGroup, v1alpha1::kVersion, v1alpha1::kAccessRequestKind)) {
     return *wrong;
   }
-  if (operator_.matches(req.userInfo)) return AdmissionResponse::allow();
+  if (options_.operatorIdentity.matches(req.userInfo)) return AdmissionResponse::allow();
   auto caller = toUserInfo(req.userInfo);
   if (req.operation == Operation::Create && req.subResource.empty()) {
-    return access_request::mutateCreate(req.object, caller);
+    return access_request::mutateCreate(req.object, req.namespace_, caller, options_.sealer);
   }
   if (req.operation == Operation::Update && req.subResource == "status") {
-    return access_request::mutateStatusUpdate(req.object, req.oldObject, caller, clock_.now());
+    return access_request::mutateStatusUpdate(req.object, req.oldObject, caller, clock_.now(),
+                                              options_.sealer);
   }
   return AdmissionResponse::allow();
 }
 
+nlohmann::json refusalRecord(const AdmissionRequest& req, const AdmissionResponse& resp,
+                             TimePoint now) {
+  // The audit log's shape (controllers/access_request/audit.h): ts, kind, event, request.
+  return {{"ts", formatRfc3339Micro(now)},
+          {"kind", "kubegrant.audit"},
+          {"event", "refused"},
+          {"request", {{"namespace", req.namespace_}, {"name", req.name}}},
+          {"operation", toString(req.operation)},
+          {"subResource", req.subResource},
+          {"user", {{"username", req.userInfo.username}, {"groups", req.userInfo.groups}}},
+          {"code", resp.code},
+          {"message", resp.message},
+          {"dryRun", req.dryRun}};
+}
+
 AdmissionResponse AccessRequestAdmission::validate(const AdmissionRequest& req) const {
+  AdmissionResponse resp = decide(req);
+  if (!resp.allowed && resp.code != 503 && options_.audit) {
+    options_.audit(refusalRecord(req, resp, clock_.now()));
+  }
+  return resp;
+}
+
+AdmissionResponse AccessRequestAdmission::decide(const AdmissionRequest& req) const {
   if (auto wrong =
           checkKind(req, v1alpha1::kGroup, v1alpha1::kVersion, v1alpha1::kAccessRequestKind)) {
     return *wrong;
   }
-  if (operator_.matches(req.userInfo)) return AdmissionResponse::allow();
-  if (req.operation != Operation::Create && req.operation != Operation::Update) {
-    return AdmissionResponse::allow();
-  }
+  if (options_.operatorIdentity.matches(req.userInfo)) return AdmissionResponse::allow();
   if (!req.subResource.empty() && req.subResource != "status") {
     return AdmissionResponse::allow();
   }
   auto caller = toUserInfo(req.userInfo);
+  if (req.operation == Operation::Delete) {
+    auto old = v1alpha1::fromJson<AccessRequest>(req.oldObject);
+    if (!old) return undecodable("oldObject", old.error());
+    if (!policies_.synced()) return notSynced();
+    auto policy = policies_.get(old->spec.policy);
+    return access_request::validateDelete(*old, policy.get(), caller, isAdmin(req.userInfo),
+                                          clock_.now());
+  }
+  if (req.operation != Operation::Create && req.operation != Operation::Update) {
+    return AdmissionResponse::allow();
+  }
   auto object = v1alpha1::fromJson<AccessRequest>(req.object);
   if (!object) return undecodable("object", object.error());
   if (object->metadata.namespace_.empty()) object->metadata.namespace_ = req.namespace_;
@@ -76,16 +109,25 @@ AdmissionResponse AccessRequestAdmission::validate(const AdmissionRequest& req) 
 
   if (req.operation == Operation::Create) {
     if (!req.subResource.empty()) return AdmissionResponse::allow();
-    return access_request::validateCreate(*object, policy.get(), caller);
+    access_request::CreateContext context;
+    context.now = clock_.now();
+    context.sealer = options_.sealer;
+    if (options_.requests != nullptr) {
+      if (!options_.requests->synced()) return notSynced();
+      context.openRequests = options_.requests->countOpen(object->spec.policy, caller.username);
+    }
+    return access_request::validateCreate(*object, policy.get(), caller, context);
   }
   auto old = v1alpha1::fromJson<AccessRequest>(req.oldObject);
   if (!old) return undecodable("oldObject", old.error());
   // Decisions and revocation are judged against the policy the request was made under.
   if (old->spec.policy != object->spec.policy) policy = policies_.get(old->spec.policy);
   if (req.subResource == "status") {
-    return access_request::validateStatusUpdate(*object, *old, policy.get(), caller);
+    return access_request::validateStatusUpdate(*object, *old, policy.get(), caller,
+                                                options_.sealer, clock_.now());
   }
-  return access_request::validateSpecUpdate(*object, *old, policy.get(), caller);
+  return access_request::validateSpecUpdate(*object, *old, policy.get(), caller,
+                                            isAdmin(req.userInfo));
 }
 
 }  // namespace kubegrant::webhooks

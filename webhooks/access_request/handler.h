@@ -4,40 +4,67 @@
 // rules.h: decodes the typed objects, looks the policy up (cache, never the API server), picks
 // the rule by operation and subresource, and lets the operator's own identity through.
 
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "operator/common/clock.h"
+#include "operator/seal/seal.h"
 #include "webhooks/access_request/policy_lookup.h"
+#include "webhooks/access_request/request_lookup.h"
 #include "webhooks/server/admission.h"
 
 namespace kubegrant::webhooks {
 
-// The operator's own identity: its writes are never second-guessed (the webhook
-// configurations also exclude it with matchConditions, so it never waits for the webhook).
-// By default: the local user of `make run` and the tests, and the in-cluster ServiceAccount
-// kubegrant-system/kubegrant-operator (render-webhooks.sh --service-account
-// kubegrant-system/kubegrant-operator), so the server agrees with the matchConditions in both.
+// The operator's own identity: one configured username (--operator-identity, or the
+// in-cluster ServiceAccount), the same value render-webhooks.sh puts in the matchConditions
+// and render-rbac.sh binds, so its writes never wait for the webhook and are never
+// second-guessed by it. No group is ever trusted (a group name is an identity provider's to
+// hand out). Empty: nobody is trusted.
 struct OperatorIdentity {
-  std::vector<std::string> usernames = {
-      "kubegrant-operator", "system:serviceaccount:kubegrant-system:kubegrant-operator"};
-  std::vector<std::string> groups = {"kubegrant:operators"};
-  bool matches(const UserIdentity& user) const;
+  std::string username;
+  bool matches(const UserIdentity& user) const {
+    return !username.empty() && user.username == username;
+  }
 };
+
+struct AdmissionOptions {
+  OperatorIdentity operatorIdentity;
+  // Members may delete any request and change any request's metadata (never its decisions).
+  std::vector<std::string> adminGroups;
+  // Seals the requester and approvals it stamps, and verifies them; nullptr = sealing off
+  // (every client-written seal is then refused). Must outlive the admission.
+  const seal::Sealer* sealer = nullptr;
+  // For maxOpenRequests; nullptr = not counted. Must outlive the admission.
+  const RequestLookup* requests = nullptr;
+  // Receives refusalRecord() of every AccessRequest the validating webhook refuses (not the
+  // retryable 503s): the operator writes it to the audit log. Must be thread-safe.
+  std::function<void(const nlohmann::json&)> audit;
+};
+
+// The audit line of a refused review, in the audit log's shape (kind kubegrant.audit, event
+// "refused", request namespace/name, ts) with who (user), what (operation, subResource), the
+// HTTP code, the message naming the rule, and dryRun.
+nlohmann::json refusalRecord(const AdmissionRequest& request, const AdmissionResponse& response,
+                             TimePoint now);
 
 class AccessRequestAdmission {
  public:
   // `policies` and `clock` must outlive this object.
   AccessRequestAdmission(const PolicyLookup& policies, const Clock& clock,
-                         OperatorIdentity operatorIdentity = {});
+                         AdmissionOptions options = {});
 
   AdmissionResponse mutate(const AdmissionRequest& request) const;
   AdmissionResponse validate(const AdmissionRequest& request) const;
 
  private:
+  AdmissionResponse decide(const AdmissionRequest& request) const;
+  bool isAdmin(const UserIdentity& user) const;
+
   const PolicyLookup& policies_;
   const Clock& clock_;
-  OperatorIdentity operator_;
+  AdmissionOptions options_;
 };
 
 }  // namespace kubegrant::webhooks

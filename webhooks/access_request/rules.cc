@@ -8,6 +8,7 @@
 #include "crds/v1alpha1/duration.h"
 #include "crds/v1alpha1/policy.h"
 #include "operator/common/time.h"
+#include "operator/seal/forms.h"
 
 namespace kubegrant::webhooks::access_request {
 
@@ -55,7 +56,88 @@ std::string frozen(const std::string& field) {
          "spec.revoke to true";
 }
 
+std::string describeApprovers(const AccessPolicy* policy) {
+  return policy ? describeSubjects(policy->spec.approval.approvers) : "policy not found";
+}
+
+bool hasDeny(const AccessRequestStatus& s) {
+  return std::any_of(s.approvals.begin(), s.approvals.end(),
+                     [](const Approval& a) { return a.decision == v1alpha1::Decision::Deny; });
+}
+
+// A seal field that verifies, or the message refusing it. A client never writes a seal: with
+// sealing on, only the webhook's own verifies; with sealing off, any seal is refused.
+std::optional<std::string> checkSeal(const std::string& field, const seal::CanonicalForm& form,
+                                     const std::optional<std::string>& value,
+                                     const seal::Sealer* sealer) {
+  if (sealer == nullptr) {
+    if (!value) return std::nullopt;
+    return field +
+           ": is written by the kubegrant mutating webhook only, and sealing is not configured "
+           "on this webhook; leave it out";
+  }
+  if (!value) {
+    return field +
+           ": missing; it is stamped by the kubegrant mutating webhook (is the "
+           "MutatingWebhookConfiguration installed?)";
+  }
+  auto v = sealer->verify(form, *value);
+  if (v) return std::nullopt;
+  if (v.error().code == ErrorCode::Unavailable)
+    return field + ": cannot be checked: " + v.error().message;
+  return field + ": " + v.error().message +
+         "; seals are written by the kubegrant mutating webhook only, never by clients";
+}
+
+AdmissionResponse refuseSeal(std::string message) {
+  if (message.find(": cannot be checked: ") != std::string::npos) {
+    return AdmissionResponse::deny(503, "ServiceUnavailable", std::move(message));
+  }
+  return AdmissionResponse::forbid(std::move(message));
+}
+
+std::string tooBig(std::size_t bytes) {
+  return fmt::format(
+      "metadata: labels, annotations, ownerReferences and finalizers together take {} bytes, "
+      "above the limit of {} bytes (32 KiB) for an AccessRequest; remove some",
+      bytes, kMaxMetadataBytes);
+}
+
+bool sameMetadata(const v1alpha1::ObjectMeta& a, const v1alpha1::ObjectMeta& b) {
+  return a.labels == b.labels && a.annotations == b.annotations &&
+         a.ownerReferences == b.ownerReferences && a.finalizers == b.finalizers;
+}
+
+// An Approve counts for approvalValidFor: given further ahead of startAt than that, it would
+// grant long after the approver looked at the request.
+std::optional<std::string> approvalTooEarly(const AccessPolicy& policy,
+                                            const AccessRequest& request, const Approval& a,
+                                            std::optional<TimePoint> now) {
+  if (!now || a.decision != v1alpha1::Decision::Approve || !request.spec.startAt) {
+    return std::nullopt;
+  }
+  auto start = parseRfc3339(*request.spec.startAt);
+  auto valid = v1alpha1::effectiveApprovalValidFor(policy);
+  if (!start || !valid || *start - *now <= *valid) return std::nullopt;
+  return fmt::format(
+      "too early: an approval counts for approvalValidFor {} (policy {}) and this request "
+      "starts at {}; approve from {} on",
+      v1alpha1::formatDuration(*valid), policy.metadata.name, *request.spec.startAt,
+      formatRfc3339(std::chrono::ceil<std::chrono::seconds>(*start - *valid)));
+}
+
 }  // namespace
+
+std::size_t metadataBytes(const v1alpha1::ObjectMeta& meta) {
+  std::size_t n = 0;
+  for (const auto& [k, v] : meta.labels) n += k.size() + v.size();
+  for (const auto& [k, v] : meta.annotations) n += k.size() + v.size();
+  for (const auto& f : meta.finalizers) n += f.size();
+  for (const auto& o : meta.ownerReferences) {
+    n += o.apiVersion.size() + o.kind.size() + o.name.size() + o.uid.size() + 16;
+  }
+  return n;
+}
 
 bool sameIdentity(const UserInfo& a, const UserInfo& b) {
   if (a.username != b.username) return false;
@@ -64,21 +146,35 @@ bool sameIdentity(const UserInfo& a, const UserInfo& b) {
   return ga == gb;
 }
 
-AdmissionResponse mutateCreate(const json& object, const UserInfo& caller) {
+AdmissionResponse mutateCreate(const json& object, std::string_view ns, const UserInfo& caller,
+                               const seal::Sealer* sealer) {
   auto spec = object.find("spec");
   if (spec == object.end() || !spec->is_object()) return AdmissionResponse::allow();
-  auto requester = spec->find("requester");
-  if (requester != spec->end() && !requester->is_null()) {
-    // A client-supplied requester is kept; validateCreate rejects it unless it is the caller.
-    return AdmissionResponse::allow();
-  }
   AdmissionResponse r = AdmissionResponse::allow();
-  r.patch.push_back({"add", "/spec/requester", identityJson(caller)});
+  auto requester = spec->find("requester");
+  // A client-supplied requester is kept; validateCreate rejects it unless it is the caller.
+  if (requester == spec->end() || requester->is_null()) {
+    r.patch.push_back({"add", "/spec/requester", identityJson(caller)});
+  }
+  if (sealer == nullptr) return r;
+  // The seal is always over the caller: a forged requester then fails twice, and the
+  // validating rule names the forgery, not the seal.
+  auto typed = v1alpha1::fromJson<AccessRequest>(object);
+  if (!typed) return r;  // the validating rule reports what is wrong with the object
+  typed->metadata.namespace_ = std::string(ns);
+  typed->spec.requester = caller;
+  auto sealed = sealer->seal(seal::requesterForm(*typed));
+  if (!sealed) {
+    return AdmissionResponse::deny(503, "ServiceUnavailable",
+                                   "spec.requesterSeal: cannot seal: " + sealed.error().message);
+  }
+  r.patch.push_back({"add", "/spec/requesterSeal", *sealed});
   return r;
 }
 
 AdmissionResponse mutateStatusUpdate(const json& object, const json& oldObject,
-                                     const UserInfo& caller, TimePoint now) {
+                                     const UserInfo& caller, TimePoint now,
+                                     const seal::Sealer* sealer) {
   auto approvalsOf = [](const json& obj) -> const json* {
     if (!obj.is_object()) return nullptr;
     auto status = obj.find("status");
@@ -94,17 +190,35 @@ AdmissionResponse mutateStatusUpdate(const json& object, const json& oldObject,
 
   AdmissionResponse r = AdmissionResponse::allow();
   std::string stamp = formatRfc3339(now);
+  std::string uid;
+  if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
+    uid = meta->value("uid", "");
+  }
   for (std::size_t i = oldCount; i < approvals->size(); ++i) {
     const json& entry = (*approvals)[i];
     if (!entry.is_object()) continue;
     std::string base = "/status/approvals/" + std::to_string(i);
     auto approver = entry.find("approver");
-    if (approver == entry.end() || approver->is_null() ||
-        (approver->is_string() && approver->get<std::string>().empty())) {
-      r.patch.push_back({"add", base + "/approver", caller.username});
-    }
+    bool absent = approver == entry.end() || approver->is_null() ||
+                  (approver->is_string() && approver->get<std::string>().empty());
+    if (absent) r.patch.push_back({"add", base + "/approver", caller.username});
     r.patch.push_back({"add", base + "/approverGroups", caller.groups});
     r.patch.push_back({"add", base + "/time", stamp});
+    if (sealer == nullptr) continue;
+    // Sealed as stored: what the validating rule (and later the operator) decodes.
+    auto typed = v1alpha1::fromJson<Approval>(entry);
+    if (!typed) continue;  // the validating rule reports the bad entry
+    if (!absent && typed->approver != caller.username) continue;  // refused as forged
+    typed->approver = caller.username;
+    typed->approverGroups = caller.groups;
+    typed->time = parseRfc3339(stamp);
+    auto sealed = sealer->seal(seal::approvalForm(uid, *typed));
+    if (!sealed) {
+      return AdmissionResponse::deny(
+          503, "ServiceUnavailable",
+          fmt::format("status.approvals[{}].seal: cannot seal: {}", i, sealed.error().message));
+    }
+    r.patch.push_back({"add", base + "/seal", *sealed});
   }
   return r;
 }
@@ -163,7 +277,7 @@ std::vector<std::string> explainCreate(const AccessRequest& request, const Acces
 }
 
 AdmissionResponse validateCreate(const AccessRequest& request, const AccessPolicy* policy,
-                                 const UserInfo& caller) {
+                                 const UserInfo& caller, const CreateContext& context) {
   const auto& spec = request.spec;
   if (!spec.requester) {
     return AdmissionResponse::forbid(
@@ -182,17 +296,36 @@ AdmissionResponse validateCreate(const AccessRequest& request, const AccessPolic
         "is stamped from the authenticated user",
         joinList(spec.requester->groups), joinList(caller.groups)));
   }
+  if (auto bad = checkSeal("spec.requesterSeal", seal::requesterForm(request), spec.requesterSeal,
+                           context.sealer)) {
+    return refuseSeal(std::move(*bad));
+  }
   if (policy == nullptr) {
     return AdmissionResponse::forbid(
         fmt::format("spec.policy: AccessPolicy {} does not exist", inQuotes(spec.policy)));
   }
   auto violations = v1alpha1::checkRequest(*policy, spec, caller, request.metadata.namespace_);
   if (!violations.empty()) return AdmissionResponse::forbid(v1alpha1::describe(violations));
+  if (context.now) {
+    if (auto v = v1alpha1::checkStartDelay(*policy, spec, *context.now)) {
+      return AdmissionResponse::forbid(v1alpha1::describe(*v));
+    }
+  }
+  if (context.openRequests && *context.openRequests >= policy->spec.maxOpenRequests) {
+    return AdmissionResponse::forbid(fmt::format(
+        "spec.policy: {} already has {} open (Pending, Approved or Active) requests under "
+        "policy {}, the maximum its maxOpenRequests allows; revoke or finish one first",
+        caller.username, *context.openRequests, policy->metadata.name));
+  }
+  if (auto bytes = metadataBytes(request.metadata); bytes > kMaxMetadataBytes) {
+    return AdmissionResponse::forbid(tooBig(bytes));
+  }
   return AdmissionResponse::allow(explainCreate(request, *policy));
 }
 
 AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessRequest& old,
-                                     const AccessPolicy* policy, const UserInfo& caller) {
+                                     const AccessPolicy* policy, const UserInfo& caller,
+                                     bool callerIsAdmin) {
   // Checked first: removing the finalizer is how a request would escape verified revocation
   // (delete it, then drop the finalizer, and the operator never confirms the grants are gone).
   auto hasRevokeFinalizer = [](const AccessRequest& r) {
@@ -206,6 +339,23 @@ AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessR
         "request or set spec.revoke to true instead)",
         v1alpha1::kRevokeFinalizer, caller.username));
   }
+  std::string requester = old.spec.requester ? old.spec.requester->username : std::string();
+  bool isRequester = !requester.empty() && requester == caller.username;
+  bool isApprover = policy != nullptr && v1alpha1::isApprover(*policy, caller);
+  if (!sameMetadata(request.metadata, old.metadata)) {
+    if (!isRequester && !isApprover && !callerIsAdmin) {
+      return AdmissionResponse::forbid(fmt::format(
+          "metadata: {} may not change the labels, annotations, ownerReferences or finalizers "
+          "of this request; only its requester ({}), an approver of policy {} ({}), the "
+          "kubegrant operator or the admin group may",
+          caller.username, requester.empty() ? "unknown" : requester, old.spec.policy,
+          describeApprovers(policy)));
+    }
+    auto bytes = metadataBytes(request.metadata);
+    if (bytes > kMaxMetadataBytes && bytes > metadataBytes(old.metadata)) {
+      return AdmissionResponse::forbid(tooBig(bytes));
+    }
+  }
   const auto& n = request.spec;
   const auto& o = old.spec;
   if (n.policy != o.policy) return AdmissionResponse::forbid(frozen("spec.policy"));
@@ -216,19 +366,19 @@ AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessR
   if (n.roles != o.roles) return AdmissionResponse::forbid(frozen("spec.roles"));
   if (n.databases != o.databases) return AdmissionResponse::forbid(frozen("spec.databases"));
   if (n.requester != o.requester) return AdmissionResponse::forbid(frozen("spec.requester"));
+  if (n.requesterSeal != o.requesterSeal) {
+    return AdmissionResponse::forbid(frozen("spec.requesterSeal"));
+  }
   if (o.revoke && !n.revoke) {
     return AdmissionResponse::forbid("spec.revoke: cannot be set back to false once true");
   }
   if (!o.revoke && n.revoke) {
-    std::string requester = o.requester ? o.requester->username : std::string();
-    bool isRequester = !requester.empty() && requester == caller.username;
-    bool isApprover = policy != nullptr && v1alpha1::isApprover(*policy, caller);
     if (!isRequester && !isApprover) {
       return AdmissionResponse::forbid(fmt::format(
           "spec.revoke: {} may not revoke this request; only the requester ({}) or an approver "
           "of policy {} ({}) may",
           caller.username, requester.empty() ? "unknown" : requester, o.policy,
-          policy ? describeSubjects(policy->spec.approval.approvers) : "policy not found"));
+          describeApprovers(policy)));
     }
     return AdmissionResponse::allow(
         {fmt::format("revocation requested by {}: the operator removes every grant of this request",
@@ -238,7 +388,8 @@ AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessR
 }
 
 AdmissionResponse validateStatusUpdate(const AccessRequest& request, const AccessRequest& old,
-                                       const AccessPolicy* policy, const UserInfo& caller) {
+                                       const AccessPolicy* policy, const UserInfo& caller,
+                                       const seal::Sealer* sealer, std::optional<TimePoint> now) {
   AccessRequestStatus n = statusOf(request);
   AccessRequestStatus o = statusOf(old);
   if (n.phase != o.phase) return AdmissionResponse::forbid(ownedByOperator("status.phase"));
@@ -263,6 +414,7 @@ AdmissionResponse validateStatusUpdate(const AccessRequest& request, const Acces
     return AdmissionResponse::forbid(ownedByOperator("status.observedGeneration"));
   }
   if (n.message != o.message) return AdmissionResponse::forbid(ownedByOperator("status.message"));
+  if (n.seal != o.seal) return AdmissionResponse::forbid(ownedByOperator("status.seal"));
 
   if (n.approvals.size() < o.approvals.size()) {
     return AdmissionResponse::forbid(
@@ -296,6 +448,13 @@ AdmissionResponse validateStatusUpdate(const AccessRequest& request, const Acces
     if (auto v = v1alpha1::mayApprove(*policy, sofar, caller)) {
       return AdmissionResponse::forbid(fmt::format("status.approvals[{}]: {}", i, v->message));
     }
+    if (auto early = approvalTooEarly(*policy, request, a, now)) {
+      return AdmissionResponse::forbid(fmt::format("status.approvals[{}]: {}", i, *early));
+    }
+    if (auto bad = checkSeal(fmt::format("status.approvals[{}].seal", i),
+                             seal::approvalForm(request.metadata.uid, a), a.seal, sealer)) {
+      return refuseSeal(std::move(*bad));
+    }
     sofar.status->approvals.push_back(a);
   }
 
@@ -309,6 +468,47 @@ AdmissionResponse validateStatusUpdate(const AccessRequest& request, const Acces
                                    tally.satisfied() ? "; the operator grants access now" : ""));
   }
   return AdmissionResponse::allow(std::move(warnings));
+}
+
+AdmissionResponse validateDelete(const AccessRequest& old, const AccessPolicy* policy,
+                                 const UserInfo& caller, bool callerIsAdmin, TimePoint now) {
+  if (callerIsAdmin || old.metadata.deletionTimestamp || caller.username == kNamespaceController) {
+    return AdmissionResponse::allow();
+  }
+  AccessRequestStatus st = statusOf(old);
+  std::string requester = old.spec.requester ? old.spec.requester->username : std::string();
+  bool isRequester = !requester.empty() && requester == caller.username;
+  bool isApprover = policy != nullptr && v1alpha1::isApprover(*policy, caller);
+  std::string name = old.metadata.name;
+  if (!isRequester && !isApprover) {
+    return AdmissionResponse::forbid(fmt::format(
+        "metadata: {} may not delete request {}; only its requester ({}) or an approver of "
+        "policy {} ({}) may while it is not ended, and the kubegrant operator or the admin "
+        "group after",
+        caller.username, name, requester.empty() ? "unknown" : requester, old.spec.policy,
+        describeApprovers(policy)));
+  }
+  bool terminal = st.phase && v1alpha1::isTerminal(*st.phase);
+  if (!terminal && !hasDeny(st)) {
+    return AdmissionResponse::allow(
+        {fmt::format("deleting request {}: the operator removes every grant of it first", name)});
+  }
+  std::string ended = terminal ? v1alpha1::toString(*st.phase) : "denied";
+  std::optional<Duration> retain;
+  if (policy != nullptr) {
+    if (auto r = v1alpha1::effectiveRetainFor(*policy)) retain = *r;
+  }
+  if (retain && st.endedAt && now >= *st.endedAt + *retain) return AdmissionResponse::allow();
+  std::string until = retain && st.endedAt
+                          ? fmt::format("until {} (endedAt + retainFor {} of policy {})",
+                                        formatRfc3339(*st.endedAt + *retain),
+                                        v1alpha1::formatDuration(*retain), old.spec.policy)
+                          : fmt::format("for the retainFor of policy {}", old.spec.policy);
+  return AdmissionResponse::forbid(fmt::format(
+      "metadata: request {} is {} and is kept as the audit record {}; {} may not delete it "
+      "before then (the kubegrant operator deletes it after retainFor; the admin group may "
+      "earlier)",
+      name, ended, until, caller.username));
 }
 
 }  // namespace kubegrant::webhooks::access_request

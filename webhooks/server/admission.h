@@ -21,10 +21,21 @@
 #include <string_view>
 #include <vector>
 
+#include "operator/common/base64.h"
+
 namespace kubegrant::webhooks {
 
-// Requests larger than this are refused with 413 (the API server sends far less: one object).
-inline constexpr std::size_t kDefaultMaxBodyBytes = 1 << 20;
+// kube-apiserver's --max-request-bytes default (3 MiB): the largest body it accepts.
+inline constexpr std::size_t kApiServerMaxRequestBytes = 3 * 1024 * 1024;
+// The webhook must accept every review the API server can send, or an object could become
+// un-updatable (failurePolicy Fail). An UPDATE review carries the old object (at most what the
+// API server ever accepted) and the new one (the old one plus at most one request body, e.g. a
+// patch), plus the review's own fields: 4x the API server's limit covers that with room.
+constexpr std::size_t maxBodyBytesFor(std::size_t apiServerMaxRequestBytes) {
+  return 4 * apiServerMaxRequestBytes;
+}
+// Requests larger than this are refused with 413.
+inline constexpr std::size_t kDefaultMaxBodyBytes = maxBodyBytesFor(kApiServerMaxRequestBytes);
 // Objects nested deeper than this are refused before parsing (Kubernetes objects are shallow).
 inline constexpr int kMaxJsonDepth = 64;
 
@@ -107,7 +118,7 @@ std::optional<AdmissionRequest> decodeAdmissionReview(std::string_view body, std
 // Encodes the AdmissionReview answer for `uid`.
 std::string encodeAdmissionResponse(std::string_view uid, const AdmissionResponse& response);
 
-std::string base64Encode(std::string_view bytes);
+using ::kubegrant::base64Encode;  // AdmissionReview patches are base64
 const char* toString(Operation op);
 
 // True when `contentType` is application/json (parameters such as charset allowed).

@@ -28,7 +28,9 @@ struct WebhookServer::Impl {
       : config(std::move(c)),
         policies(config.policies ? config.policies : std::make_shared<NoPolicies>()),
         clock(config.clock ? config.clock : std::make_shared<SystemClock>()),
-        admission(*policies, *clock, config.operatorIdentity),
+        admission(*policies, *clock,
+                  AdmissionOptions{config.operatorIdentity, config.adminGroups, config.sealer.get(),
+                                   config.requests.get(), config.audit}),
         router(makeRouter(admission, config.maxBodyBytes)),
         tls(config.certDir),
         https(HttpsServerOptions{config.address, config.port}, router, tls) {}

@@ -20,8 +20,10 @@
 //   GET  /healthz, /readyz         "ok"
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "operator/common/clock.h"
 #include "operator/common/result.h"
@@ -36,9 +38,15 @@ struct WebhookServerConfig {
   std::string address = "0.0.0.0";
   int port = 9443;
   std::string certDir;  // tls.crt (leaf + chain) and tls.key, reloaded when they change
-  OperatorIdentity operatorIdentity;
-  std::shared_ptr<const PolicyLookup> policies;  // required
-  std::shared_ptr<const Clock> clock;            // default: SystemClock
+  OperatorIdentity operatorIdentity;              // trusted by the rules; "" = nobody
+  std::vector<std::string> adminGroups;           // may delete requests and edit metadata
+  std::shared_ptr<const PolicyLookup> policies;   // required
+  std::shared_ptr<const RequestLookup> requests;  // for maxOpenRequests; null = not counted
+  std::shared_ptr<const seal::Sealer> sealer;     // null = sealing off
+  // Audit line of each refused AccessRequest review (AdmissionOptions::audit); may be empty.
+  std::function<void(const nlohmann::json&)> audit;
+  std::shared_ptr<const Clock> clock;  // default: SystemClock
+  // maxBodyBytesFor(the API server's --max-request-bytes).
   std::size_t maxBodyBytes = kDefaultMaxBodyBytes;
 };
 

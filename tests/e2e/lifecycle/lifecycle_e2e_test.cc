@@ -196,6 +196,46 @@ spec:
     return out;
   }
 
+  // Runs `attack` with both webhook configurations deleted, then registers them again.
+  void withoutWebhooks(const std::function<void()>& attack) {
+    for (const char* kind : {"mutatingwebhookconfiguration", "validatingwebhookconfiguration"}) {
+      mustAdmin({"delete", kind, harness_.webhookConfigName()});
+    }
+    // Out of the path once a create under a policy that does not exist is admitted.
+    std::string probe = fmt::format(
+        "apiVersion: kubegrant.io/v1alpha1\nkind: AccessRequest\nmetadata: {{name: probe, "
+        "namespace: {}}}\nspec: {{policy: no-such-policy}}\n",
+        ns_);
+    auto admitted = [&] {
+      return kubectl(env_, "alice", {"create", "--dry-run=server", "-f", "-"}, probe).exitCode == 0;
+    };
+    ASSERT_TRUE(waitFor(admitted, 30s)) << "the webhook stayed in the path";
+    attack();
+    ASSERT_NO_FATAL_FAILURE(harness_.registerWebhooks());
+    ASSERT_TRUE(waitFor([&] { return !admitted(); }, 30s)) << "the webhook did not come back";
+  }
+
+  // The request ended as Failed naming `rule`, with nothing granted, a Warning Event and a
+  // "failed" audit line carrying the same message.
+  void expectNeutralised(const std::string& name, const std::string& rule,
+                         const std::string& reason = "Tampering") {
+    ASSERT_TRUE(waitPhase(name, "Failed")) << get(name).dump(2);
+    auto j = get(name);
+    std::string message = j["status"].value("message", "");
+    EXPECT_NE(message.find(rule), std::string::npos) << message;
+    EXPECT_TRUE(roleBindings().empty()) << roleBindings().dump(2);
+    EXPECT_FALSE(aliceCanListPods());
+    auto reasons = eventReasons(name);
+    EXPECT_NE(std::find(reasons.begin(), reasons.end(), reason), reasons.end())
+        << ::testing::PrintToString(reasons);
+    bool audited = false;
+    for (const auto& rec : auditRecords(name)) {
+      audited = audited || (rec["event"] == "failed" &&
+                            rec.value("message", "").find(rule) != std::string::npos);
+    }
+    EXPECT_TRUE(audited) << "no failed audit line naming: " << rule;
+  }
+
   TestEnv env_;
   testing::OperatorHarness harness_{{KG_SOURCE_DIR, KG_OPERATOR_BIN, KG_CERTS_BIN}};
   std::string auditPath_, ns_, policy_;
@@ -435,6 +475,98 @@ TEST_F(LifecycleTest, AGrantThatExpiredWhileTheOperatorWasDownGoesWithinTwoSecon
       << " s after the restart";
   ASSERT_TRUE(waitPhase("crash", "Expired"));
   EXPECT_FALSE(aliceCanListPods());
+}
+
+// ---------------------------------------------------------------------------------------
+// Attacks around the webhook (issue 11): each is made with the webhook configurations
+// deleted for its duration (an upgrade, a broken matchConditions), then restored. The
+// operator believes only what kubegrant sealed, so each is neutralised: the request ends as
+// Failed with the rule in its message, every grant is gone, a Warning Event and an audit
+// line say so.
+
+TEST_F(LifecycleTest, AFakeApprovalWrittenAroundTheWebhookIsTampering) {
+  createPolicy();
+  request("fake-approval", "1m");
+  ASSERT_TRUE(waitPhase("fake-approval", "Pending"));
+  withoutWebhooks([&] {
+    auto r = patchStatus("alice", "fake-approval",
+                         R"([{"op":"add","path":"/status/approvals/-","value":{"decision":)"
+                         R"("Approve","approver":"bob","approverGroups":["payments-leads"]}}])");
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  });
+  expectNeutralised("fake-approval",
+                    "status.approvals[0].seal: is missing; the decision by bob was not recorded by "
+                    "the kubegrant admission webhook: treated as tampering");
+}
+
+TEST_F(LifecycleTest, AFakeBreakGlassIsTampering) {
+  createPolicy();
+  request("fake-breakglass", "1m");
+  ASSERT_TRUE(waitPhase("fake-breakglass", "Pending"));
+  withoutWebhooks([&] {
+    auto r =
+        kubectl(env_, "alice",
+                {"patch", "areq", "fake-breakglass", "-n", ns_, "--subresource=status",
+                 "--type=merge", "-p", R"({"status":{"breakGlass":true,"phase":"Approved"}})"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  });
+  expectNeutralised("fake-breakglass",
+                    "was not written by the kubegrant operator: treated as "
+                    "tampering");
+}
+
+TEST_F(LifecycleTest, ExtendingExpiresAtIsTamperingAndRevokesEverything) {
+  createPolicy();
+  request("extend", "1m");
+  ASSERT_TRUE(waitPhase("extend", "Pending"));
+  ASSERT_EQ(patchStatus("bob", "extend", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("extend", "Active"));
+  ASSERT_TRUE(waitFor([&] { return aliceCanListPods(); }, 10s));
+  withoutWebhooks([&] {
+    auto r = kubectl(env_, "alice",
+                     {"patch", "areq", "extend", "-n", ns_, "--subresource=status", "--type=merge",
+                      "-p", R"({"status":{"expiresAt":"2099-01-01T00:00:00Z"}})"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  });
+  expectNeutralised("extend", "status.seal: does not verify");
+}
+
+TEST_F(LifecycleTest, ResurrectingAnExpiredRequestIsTampering) {
+  createPolicy();
+  request("lazarus", "3s");
+  ASSERT_TRUE(waitPhase("lazarus", "Pending"));
+  ASSERT_EQ(patchStatus("bob", "lazarus", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("lazarus", "Expired", 20s));
+  withoutWebhooks([&] {
+    auto r = kubectl(env_, "alice",
+                     {"patch", "areq", "lazarus", "-n", ns_, "--subresource=status", "--type=merge",
+                      "-p", R"({"status":{"phase":"Active","expiresAt":"2099-01-01T00:00:00Z"}})"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  });
+  expectNeutralised("lazarus", "status.seal: does not verify");
+}
+
+TEST_F(LifecycleTest, AForgedRequesterIsNeverBelieved) {
+  createPolicy("", 0);  // no approval needed: a believed requester would be granted at once
+  withoutWebhooks([&] {
+    auto r = kubectl(env_, "mallory", {"create", "-f", "-"},
+                     fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessRequest
+metadata: {{name: forged, namespace: {}}}
+spec:
+  policy: {}
+  duration: 1m
+  reason: "not me"
+  roles: [{{kind: ClusterRole, name: view}}]
+  requester: {{username: alice, groups: [payments-devs, system:authenticated]}}
+)",
+                                 ns_, policy_));
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+  });
+  expectNeutralised("forged",
+                    "spec.requesterSeal: is missing; the requester alice was not recorded by the "
+                    "kubegrant admission webhook and is not believed",
+                    "ForgedRequester");
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // CA), and users act through kubectl with their own kubeconfigs. Every rejection is checked
 // by its exact message, as kubectl prints it.
 
+#include "tests/support/webhook_e2e.h"
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -38,18 +40,9 @@ using testing::uniqueName;
 
 const std::string kSourceDir = KUBEGRANT_SOURCE_DIR;
 
-// As kubegrant-operator does (--http-threads, one per core): the webhook listener, the API
-// client and the informer's long-running watch all share a pool of 2 threads here, so a
-// blocked pool thread would show up as a hung or timed-out test.
-class SmallHttpPool : public ::testing::Environment {
- public:
-  void SetUp() override { ASSERT_TRUE(configureHttpThreads(2)) << "pool already created"; }
-};
 [[maybe_unused]] ::testing::Environment* const kSmallHttpPool =
-    ::testing::AddGlobalTestEnvironment(new SmallHttpPool);
-const std::string kValidating =
-    "admission webhook \"vaccessrequest.kubegrant.io\" denied the "
-    "request: ";
+    ::testing::AddGlobalTestEnvironment(new testing::SmallHttpPool);
+const std::string& kValidating = testing::kValidatingRefusal;
 
 // Everything the suite starts, shared by its tests: one webhook server and one registration.
 struct Harness {
@@ -65,26 +58,6 @@ struct Harness {
 };
 Harness* harness = nullptr;
 
-const char* kE2eOperatorRbac = R"(
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: kubegrant-webhook-e2e-operator}
-rules:
-  - apiGroups: ["kubegrant.io"]
-    resources: ["accesspolicies"]
-    verbs: ["get", "list", "watch"]
-  - apiGroups: ["kubegrant.io"]
-    resources: ["accessrequests", "accessrequests/status"]
-    verbs: ["get", "list", "watch", "update", "patch"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: kubegrant-webhook-e2e-operator}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kubegrant-webhook-e2e-operator}
-subjects:
-  - {kind: User, apiGroup: rbac.authorization.k8s.io, name: kubegrant-operator}
-)";
-
 class WebhookE2eTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -99,7 +72,7 @@ class WebhookE2eTest : public ::testing::Test {
     ASSERT_EQ(r.exitCode, 0) << r.err;
     r = kubectl(h->env, "admin", {"apply", "-f", kSourceDir + "/operator/deploy/rbac-users.yaml"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
-    r = kubectl(h->env, "admin", {"apply", "-f", "-"}, kE2eOperatorRbac);
+    r = kubectl(h->env, "admin", {"apply", "-f", "-"}, testing::kWebhookE2eOperatorRbac);
     ASSERT_EQ(r.exitCode, 0) << r.err;
     r = kubectl(h->env, "admin",
                 {"wait", "--for=condition=Established", "--timeout=60s",
@@ -140,7 +113,7 @@ class WebhookE2eTest : public ::testing::Test {
 
     auto rendered = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + h->configName,
                                 kSourceDir + "/operator/deploy/render-webhooks.sh",
-                                h->server->url(), h->env.caCert});
+                                h->server->url(), h->env.caCert, "kubegrant-operator"});
     ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
     r = kubectl(h->env, "admin", {"apply", "-f", "-"}, rendered.out);
     ASSERT_EQ(r.exitCode, 0) << r.err;
@@ -257,22 +230,18 @@ spec:
     auto r = kubectl(env(), "alice", {"create", "-f", "-"},
                      requestYaml(ns_, name, policy_, kReasonTicket));
     EXPECT_EQ(r.exitCode, 0) << r.err;
-    setStatusAsOperator(name, R"({"status":{"phase":"Pending","approvals":[]}})");
+    setStatusAsOperator(name, testing::kPendingStatus);
     return name;
   }
 
   void setStatusAsOperator(const std::string& name, const std::string& mergePatch) {
-    auto r = kubectl(env(), "operator",
-                     {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=merge",
-                      "-p", mergePatch});
+    auto r = testing::patchStatus(env(), "operator", ns_, name, mergePatch);
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
   CommandResult addDecision(const std::string& user, const std::string& name,
                             const std::string& value) {
-    return kubectl(env(), user,
-                   {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p",
-                    R"([{"op":"add","path":"/status/approvals/-","value":)" + value + "}]"});
+    return testing::appendDecision(env(), user, ns_, name, value);
   }
 
   std::string jsonpath(const std::string& name, const std::string& path) {

@@ -21,13 +21,14 @@ v1::AccessPolicy policy(json j = makePolicy()) { return *v1::fromJson<v1::Access
 
 TEST(RoleBindingName, IsDeterministicDnsSafeAndAtMost63Characters) {
   const std::regex dns("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$");
-  std::string shortName =
-      roleBindingName("payments", "debug-orders", v1::RoleKind::ClusterRole, "view");
-  EXPECT_EQ(shortName,
-            roleBindingName("payments", "debug-orders", v1::RoleKind::ClusterRole, "view"));
+  const std::string uid = "3f9c2a1b-0000-4000-8000-000000000001";
+  std::string shortName = roleBindingName(uid, "debug-orders", v1::RoleKind::ClusterRole, "view");
+  EXPECT_EQ(shortName, roleBindingName(uid, "debug-orders", v1::RoleKind::ClusterRole, "view"));
   EXPECT_TRUE(shortName.starts_with("kubegrant-debug-orders-view-")) << shortName;
+  EXPECT_EQ(shortName.size(), std::string("kubegrant-debug-orders-view-").size() + 16)
+      << "64 bits of hash: " << shortName;
   std::string longName =
-      roleBindingName("payments", std::string(200, 'x'), v1::RoleKind::ClusterRole,
+      roleBindingName(uid, std::string(200, 'x'), v1::RoleKind::ClusterRole,
                       "system:aggregate-to-view-with-a-very-long-role-name-indeed-yes");
   for (const auto& n : {shortName, longName}) {
     EXPECT_LE(n.size(), 63u) << n;
@@ -35,11 +36,23 @@ TEST(RoleBindingName, IsDeterministicDnsSafeAndAtMost63Characters) {
   }
 }
 
-TEST(RoleBindingName, DiffersForRoleKindsNamespacesAndRequests) {
-  auto a = roleBindingName("payments", "r", v1::RoleKind::ClusterRole, "view");
-  EXPECT_NE(a, roleBindingName("payments", "r", v1::RoleKind::Role, "view"));
-  EXPECT_NE(a, roleBindingName("billing", "r", v1::RoleKind::ClusterRole, "view"));
-  EXPECT_NE(a, roleBindingName("payments", "r2", v1::RoleKind::ClusterRole, "view"));
+TEST(RoleBindingName, DiffersForRoleKindsAndRequests) {
+  auto a = roleBindingName("uid-1", "r", v1::RoleKind::ClusterRole, "view");
+  EXPECT_NE(a, roleBindingName("uid-1", "r", v1::RoleKind::Role, "view"));
+  EXPECT_NE(a, roleBindingName("uid-2", "r", v1::RoleKind::ClusterRole, "view"));
+  EXPECT_NE(a, roleBindingName("uid-1", "r2", v1::RoleKind::ClusterRole, "view"));
+}
+
+TEST(RoleBindingName, ComesFromTheUidNotFromWhatAClientChooses) {
+  // Same namespace and name (a request deleted and re-created, or crafted to match): the
+  // server-assigned UID still separates the bindings.
+  EXPECT_NE(roleBindingName("uid-1", "debug", v1::RoleKind::ClusterRole, "view"),
+            roleBindingName("uid-2", "debug", v1::RoleKind::ClusterRole, "view"));
+  // A name crafted to look like another request's binding gets its own hash.
+  auto victim = roleBindingName("uid-1", "a-b", v1::RoleKind::ClusterRole, "view");
+  auto crafted = roleBindingName("uid-3", "a", v1::RoleKind::ClusterRole, "b-view");
+  EXPECT_EQ(victim.substr(0, 17), crafted.substr(0, 17)) << "same readable prefix";
+  EXPECT_NE(victim, crafted);
 }
 
 TEST(DesiredRoleBindings, BindsOnlyTheRequesterOncePerRoleAndNamespace) {

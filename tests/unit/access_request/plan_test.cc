@@ -39,7 +39,7 @@ const json kActive = json::parse(R"({"status": {"phase": "Active", "approvals": 
   "grants": [{"kind": "RoleBinding", "namespace": "payments", "name": "rb"}]}})");
 
 const std::string kBinding =
-    "payments/" + roleBindingName("payments", "debug-orders", v1::RoleKind::ClusterRole, "view");
+    "payments/" + roleBindingName("uid-1", "debug-orders", v1::RoleKind::ClusterRole, "view");
 
 TEST(Plan, ANewRequestWritesPendingAndRecordsTheRequest) {
   auto p = policy();

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include "controllers/access_request/sweeper.h"
+#include "operator/common/base64.h"
 #include "operator/runtime/testing/fake_client.h"
+#include "operator/seal/forms.h"
+#include "operator/seal/seal.h"
 #include "tests/unit/access_request/fixtures.h"
 #include "tests/unit/runtime/test_util.h"
 
@@ -428,6 +431,156 @@ TEST_F(ReconcilerTest, ATransientForbiddenOnTheDeleteAtExpiryIsRetriedWithinTheB
   EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), rbKey));
   EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
 }
+
+// ---------------------------------------------------------------------------------------
+// Sealing on (issue 11): the reconciler believes only what kubegrant sealed.
+
+namespace sealed {
+
+class SealedReconcilerTest : public ReconcilerTest {
+ protected:
+  SealedReconcilerTest()
+      : sealer_(std::make_shared<seal::HmacSealer>(std::make_shared<const seal::Keyring>(
+            *seal::Keyring::parse("k1 " + base64Encode(std::string(32, 'k')))))),
+        sealed_(
+            client_, clock_, &audit_,
+            [this](const v1::AccessRequest&, const RequestEvent& e) {
+              events_.push_back(e.type + " " + e.reason);
+            },
+            &metrics_, options()) {}
+
+  ReconcilerOptions options() {
+    ReconcilerOptions o;
+    o.sealer = sealer_;
+    return o;
+  }
+  Result<runtime::Action> reconcileSealed() { return sealed_.reconcile(kKey); }
+
+  // The request as the mutating webhook stamps it: with the requester's seal.
+  void seedSealedRequest() {
+    seedRequest();
+    auto obj = *client_.peek(kube::resources::accessRequests(), kKey);
+    auto typed = *v1::fromJson<v1::AccessRequest>(obj.body);
+    obj.body["spec"]["requesterSeal"] = *sealer_->seal(seal::requesterForm(typed));
+    ASSERT_TRUE(client_.update(kube::resources::accessRequests(), obj));
+  }
+  // An approval as the webhook stamps it, sealed for this request (or not).
+  void approveSealed(const std::string& who, bool withSeal = true) {
+    auto obj = *client_.peek(kube::resources::accessRequests(), kKey);
+    json a = approval(who);
+    if (withSeal) {
+      auto typed = *v1::fromJson<v1::Approval>(a);
+      a["seal"] = *sealer_->seal(seal::approvalForm(obj.uid(), typed));
+    }
+    obj.body["status"]["approvals"].push_back(a);
+    ASSERT_TRUE(client_.updateStatus(kube::resources::accessRequests(), obj));
+  }
+  bool statusSealVerifies() {
+    auto r = stored();
+    return r.status && r.status->seal &&
+           sealer_->verify(seal::statusForm(r), *r.status->seal).has_value();
+  }
+  // Pending, then bob's sealed approval: Active with one RoleBinding.
+  void activate() {
+    seedPolicy();
+    seedSealedRequest();
+    ASSERT_TRUE(reconcileSealed());  // finalizer
+    ASSERT_TRUE(reconcileSealed());  // Pending
+    approveSealed("bob");
+    ASSERT_TRUE(reconcileSealed());
+    ASSERT_EQ(stored().status->phase, v1::Phase::Active);
+  }
+
+  std::shared_ptr<seal::HmacSealer> sealer_;
+  AccessRequestReconciler sealed_;
+};
+
+TEST_F(SealedReconcilerTest, SealedDecisionsActivateAndEveryStatusWrittenIsSealed) {
+  activate();
+  EXPECT_TRUE(statusSealVerifies());
+  EXPECT_EQ(stored().status->grants.size(), 1u);
+  // Level-based still: nothing changed, nothing written.
+  client_.clearActions();
+  ASSERT_TRUE(reconcileSealed());
+  EXPECT_TRUE(writes().empty());
+}
+
+TEST_F(SealedReconcilerTest, AnUnsealedApprovalIsTamperingAndGrantsNothing) {
+  seedPolicy();
+  seedSealedRequest();
+  ASSERT_TRUE(reconcileSealed());
+  ASSERT_TRUE(reconcileSealed());
+  approveSealed("bob", /*withSeal=*/false);
+  ASSERT_TRUE(reconcileSealed());
+  auto r = stored();
+  EXPECT_EQ(r.status->phase, v1::Phase::Failed);
+  EXPECT_TRUE(r.status->grants.empty());
+  EXPECT_NE(r.status->message->find("status.approvals[0].seal: is missing; the decision by bob "
+                                    "was not recorded by the kubegrant admission webhook: "
+                                    "treated as tampering"),
+            std::string::npos)
+      << *r.status->message;
+  EXPECT_TRUE(statusSealVerifies()) << "the Failed record is the operator's own";
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "payments")->items.empty());
+  EXPECT_EQ(events_.back(), "Warning Tampering");
+  EXPECT_EQ(auditEvents().back(), "failed");
+  // Ended for good: the next reconcile writes nothing.
+  client_.clearActions();
+  ASSERT_TRUE(reconcileSealed());
+  EXPECT_TRUE(writes().empty());
+}
+
+TEST_F(SealedReconcilerTest, AnUnsealedRequesterIsNeverBelieved) {
+  seedPolicy(json{{"spec", {{"approval", {{"required", 0}}}}}});
+  seedRequest();  // no requester seal: created around the webhook
+  ASSERT_TRUE(reconcileSealed());
+  ASSERT_TRUE(reconcileSealed());
+  auto r = stored();
+  EXPECT_EQ(r.status->phase, v1::Phase::Failed);
+  EXPECT_NE(r.status->message->find("spec.requesterSeal: is missing"), std::string::npos);
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "payments")->items.empty());
+  EXPECT_EQ(events_.back(), "Warning ForgedRequester");
+}
+
+TEST_F(SealedReconcilerTest, AStatusKubegrantDidNotSealRevokesEverything) {
+  activate();
+  auto obj = *client_.peek(kube::resources::accessRequests(), kKey);
+  obj.body["status"]["expiresAt"] = "2099-01-01T00:00:00Z";  // written around the webhook
+  ASSERT_TRUE(client_.updateStatus(kube::resources::accessRequests(), obj));
+  ASSERT_TRUE(reconcileSealed());
+  auto r = stored();
+  EXPECT_EQ(r.status->phase, v1::Phase::Failed);
+  EXPECT_NE(r.status->message->find("status.seal: does not verify"), std::string::npos)
+      << *r.status->message;
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "payments")->items.empty());
+  EXPECT_EQ(auditEvents().back(), "failed");
+}
+
+TEST_F(SealedReconcilerTest, ABindingLabelledForAnotherRequestIsNeitherDeletedNorAdopted) {
+  seedPolicy();
+  seedSealedRequest();
+  ASSERT_TRUE(reconcileSealed());
+  ASSERT_TRUE(reconcileSealed());
+  auto req = stored();
+  auto desired = desiredRoleBindings(req);
+  ASSERT_EQ(desired.size(), 1u);
+  json foreign = roleBindingJson(desired[0], req);
+  foreign["metadata"]["labels"][std::string(kRequestUidLabel)] = "another-request";
+  client_.seed(kube::resources::roleBindings(), kube::Object(foreign));
+  approveSealed("bob");
+  ASSERT_TRUE(reconcileSealed());
+  auto r = stored();
+  EXPECT_EQ(r.status->phase, v1::Phase::Failed);
+  EXPECT_NE(r.status->message->find("belongs to another request (uid another-request); kubegrant "
+                                    "never deletes or adopts it"),
+            std::string::npos)
+      << *r.status->message;
+  auto still = client_.peek(kube::resources::roleBindings(), {"payments", desired[0].name});
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->labels()[std::string(kRequestUidLabel)], "another-request");
+}
+
+}  // namespace sealed
 
 }  // namespace
 }  // namespace kubegrant::controllers::access_request

@@ -140,7 +140,7 @@ TEST(Duration, CrdSchemasUseTheParsersPattern) {
     int durationFields;
   };
   for (const auto& f :
-       {File{"kubegrant.io_accesspolicies.yaml", 4}, File{"kubegrant.io_accessrequests.yaml", 1},
+       {File{"kubegrant.io_accesspolicies.yaml", 6}, File{"kubegrant.io_accessrequests.yaml", 1},
         File{"kubegrant.io_databasetargets.yaml", 0}}) {
     std::ifstream in(crds / f.name);
     ASSERT_TRUE(in.good()) << f.name;

@@ -28,6 +28,9 @@ const char* kPolicyJson = R"({
     "retainFor": "720h",
     "requireReason": true,
     "ticketPattern": "^INC-[0-9]+$",
+    "maxOpenRequests": 5,
+    "maxStartDelay": "168h",
+    "approvalValidFor": "24h",
     "approval": {
       "approvers": {"groups": ["payments-leads"]},
       "required": 1,

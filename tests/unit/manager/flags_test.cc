@@ -55,6 +55,57 @@ TEST(OperatorFlags, ConfigFileIsOverriddenByTheCommandLine) {
   std::remove(path.c_str());
 }
 
+TEST(OperatorFlags, SecurityFlags) {
+  auto d = parseFlags({});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->operatorIdentity, "");
+  EXPECT_TRUE(d->adminGroups.empty()) << "no group is trusted by default";
+  EXPECT_EQ(d->sealKeysSecret, "kubegrant-system/kubegrant-seal-keys");
+  EXPECT_EQ(d->apiServerMaxRequestBytes, 3u * 1024 * 1024);
+  auto f = parseFlags({"--operator-identity=kubegrant-operator", "--admin-group", "ops,sec",
+                       "--admin-group=audit", "--seal-keys-secret=kg/keys",
+                       "--apiserver-max-request-bytes=4194304"});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->operatorIdentity, "kubegrant-operator");
+  EXPECT_EQ(f->adminGroups, (std::vector<std::string>{"ops", "sec", "audit"}));
+  EXPECT_EQ(f->sealKeysSecret, "kg/keys");
+  EXPECT_EQ(f->apiServerMaxRequestBytes, 4194304u);
+  for (const char* bad : {"--operator-identity=x' || true", "--admin-group=a,,b",
+                          "--seal-keys-secret=keys", "--apiserver-max-request-bytes=10"}) {
+    auto r = parseFlags({bad});
+    ASSERT_FALSE(r) << bad;
+    std::string flag = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_EQ(r.error().message.rfind(flag + ":", 0), 0u) << r.error().message;
+  }
+  EXPECT_NE(helpText().find("--operator-identity USER"), std::string::npos);
+  EXPECT_NE(helpText().find("--admin-group GROUP"), std::string::npos);
+  EXPECT_NE(helpText().find("--seal-keys-secret NS/NAME"), std::string::npos);
+  EXPECT_NE(helpText().find("--apiserver-max-request-bytes N"), std::string::npos);
+}
+
+TEST(OperatorFlags, TheOperatorIdentityIsTheFlagOrTheInClusterServiceAccount) {
+  Flags f;
+  f.operatorIdentity = "kubegrant-operator";
+  EXPECT_EQ(*resolveOperatorIdentity(f, "/nonexistent"), "kubegrant-operator");
+  f.operatorIdentity.clear();
+  auto none = resolveOperatorIdentity(f, "/nonexistent");
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().message.rfind("--operator-identity: required outside a cluster", 0), 0u)
+      << none.error().message;
+  // A projected ServiceAccount token: header.payload.signature, payload base64url JSON.
+  std::string path = ::testing::TempDir() + "/kg-token";
+  std::ofstream(path) << "eyJhbGciOiJSUzI1NiJ9."
+                      << "eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6a3ViZWdyYW50LXN5c3RlbTprdWJl"
+                         "Z3JhbnQtb3BlcmF0b3IifQ"
+                      << ".c2ln\n";
+  auto sa = resolveOperatorIdentity(f, path);
+  ASSERT_TRUE(sa) << sa.error().message;
+  EXPECT_EQ(*sa, "system:serviceaccount:kubegrant-system:kubegrant-operator");
+  std::ofstream(path) << "not-a-jwt\n";
+  EXPECT_FALSE(resolveOperatorIdentity(f, path));
+  std::remove(path.c_str());
+}
+
 TEST(OperatorFlags, HelpSaysNotifyUrlIsNotImplementedYet) {
   EXPECT_NE(helpText().find("--notify-url URL             NOT IMPLEMENTED YET"), std::string::npos);
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <future>
 
+#include "operator/common/base64.h"
 #include "operator/runtime/testing/fake_client.h"
 #include "tests/unit/access_request/fixtures.h"
 #include "tests/unit/runtime/test_util.h"
@@ -27,7 +28,17 @@ Flags quietFlags() {
   f.healthAddr = "0";
   f.metricsAddr = "0";
   f.leaderElect = false;
+  f.operatorIdentity = "kubegrant-operator";
   return f;
+}
+
+// The seal keys Secret every replica reads (operator/deploy/seal-keys.sh new).
+kube::Object sealKeysSecret() {
+  return kube::Object(nlohmann::json{
+      {"apiVersion", "v1"},
+      {"kind", "Secret"},
+      {"metadata", {{"name", "kubegrant-seal-keys"}, {"namespace", "kubegrant-system"}}},
+      {"data", {{"keys", base64Encode("k1 " + base64Encode(std::string(32, 'k')) + "\n")}}}});
 }
 
 std::vector<FakeAction> requestWrites(FakeClient& client) {
@@ -44,6 +55,7 @@ TEST(Setup, NoRequestIsReconciledBeforeThePolicyCacheSynced) {
   client.enableStatusSubresource(kube::resources::accessRequests());
   client.seed(kube::resources::accessPolicies(), kube::Object(makePolicy()));
   client.seed(kube::resources::accessRequests(), kube::Object(makeRequest()));
+  client.seed(kube::resources::secrets(), sealKeysSecret());
   // Policies cannot be listed yet: reconciling now would judge requests without the cache
   // that says which policies exist.
   std::atomic<bool> policiesListable{false};
@@ -55,7 +67,7 @@ TEST(Setup, NoRequestIsReconciledBeforeThePolicyCacheSynced) {
   });
   const Flags flags = quietFlags();
   runtime::Manager mgr(client, clock, managerOptions(flags));
-  setupOperator(mgr, clock, nullptr, flags);
+  ASSERT_TRUE(setupOperator(mgr, clock, nullptr, flags));
   auto run = std::async(std::launch::async, [&] { return mgr.run(); });
 
   ASSERT_TRUE(
@@ -68,6 +80,18 @@ TEST(Setup, NoRequestIsReconciledBeforeThePolicyCacheSynced) {
   mgr.stop();
   auto r = run.get();
   EXPECT_TRUE(r.has_value()) << r.error().describe();
+}
+
+TEST(Setup, ThereIsNoBuiltInOperatorIdentity) {
+  FakeClock clock(WallClock::from_time_t(1'800'000'000));
+  FakeClient client(&clock);
+  Flags flags = quietFlags();
+  flags.operatorIdentity.clear();  // and no ServiceAccount token outside a cluster
+  runtime::Manager mgr(client, clock, managerOptions(flags));
+  auto r = setupOperator(mgr, clock, nullptr, flags);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("--operator-identity: required outside a cluster", 0), 0u)
+      << r.error().message;
 }
 
 }  // namespace

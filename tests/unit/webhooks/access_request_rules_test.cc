@@ -6,7 +6,9 @@
 #include <string>
 
 #include "crds/v1alpha1/types.h"
+#include "operator/common/base64.h"
 #include "operator/common/time.h"
+#include "operator/seal/seal.h"
 #include "tests/support/api_examples.h"
 #include "webhooks/access_request/handler.h"
 #include "webhooks/access_request/rules.h"
@@ -64,9 +66,29 @@ Approval decision(const std::string& by, Decision d = Decision::Approve) {
   return a;
 }
 
+const UserIdentity kAdminGroupMember{"olga", "", {"kubegrant-admins", "system:authenticated"}};
+// Named like the group kubegrant used to trust: no group is trusted any more.
+const UserIdentity kOperatorsGroupMember{
+    "eve", "", {"kubegrant:operators", "system:authenticated"}};
+
+// Open requests per (policy, requester), as the informer-backed lookup counts them.
+class FakeRequests final : public RequestLookup {
+ public:
+  int countOpen(std::string_view, std::string_view username) const override {
+    return username == "alice" ? aliceOpen : 0;
+  }
+  int aliceOpen = 0;
+};
+
 class AccessRequestAdmissionTest : public ::testing::Test {
  protected:
-  AccessRequestAdmissionTest() : clock_(kNow), admission_(policies_, clock_) {
+  AccessRequestAdmissionTest()
+      : clock_(kNow),
+        admission_(policies_, clock_,
+                   AdmissionOptions{OperatorIdentity{"kubegrant-operator"},
+                                    {"kubegrant-admins"},
+                                    nullptr,
+                                    &requests_}) {
     policies_.put(paymentsOncall());
   }
 
@@ -98,7 +120,14 @@ class AccessRequestAdmissionTest : public ::testing::Test {
     return admission_.validate(review(Operation::Update, user, obj, &old, "status"));
   }
 
+  AdmissionResponse remove(const UserIdentity& user, const AccessRequest& old) {
+    AdmissionRequest r = review(Operation::Delete, user, old, &old);
+    r.object = nullptr;
+    return admission_.validate(r);
+  }
+
   StaticPolicyLookup policies_;
+  FakeRequests requests_;
   FakeClock clock_;
   AccessRequestAdmission admission_;
 };
@@ -250,8 +279,40 @@ INSTANTIATE_TEST_SUITE_P(
         CreateCase{"TicketNotMatchingIsRejected", kAlice,
                    [](AccessRequest& r) { r.spec.ticket = "JIRA-1"; }, false,
                    "spec.ticket: ticket \"JIRA-1\" does not match ^INC-[0-9]+$ required by "
-                   "policy payments-oncall"}),
+                   "policy payments-oncall"},
+        CreateCase{"StartAtWithinMaxStartDelayIsAllowed", kAlice,
+                   [](AccessRequest& r) { r.spec.startAt = "2026-12-06T10:02:11Z"; }, true,
+                   "scheduled start: not granted before 2026-12-06T10:02:11Z"},
+        CreateCase{"StartAtBeyondMaxStartDelayIsRejected", kAlice,
+                   [](AccessRequest& r) { r.spec.startAt = "2026-12-06T10:02:12Z"; }, false,
+                   "spec.startAt: startAt 2026-12-06T10:02:12Z is more than maxStartDelay 168h "
+                   "ahead (policy payments-oncall); request closer to the time you need access"},
+        CreateCase{"AClientWrittenRequesterSealIsRefusedWhenSealingIsOff", kAlice,
+                   [](AccessRequest& r) { r.spec.requesterSeal = "v1.k.AAAA"; }, false,
+                   "spec.requesterSeal: is written by the kubegrant mutating webhook only, and "
+                   "sealing is not configured on this webhook; leave it out"},
+        CreateCase{
+            "MetadataAboveTheLimitIsRejected", kAlice,
+            [](AccessRequest& r) { r.metadata.annotations["pad"] = std::string(32 * 1024, 'x'); },
+            false,
+            "metadata: labels, annotations, ownerReferences and finalizers together take "
+            "32771 bytes, above the limit of 32768 bytes (32 KiB) for an AccessRequest; "
+            "remove some"}),
     [](const auto& info) { return info.param.name; });
+
+TEST_F(AccessRequestAdmissionTest, CreateBeyondMaxOpenRequestsIsRejected) {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  requests_.aliceOpen = 4;
+  EXPECT_TRUE(create(kAlice, r).allowed);
+  requests_.aliceOpen = 5;
+  auto resp = create(kAlice, r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message,
+            "spec.policy: alice already has 5 open (Pending, Approved or Active) requests under "
+            "policy payments-oncall, the maximum its maxOpenRequests allows; revoke or finish "
+            "one first");
+}
 
 TEST_F(AccessRequestAdmissionTest, ValidCreateExplainsWhoMustApprove) {
   AccessRequest r = draft();
@@ -368,87 +429,147 @@ std::string finalizerDenial(const std::string& user) {
          user + " may not remove it (delete the request or set spec.revoke to true instead)";
 }
 
+std::string kMetadataDenial(const std::string& user) {
+  return "metadata: " + user +
+         " may not change the labels, annotations, ownerReferences or finalizers of this "
+         "request; only its requester (alice), an approver of policy payments-oncall (groups "
+         "[payments-leads]), the kubegrant operator or the admin group may";
+}
+
 const std::string kFrozenSuffix =
     ": cannot be changed after creation; the only allowed spec change is setting spec.revoke to "
     "true";
 
 INSTANTIATE_TEST_SUITE_P(
     SpecUpdate, SpecUpdateRuleTest,
-    ::testing::Values(
-        SpecCase{"RevokeByTheRequesterIsAllowed", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, true, ""},
-        SpecCase{"RevokeByAnApproverIsAllowed", kBob,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, true, ""},
-        SpecCase{"RevokeByAnOutsiderIsRejected", kMallory,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, false,
-                 "spec.revoke: mallory may not revoke this request; only the requester (alice) "
-                 "or an approver of policy payments-oncall (groups [payments-leads]) may"},
-        SpecCase{"UnrevokeIsRejected", kAlice,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.spec.revoke = true;
-                   u.spec.revoke = false;
-                 },
-                 false, "spec.revoke: cannot be set back to false once true"},
-        SpecCase{"DurationEditIsRejected", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.duration = "4h"; }, false,
-                 "spec.duration" + kFrozenSuffix},
-        SpecCase{"RoleEditIsRejected", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.roles[0].name = "edit"; }, false,
-                 "spec.roles" + kFrozenSuffix},
-        SpecCase{"ReasonEditIsRejected", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.reason = "other"; }, false,
-                 "spec.reason" + kFrozenSuffix},
-        SpecCase{"PolicyEditIsRejected", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.policy = "other"; }, false,
-                 "spec.policy" + kFrozenSuffix},
-        SpecCase{"RequesterEditIsRejected", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.spec.requester->username = "bob"; },
-                 false, "spec.requester" + kFrozenSuffix},
-        SpecCase{"LabelChangeIsAllowed", kAlice,
-                 [](AccessRequest&, AccessRequest& u) { u.metadata.labels["team"] = "payments"; },
-                 true, ""},
-        SpecCase{"FinalizerRemovalByTheRequesterIsRejected", kAlice,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.metadata.finalizers = {"kubegrant.io/revoke"};
-                   u.metadata.finalizers = {};
-                 },
-                 false, finalizerDenial("alice")},
-        SpecCase{"FinalizerRemovalByAnApproverIsRejected", kBob,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.metadata.finalizers = {"example.com/keep", "kubegrant.io/revoke"};
-                   u.metadata.finalizers = {"example.com/keep"};
-                 },
-                 false, finalizerDenial("bob")},
-        SpecCase{"FinalizerRemovalByAClusterAdminIsRejected", kAdmin,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.metadata.finalizers = {"kubegrant.io/revoke"};
-                   u.metadata.finalizers = {};
-                 },
-                 false, finalizerDenial("admin")},
-        SpecCase{"FinalizerRemovalTogetherWithRevokeIsRejected", kAlice,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.metadata.finalizers = {"kubegrant.io/revoke"};
-                   u.metadata.finalizers = {};
-                   u.spec.revoke = true;
-                 },
-                 false, finalizerDenial("alice")},
-        SpecCase{"FinalizerRemovalByTheOperatorIsAllowed", kOperator,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.metadata.finalizers = {"kubegrant.io/revoke"};
-                   u.metadata.finalizers = {};
-                 },
-                 true, ""},
-        SpecCase{"OtherFinalizerChangesAreAllowed", kAlice,
-                 [](AccessRequest& o, AccessRequest& u) {
-                   o.metadata.finalizers = {"kubegrant.io/revoke", "example.com/a"};
-                   u.metadata.finalizers = {"example.com/b", "kubegrant.io/revoke"};
-                 },
-                 true, ""},
-        SpecCase{"AddingTheFinalizerIsAllowed", kAlice,
-                 [](AccessRequest&, AccessRequest& u) {
-                   u.metadata.finalizers = {"kubegrant.io/revoke"};
-                 },
-                 true, ""}),
+    ::testing::
+        Values(
+            SpecCase{"RevokeByTheRequesterIsAllowed", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, true, ""},
+            SpecCase{"RevokeByAnApproverIsAllowed", kBob,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, true, ""},
+            SpecCase{"RevokeByAnOutsiderIsRejected", kMallory,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.revoke = true; }, false,
+                     "spec.revoke: mallory may not revoke this request; only the requester (alice) "
+                     "or an approver of policy payments-oncall (groups [payments-leads]) may"},
+            SpecCase{"UnrevokeIsRejected", kAlice,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.spec.revoke = true;
+                       u.spec.revoke = false;
+                     },
+                     false, "spec.revoke: cannot be set back to false once true"},
+            SpecCase{"DurationEditIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.duration = "4h"; }, false,
+                     "spec.duration" + kFrozenSuffix},
+            SpecCase{"RoleEditIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.roles[0].name = "edit"; }, false,
+                     "spec.roles" + kFrozenSuffix},
+            SpecCase{"ReasonEditIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.reason = "other"; }, false,
+                     "spec.reason" + kFrozenSuffix},
+            SpecCase{"PolicyEditIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.policy = "other"; }, false,
+                     "spec.policy" + kFrozenSuffix},
+            SpecCase{"RequesterEditIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.requester->username = "bob"; },
+                     false, "spec.requester" + kFrozenSuffix},
+            SpecCase{"RequesterSealEditIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) { u.spec.requesterSeal = "v1.k.x"; },
+                     false, "spec.requesterSeal" + kFrozenSuffix},
+            SpecCase{
+                "LabelChangeIsAllowed", kAlice,
+                [](AccessRequest&, AccessRequest& u) { u.metadata.labels["team"] = "payments"; },
+                true, ""},
+            SpecCase{"LabelChangeByAnApproverIsAllowed", kBob,
+                     [](AccessRequest&, AccessRequest& u) { u.metadata.labels["seen"] = "bob"; },
+                     true, ""},
+            SpecCase{"LabelChangeByTheAdminGroupIsAllowed", kAdminGroupMember,
+                     [](AccessRequest&, AccessRequest& u) { u.metadata.labels["x"] = "y"; }, true,
+                     ""},
+            SpecCase{"AnnotationChangeByAnOutsiderIsRejected", kMallory,
+                     [](AccessRequest&, AccessRequest& u) { u.metadata.annotations["pad"] = "x"; },
+                     false, kMetadataDenial("mallory")},
+            SpecCase{"OwnerReferenceByAnOutsiderIsRejected", kMallory,
+                     [](AccessRequest&, AccessRequest& u) {
+                       u.metadata.ownerReferences = {{"v1", "ConfigMap", "x", "u-1", {}, {}}};
+                     },
+                     false, kMetadataDenial("mallory")},
+            SpecCase{"FinalizerAddedByAnOutsiderIsRejected", kMallory,
+                     [](AccessRequest&, AccessRequest& u) {
+                       u.metadata.finalizers = {"example.com/stuck"};
+                     },
+                     false, kMetadataDenial("mallory")},
+            SpecCase{"TheOldOperatorsGroupIsNotTrusted", kOperatorsGroupMember,
+                     [](AccessRequest&, AccessRequest& u) { u.metadata.labels["x"] = "y"; }, false,
+                     kMetadataDenial("eve")},
+            SpecCase{"PaddingByTheRequesterBeyondTheLimitIsRejected", kAlice,
+                     [](AccessRequest&, AccessRequest& u) {
+                       u.metadata.annotations["pad"] = std::string(40000, 'x');
+                     },
+                     false,
+                     "metadata: labels, annotations, ownerReferences and finalizers together take "
+                     "40003 bytes, above the limit of 32768 bytes (32 KiB) for an AccessRequest; "
+                     "remove some"},
+            SpecCase{"ShrinkingAnOversizedRequestIsAllowed", kAlice,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.annotations["pad"] = std::string(40000, 'x');
+                       u.metadata.annotations["pad"] = std::string(39000, 'x');
+                     },
+                     true, ""},
+            SpecCase{"RevokeOfAnOversizedRequestIsAllowed", kAlice,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.annotations["pad"] = std::string(40000, 'x');
+                       u.metadata.annotations["pad"] = std::string(40000, 'x');
+                       u.spec.revoke = true;
+                     },
+                     true, ""},
+            SpecCase{"FinalizerRemovalByTheRequesterIsRejected", kAlice,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"kubegrant.io/revoke"};
+                       u.metadata.finalizers = {};
+                     },
+                     false, finalizerDenial("alice")},
+            SpecCase{"FinalizerRemovalByAnApproverIsRejected", kBob,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"example.com/keep", "kubegrant.io/revoke"};
+                       u.metadata.finalizers = {"example.com/keep"};
+                     },
+                     false, finalizerDenial("bob")},
+            SpecCase{"FinalizerRemovalByAClusterAdminIsRejected", kAdmin,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"kubegrant.io/revoke"};
+                       u.metadata.finalizers = {};
+                     },
+                     false, finalizerDenial("admin")},
+            SpecCase{"FinalizerRemovalTogetherWithRevokeIsRejected", kAlice,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"kubegrant.io/revoke"};
+                       u.metadata.finalizers = {};
+                       u.spec.revoke = true;
+                     },
+                     false, finalizerDenial("alice")},
+            SpecCase{"FinalizerRemovalByTheOldOperatorsGroupIsRejected", kOperatorsGroupMember,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"kubegrant.io/revoke"};
+                       u.metadata.finalizers = {};
+                     },
+                     false, finalizerDenial("eve")},
+            SpecCase{"FinalizerRemovalByTheOperatorIsAllowed", kOperator,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"kubegrant.io/revoke"};
+                       u.metadata.finalizers = {};
+                     },
+                     true, ""},
+            SpecCase{"OtherFinalizerChangesAreAllowed", kAlice,
+                     [](AccessRequest& o, AccessRequest& u) {
+                       o.metadata.finalizers = {"kubegrant.io/revoke", "example.com/a"};
+                       u.metadata.finalizers = {"example.com/b", "kubegrant.io/revoke"};
+                     },
+                     true, ""},
+            SpecCase{"AddingTheFinalizerIsAllowed", kAlice,
+                     [](AccessRequest&,
+                        AccessRequest& u) { u.metadata.finalizers = {"kubegrant.io/revoke"}; },
+                     true, ""}),
     [](const auto& info) { return info.param.name; });
 
 // ---------------------------------------------------------------------------------------
@@ -584,17 +705,42 @@ INSTANTIATE_TEST_SUITE_P(
                      u.status->expiresAt = kNow;
                    },
                    true, ""},
-        StatusCase{
-            "TheInClusterOperatorServiceAccountMayWriteAnything",
-            UserIdentity{"system:serviceaccount:kubegrant-system:kubegrant-operator",
-                         "",
-                         {"system:serviceaccounts", "system:serviceaccounts:kubegrant-system",
-                          "system:authenticated"}},
-            [](AccessRequest&, AccessRequest& u) {
-              u.status->phase = Phase::Active;
-              u.status->expiresAt = kNow;
-            },
-            true, ""},
+        StatusCase{"ApproverSettingTheStatusSealIsRejected", kBob,
+                   [](AccessRequest&, AccessRequest& u) { u.status->seal = "v1.k.x"; }, false,
+                   "status.seal" + kOwnedSuffix},
+        StatusCase{"ApprovalOfARequestStartingWithinApprovalValidForIsAllowed", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.spec.startAt = u.spec.startAt = "2026-11-30T10:02:11Z";
+                     u.status->approvals.push_back(decision("bob"));
+                   },
+                   true, ""},
+        StatusCase{"ApprovalEarlierThanApprovalValidForBeforeStartAtIsRejected", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.spec.startAt = u.spec.startAt = "2026-12-01T22:00:00Z";
+                     u.status->approvals.push_back(decision("bob"));
+                   },
+                   false,
+                   "status.approvals[0]: too early: an approval counts for approvalValidFor 24h "
+                   "(policy payments-oncall) and this request starts at 2026-12-01T22:00:00Z; "
+                   "approve from 2026-11-30T22:00:00Z on"},
+        StatusCase{"ADenialIsNeverTooEarly", kBob,
+                   [](AccessRequest& o, AccessRequest& u) {
+                     o.spec.startAt = u.spec.startAt = "2026-12-01T22:00:00Z";
+                     u.status->approvals.push_back(decision("bob", Decision::Deny));
+                   },
+                   true, ""},
+        StatusCase{"AClientWrittenApprovalSealIsRefusedWhenSealingIsOff", kBob,
+                   [](AccessRequest&, AccessRequest& u) {
+                     Approval a = decision("bob");
+                     a.seal = "v1.k.AAAA";
+                     u.status->approvals.push_back(a);
+                   },
+                   false,
+                   "status.approvals[0].seal: is written by the kubegrant mutating webhook only, "
+                   "and sealing is not configured on this webhook; leave it out"},
+        StatusCase{"TheOldOperatorsGroupMayNotWriteTheStatus", kOperatorsGroupMember,
+                   [](AccessRequest&, AccessRequest& u) { u.status->phase = Phase::Active; }, false,
+                   "status.phase" + kOwnedSuffix},
         StatusCase{"AServiceAccountOfTheSameNameElsewhereIsNotTheOperator",
                    UserIdentity{"system:serviceaccount:payments:kubegrant-operator",
                                 "",
@@ -605,6 +751,263 @@ INSTANTIATE_TEST_SUITE_P(
                    "to status.approvals"},
         StatusCase{"NoChangeIsAllowed", kMallory, [](AccessRequest&, AccessRequest&) {}, true, ""}),
     [](const auto& info) { return info.param.name; });
+
+TEST_F(AccessRequestAdmissionTest, TheOperatorIsTheOneConfiguredIdentity) {
+  const UserIdentity sa{"system:serviceaccount:kubegrant-system:kubegrant-operator",
+                        "",
+                        {"system:serviceaccounts", "system:authenticated"}};
+  AccessRequest old = stored();
+  AccessRequest updated = old;
+  updated.status->phase = Phase::Active;
+  // Not the configured identity: the ServiceAccount is just another caller here.
+  EXPECT_FALSE(statusUpdate(sa, updated, old).allowed);
+  AccessRequestAdmission inCluster(
+      policies_, clock_, AdmissionOptions{OperatorIdentity{sa.username}, {}, nullptr, nullptr});
+  EXPECT_TRUE(inCluster.validate(review(Operation::Update, sa, updated, &old, "status")).allowed);
+  // ... and then the local name is not trusted any more.
+  EXPECT_FALSE(
+      inCluster.validate(review(Operation::Update, kOperator, updated, &old, "status")).allowed);
+  // An empty identity trusts nobody.
+  AccessRequestAdmission nobody(policies_, clock_);
+  EXPECT_FALSE(
+      nobody.validate(review(Operation::Update, UserIdentity{}, updated, &old, "status")).allowed);
+}
+
+TEST_F(AccessRequestAdmissionTest, EveryRefusalIsAuditedWithTheRuleAndNothingElseIs) {
+  std::vector<json> lines;
+  AccessRequestAdmission audited(
+      policies_, clock_,
+      AdmissionOptions{
+          OperatorIdentity{"kubegrant-operator"}, {}, nullptr, nullptr, [&lines](const json& line) {
+            lines.push_back(line);
+          }});
+  AccessRequest old = stored();
+  AdmissionRequest del = review(Operation::Delete, kMallory, old, &old);
+  del.object = nullptr;
+  EXPECT_FALSE(audited.validate(del).allowed);
+  del.userInfo = kAlice;
+  EXPECT_TRUE(audited.validate(del).allowed);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["kind"], "kubegrant.audit");
+  EXPECT_EQ(lines[0]["event"], "refused");
+  EXPECT_EQ(lines[0]["operation"], "DELETE");
+  EXPECT_EQ(lines[0]["request"]["namespace"], "payments");
+  EXPECT_EQ(lines[0]["request"]["name"], "debug-orders");
+  EXPECT_EQ(lines[0]["user"]["username"], "mallory");
+  EXPECT_EQ(lines[0]["code"], 403);
+  EXPECT_EQ(lines[0]["message"].get<std::string>().rfind("metadata: mallory may not delete", 0),
+            0u);
+  EXPECT_EQ(lines[0]["ts"], "2026-11-29T10:02:11.000000Z");
+}
+
+// ---------------------------------------------------------------------------------------
+// Validating delete
+
+struct DeleteCase {
+  std::string name;
+  UserIdentity caller;
+  std::function<void(AccessRequest&)> edit;
+  bool allowed;
+  std::string message;
+};
+void PrintTo(const DeleteCase& c, std::ostream* os) { *os << c.name; }
+
+class DeleteRuleTest : public AccessRequestAdmissionTest,
+                       public ::testing::WithParamInterface<DeleteCase> {};
+
+TEST_P(DeleteRuleTest, Decides) {
+  const auto& c = GetParam();
+  AccessRequest old = stored();
+  c.edit(old);
+  auto resp = remove(c.caller, old);
+  EXPECT_EQ(resp.allowed, c.allowed) << resp.message;
+  if (!c.allowed) {
+    EXPECT_EQ(resp.message, c.message);
+    EXPECT_EQ(resp.code, 403);
+  }
+}
+
+void endedAs(AccessRequest& r, Phase phase, const char* endedAt) {
+  r.status->phase = phase;
+  r.status->endedAt = *parseRfc3339(endedAt);
+}
+
+const std::string kAuditRecordSuffix =
+    " before then (the kubegrant operator deletes it after retainFor; the admin group may "
+    "earlier)";
+
+INSTANTIATE_TEST_SUITE_P(
+    Delete, DeleteRuleTest,
+    ::testing::Values(
+        DeleteCase{"TheRequesterMayDeleteAPendingRequest", kAlice, [](AccessRequest&) {}, true, ""},
+        DeleteCase{"AnApproverMayDeleteAnActiveRequest", kBob,
+                   [](AccessRequest& r) { r.status->phase = Phase::Active; }, true, ""},
+        DeleteCase{"AnOutsiderMayNot", kMallory, [](AccessRequest&) {}, false,
+                   "metadata: mallory may not delete request debug-orders; only its requester "
+                   "(alice) or an approver of policy payments-oncall (groups [payments-leads]) "
+                   "may while it is not ended, and the kubegrant operator or the admin group "
+                   "after"},
+        DeleteCase{"TheOldOperatorsGroupMayNot", kOperatorsGroupMember, [](AccessRequest&) {},
+                   false,
+                   "metadata: eve may not delete request debug-orders; only its requester "
+                   "(alice) or an approver of policy payments-oncall (groups [payments-leads]) "
+                   "may while it is not ended, and the kubegrant operator or the admin group "
+                   "after"},
+        DeleteCase{"ADeniedRequestIsTheAuditRecord", kAlice,
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   false,
+                   "metadata: request debug-orders is Denied and is kept as the audit record "
+                   "until 2026-12-29T09:00:00Z (endedAt + retainFor 720h of policy "
+                   "payments-oncall); alice may not delete it" +
+                       kAuditRecordSuffix},
+        DeleteCase{
+            "ARequestWithADenyIsTheAuditRecordBeforeThePhaseSaysSo", kAlice,
+            [](AccessRequest& r) { r.status->approvals = {decision("bob", Decision::Deny)}; },
+            false,
+            "metadata: request debug-orders is denied and is kept as the audit record "
+            "for the retainFor of policy payments-oncall; alice may not delete it" +
+                kAuditRecordSuffix},
+        DeleteCase{"AnApproverMayNotDeleteAnExpiredRequestEither", kBob,
+                   [](AccessRequest& r) { endedAs(r, Phase::Expired, "2026-11-29T09:00:00Z"); },
+                   false,
+                   "metadata: request debug-orders is Expired and is kept as the audit record "
+                   "until 2026-12-29T09:00:00Z (endedAt + retainFor 720h of policy "
+                   "payments-oncall); bob may not delete it" +
+                       kAuditRecordSuffix},
+        DeleteCase{"AfterRetainForTheRequesterMay", kAlice,
+                   [](AccessRequest& r) { endedAs(r, Phase::Revoked, "2026-10-29T10:02:11Z"); },
+                   true, ""},
+        DeleteCase{"TheAdminGroupMayDeleteTheRecordEarly", kAdminGroupMember,
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   true, ""},
+        DeleteCase{"TheNamespaceControllerMayWhenTheNamespaceGoes",
+                   UserIdentity{"system:serviceaccount:kube-system:namespace-controller",
+                                "",
+                                {"system:serviceaccounts", "system:authenticated"}},
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   true, ""},
+        DeleteCase{"ANamesakeServiceAccountElsewhereMayNot",
+                   UserIdentity{"system:serviceaccount:payments:namespace-controller",
+                                "",
+                                {"system:serviceaccounts", "system:authenticated"}},
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   false,
+                   "metadata: system:serviceaccount:payments:namespace-controller may not delete "
+                   "request debug-orders; only its requester (alice) or an approver of policy "
+                   "payments-oncall (groups [payments-leads]) may while it is not ended, and the "
+                   "kubegrant operator or the admin group after"},
+        DeleteCase{"TheOperatorMay", kOperator,
+                   [](AccessRequest& r) { endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z"); },
+                   true, ""},
+        DeleteCase{"ARequestAlreadyBeingDeletedIsLeftToItsFinalizer", kAlice,
+                   [](AccessRequest& r) {
+                     endedAs(r, Phase::Denied, "2026-11-29T09:00:00Z");
+                     r.metadata.deletionTimestamp = kNow;
+                   },
+                   true, ""}),
+    [](const auto& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------
+// Sealing on: what the mutating webhook stamps verifies, what a client writes does not.
+
+class SealedAdmissionTest : public AccessRequestAdmissionTest {
+ protected:
+  SealedAdmissionTest()
+      : sealer_(std::make_shared<const seal::Keyring>(
+            *seal::Keyring::parse("k1 " + base64Encode(std::string(32, 'k'))))),
+        sealed_(policies_, clock_,
+                AdmissionOptions{OperatorIdentity{"kubegrant-operator"}, {}, &sealer_, nullptr}) {}
+
+  // What the API server does: the mutating webhook's patch, then the validating webhook.
+  AdmissionResponse mutateThenValidate(AdmissionRequest r) {
+    auto m = sealed_.mutate(r);
+    EXPECT_TRUE(m.allowed) << m.message;
+    json ops = json::array();
+    for (const auto& p : m.patch)
+      ops.push_back({{"op", p.op}, {"path", p.path}, {"value", p.value}});
+    r.object = r.object.patch(ops);
+    return sealed_.validate(r);
+  }
+
+  seal::HmacSealer sealer_;
+  AccessRequestAdmission sealed_;
+};
+
+TEST_F(SealedAdmissionTest, ACreateIsSealedByTheMutatingWebhookAndVerifies) {
+  auto r = review(Operation::Create, kAlice, draft());
+  auto m = sealed_.mutate(r);
+  ASSERT_EQ(m.patch.size(), 2u);
+  EXPECT_EQ(m.patch[1].path, "/spec/requesterSeal");
+  EXPECT_EQ(m.patch[1].value.get<std::string>().rfind("v1.k1.", 0), 0u);
+  auto v = mutateThenValidate(r);
+  EXPECT_TRUE(v.allowed) << v.message;
+}
+
+TEST_F(SealedAdmissionTest, ACreateTheMutatingWebhookDidNotSeeIsRefused) {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  auto resp = sealed_.validate(review(Operation::Create, kAlice, r));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message,
+            "spec.requesterSeal: missing; it is stamped by the kubegrant mutating webhook (is "
+            "the MutatingWebhookConfiguration installed?)");
+}
+
+TEST_F(SealedAdmissionTest, ASealCopiedFromAnotherRequestIsRefused) {
+  // A genuine seal from alice's request in namespace payments ...
+  auto r = review(Operation::Create, kAlice, draft());
+  auto m = sealed_.mutate(r);
+  std::string genuine = m.patch[1].value.get<std::string>();
+  // ... pasted onto a request for more (a longer duration), with the mutating webhook absent.
+  AccessRequest more = draft();
+  more.spec.duration = "4h";
+  more.spec.requester = info(kAlice);
+  more.spec.requesterSeal = genuine;
+  auto resp = sealed_.validate(review(Operation::Create, kAlice, more));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message,
+            "spec.requesterSeal: does not verify: it was not made by kubegrant for these values "
+            "(tampered or forged); seals are written by the kubegrant mutating webhook only, "
+            "never by clients");
+}
+
+TEST_F(SealedAdmissionTest, AnApprovalIsSealedByTheMutatingWebhookAndVerifies) {
+  AccessRequest old = stored();
+  old.metadata.uid = "uid-7";
+  AccessRequest updated = old;
+  Approval a;
+  a.decision = Decision::Approve;
+  a.comment = "ok";
+  updated.status->approvals.push_back(a);
+  auto resp = mutateThenValidate(review(Operation::Update, kBob, updated, &old, "status"));
+  EXPECT_TRUE(resp.allowed) << resp.message;
+}
+
+TEST_F(SealedAdmissionTest, AnApprovalWithAClientWrittenSealIsRefused) {
+  AccessRequest old = stored();
+  old.metadata.uid = "uid-7";
+  AccessRequest updated = old;
+  Approval a = decision("bob");
+  a.approverGroups = kBob.groups;
+  a.seal = "v1.k1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  updated.status->approvals.push_back(a);
+  auto resp = sealed_.validate(review(Operation::Update, kBob, updated, &old, "status"));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message,
+            "status.approvals[0].seal: does not verify: it was not made by kubegrant for these "
+            "values (tampered or forged); seals are written by the kubegrant mutating webhook "
+            "only, never by clients");
+}
+
+TEST_F(SealedAdmissionTest, WithoutKeysLoadedCreatesAreRefusedRetryably) {
+  seal::HmacSealer empty;
+  AccessRequestAdmission noKeys(policies_, clock_,
+                                AdmissionOptions{OperatorIdentity{}, {}, &empty, nullptr});
+  auto resp = noKeys.mutate(review(Operation::Create, kAlice, draft()));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 503);
+  EXPECT_EQ(resp.message, "spec.requesterSeal: cannot seal: no seal keys are loaded yet");
+}
 
 TEST_F(AccessRequestAdmissionTest, AllowedApprovalSaysWhatHappensNext) {
   AccessRequest old = stored();

@@ -18,6 +18,14 @@ using testing::runCommand;
 const std::string kScript =
     std::string(KUBEGRANT_SOURCE_DIR) + "/operator/deploy/render-webhooks.sh";
 
+int countOf(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (auto p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
 class RenderWebhooksTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -35,18 +43,21 @@ class RenderWebhooksTest : public ::testing::Test {
   }
 
   static int count(const std::string& haystack, const std::string& needle) {
-    int n = 0;
-    for (auto p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) {
-      ++n;
-    }
-    return n;
+    return countOf(haystack, needle);
   }
 
   std::string ca_;
 };
 
-TEST_F(RenderWebhooksTest, ExcludesTheLocalOperatorUserByDefault) {
+TEST_F(RenderWebhooksTest, HasNoBuiltInOperatorIdentity) {
   auto r = render({});
+  EXPECT_EQ(r.exitCode, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("usage:"), std::string::npos) << r.err;
+}
+
+TEST_F(RenderWebhooksTest, ExcludesTheLocalOperatorUser) {
+  auto r = render({"kubegrant-operator"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   // The mutating and the AccessRequest validating webhook.
   EXPECT_EQ(count(r.out, "expression: \"request.userInfo.username != 'kubegrant-operator'\""), 2)
@@ -81,6 +92,42 @@ TEST_F(RenderWebhooksTest, RefusesWhatCouldBreakOutOfTheCelString) {
     EXPECT_NE(r.exitCode, 0) << ::testing::PrintToString(bad) << "\n" << r.out;
     EXPECT_EQ(r.out, "") << ::testing::PrintToString(bad);
   }
+}
+
+TEST_F(RenderWebhooksTest, ValidatesDeletesOfAccessRequests) {
+  auto r = render({"kubegrant-operator"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_EQ(count(r.out, "operations: [\"CREATE\", \"UPDATE\", \"DELETE\"]"), 1) << r.out;
+}
+
+// render-rbac.sh binds the same single identity, and no group.
+const std::string kRbacScript =
+    std::string(KUBEGRANT_SOURCE_DIR) + "/operator/deploy/render-rbac.sh";
+
+TEST(RenderRbacTest, BindsTheOneIdentityAndNoGroup) {
+  auto user = runCommand({kRbacScript, "kubegrant-operator"});
+  ASSERT_EQ(user.exitCode, 0) << user.err;
+  EXPECT_EQ(countOf(user.out,
+                    "- {kind: User, apiGroup: rbac.authorization.k8s.io, "
+                    "name: \"kubegrant-operator\"}"),
+            3)
+      << user.out;
+  EXPECT_EQ(user.out.find("kind: Group"), std::string::npos);
+  EXPECT_EQ(user.out.find("kubegrant:operators"), std::string::npos);
+  EXPECT_EQ(user.out.find("${"), std::string::npos);
+  auto sa = runCommand({kRbacScript, "--service-account", "kubegrant-system/kubegrant-operator"});
+  ASSERT_EQ(sa.exitCode, 0) << sa.err;
+  EXPECT_EQ(countOf(sa.out,
+                    "- {kind: ServiceAccount, name: kubegrant-operator, namespace: "
+                    "kubegrant-system}"),
+            3)
+      << sa.out;
+  EXPECT_EQ(sa.out.find("kind: User"), std::string::npos);
+  // The ServiceAccount's username is bound as the ServiceAccount too.
+  auto saName = runCommand({kRbacScript, "system:serviceaccount:ops:kg"});
+  EXPECT_EQ(countOf(saName.out, "- {kind: ServiceAccount, name: kg, namespace: ops}"), 3);
+  EXPECT_NE(runCommand({kRbacScript}).exitCode, 0);
+  EXPECT_NE(runCommand({kRbacScript, "x' || true"}).exitCode, 0);
 }
 
 }  // namespace
