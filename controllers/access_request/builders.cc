@@ -442,7 +442,8 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Decis
 
   auto keepOthers = [&](std::vector<v1::Grant> rbs) {
     for (const auto& g : st.grants) {
-      if (g.kind != v1::GrantKind::RoleBinding) rbs.push_back(g);
+      if (g.kind != v1::GrantKind::RoleBinding && std::find(rbs.begin(), rbs.end(), g) == rbs.end())
+        rbs.push_back(g);
     }
     return rbs;
   };

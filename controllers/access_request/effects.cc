@@ -1,6 +1,7 @@
 #include "controllers/access_request/effects.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 
@@ -16,6 +17,19 @@ std::string describe(const Effect& effect) {
     std::string operator()(const RemoveRoleBinding& e) const {
       return fmt::format("remove RoleBinding {}{}", e.key.toString(),
                          e.recorded ? "" : " (if labelled with the request's uid)");
+    }
+    std::string operator()(const EnsureDatabaseUser& e) const {
+      return fmt::format("ensure database user on {} (profile {}){}", e.target, e.profile,
+                         e.keep ? ", kept as issued" : "");
+    }
+    std::string operator()(const RemoveLabelled& e) const {
+      return fmt::format("remove {} {} (if labelled with the request's uid)",
+                         e.kind == LabelledKind::Secret ? "Secret" : "Role", e.key.toString());
+    }
+    std::string operator()(const RevokeDatabaseUsers& e) const {
+      std::vector<std::string> users;
+      for (const auto& u : e.users) users.push_back(u.target + "/" + u.role);
+      return fmt::format("revoke database users [{}]", fmt::join(users, ", "));
     }
     std::string operator()(const WriteStatus& e) const {
       return fmt::format("write status {}",
@@ -44,8 +58,10 @@ std::vector<std::string> describe(const std::vector<Effect>& effects) {
 }
 
 bool Plan::grants() const {
-  return std::any_of(effects.begin(), effects.end(),
-                     [](const Effect& e) { return std::holds_alternative<EnsureRoleBinding>(e); });
+  return std::any_of(effects.begin(), effects.end(), [](const Effect& e) {
+    return std::holds_alternative<EnsureRoleBinding>(e) ||
+           std::holds_alternative<EnsureDatabaseUser>(e);
+  });
 }
 
 }  // namespace kubegrant::controllers::access_request

@@ -37,6 +37,43 @@ struct RemoveRoleBinding {
   bool operator==(const RemoveRoleBinding&) const = default;
 };
 
+// The database part of one spec.databases entry (database_bundle.h): the database user on
+// DatabaseTarget `target` under `profile`, valid until `expiresAt`, its Secret
+// `<request>-<target>` and the Role that lets the requester get exactly that Secret (the
+// RoleBinding to it is an EnsureRoleBinding planned after every database part). `keep`
+// (Active): a user that exists stays with its Secret as issued. A target, profile or admin
+// Secret that is missing or invalid is a refusal; a database that does not answer is a
+// retryable error (after what this activation may have created is removed again).
+struct EnsureDatabaseUser {
+  std::string target;
+  std::string profile;
+  TimePoint expiresAt{};
+  bool keep = false;
+  bool operator==(const EnsureDatabaseUser&) const = default;
+};
+
+// A database Secret or its reader Role, deleted when it carries the request's uid label.
+enum class LabelledKind { Secret, Role };
+struct RemoveLabelled {
+  LabelledKind kind = LabelledKind::Secret;
+  kube::ObjectKey key;
+  bool operator==(const RemoveLabelled&) const = default;
+};
+
+// Every database user of the request is revoked and verified gone (each one tried even when
+// another fails). Planned after the Kubernetes parts, so those go on time when a database is
+// down; a failure is the retryable error "DatabaseRevocationPending: ...", never terminal.
+struct DatabaseUser {
+  std::string target;
+  std::string role;
+  bool recorded = false;  // listed in status.grants
+  bool operator==(const DatabaseUser&) const = default;
+};
+struct RevokeDatabaseUsers {
+  std::vector<DatabaseUser> users;
+  bool operator==(const RevokeDatabaseUsers&) const = default;
+};
+
 // status is written through the status subresource at the resourceVersion the plan was
 // made from: a stale read ends in Conflict, never in a lost update.
 struct WriteStatus {
@@ -73,8 +110,9 @@ struct ObserveLatency {
   bool operator==(const ObserveLatency&) const = default;
 };
 
-using Effect = std::variant<EnsureRoleBinding, RemoveRoleBinding, WriteStatus, DeleteRequest,
-                            Record, CountTransition, ObserveLatency>;
+using Effect = std::variant<EnsureRoleBinding, RemoveRoleBinding, EnsureDatabaseUser,
+                            RemoveLabelled, RevokeDatabaseUsers, WriteStatus, DeleteRequest, Record,
+                            CountTransition, ObserveLatency>;
 
 // One line per effect, for tests and logs: "ensure RoleBinding payments/kubegrant-...",
 // "write status Active", "record granted (Normal Granted)", ...
@@ -93,7 +131,7 @@ struct Plan {
 
 // A grant the API server refused for good, as the executor reports it.
 struct GrantRefused {
-  std::string reason;   // GrantForbidden, NamespaceNotFound, GrantInvalid
+  std::string reason;   // GrantForbidden, NamespaceNotFound, GrantInvalid, Database...
   std::string message;  // actionable, names the binding and the role
   bool operator==(const GrantRefused&) const = default;
 };

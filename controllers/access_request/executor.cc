@@ -149,12 +149,18 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                                     const RemoveRoleBinding& e) const {
-  const auto ref = kube::resources::roleBindings();
+  auto r = removeOurs(kube::resources::roleBindings(), e.key, request, e.recorded);
+  count("delete", r ? "ok" : "error");
+  return r;
+}
+
+Executor::Outcome Executor::removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,
+                                       const v1::AccessRequest& request, bool recorded) const {
   kube::DeleteOptions d;
-  if (!e.recorded) {
-    // A binding we merely computed the name of is deleted only when it carries our uid (one
+  if (!recorded) {
+    // An object we merely computed the name of is deleted only when it carries our uid (one
     // recorded in status.grants was created by us, so it goes without this extra read).
-    auto existing = client_.get(ref, e.key);
+    auto existing = client_.get(ref, key);
     if (!existing) {
       if (existing.error().code == ErrorCode::NotFound) return std::nullopt;
       return std::unexpected(existing.error());
@@ -164,20 +170,15 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
     if (it == labels.end() || it->second != request.metadata.uid) return std::nullopt;
     d.preconditionUid = existing->uid();
   }
-  auto r = client_.remove(ref, e.key, d);
-  if (!r && r.error().code != ErrorCode::NotFound) {
-    count("delete", "error");
-    return std::unexpected(r.error());
-  }
-  count("delete", "ok");
-  // Verify: revocation is done only when the API server no longer has the binding. Its
-  // answer says so (NotFound, or deleted at once); a binding held by someone's finalizer
-  // still grants, so that is not done.
+  auto r = client_.remove(ref, key, d);
+  if (!r && r.error().code != ErrorCode::NotFound) return std::unexpected(r.error());
+  // Verify: revocation is done only when the API server no longer has the object. Its
+  // answer says so (NotFound, or deleted at once); one held by someone's finalizer still
+  // grants, so that is not done.
   if (r && !r->gone()) {
-    return fail(
-        ErrorCode::Unavailable,
-        fmt::format("RoleBinding {} is still held by finalizers [{}] after delete; retrying",
-                    e.key.toString(), fmt::join(r->pending->finalizers(), ", ")));
+    return fail(ErrorCode::Unavailable,
+                fmt::format("{} {} is still held by finalizers [{}] after delete; retrying",
+                            ref.kind, key.toString(), fmt::join(r->pending->finalizers(), ", ")));
   }
   return std::nullopt;
 }

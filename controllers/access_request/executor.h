@@ -10,9 +10,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "controllers/access_request/audit.h"
 #include "controllers/access_request/effects.h"
+#include "controllers/database/provider.h"
 #include "operator/common/clock.h"
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
@@ -39,6 +41,8 @@ struct ExecutorOptions {
   EventFn events;                        // may be empty
   metrics::Registry* metrics = nullptr;  // may be null
   RoleBindingReader roleBindings;
+  // Mints and ends database users (database_grants.cc); null = spec.databases is refused.
+  std::shared_ptr<database::CredentialProvider> databases;
   // Seals every status written (operator/seal); nullptr = sealing off (tests of other rules).
   std::shared_ptr<const seal::Sealer> sealer;
 };
@@ -58,12 +62,22 @@ class Executor {
   using Outcome = Result<std::optional<GrantRefused>>;
   Outcome perform(const v1::AccessRequest& request, const EnsureRoleBinding& e) const;
   Outcome perform(const v1::AccessRequest& request, const RemoveRoleBinding& e) const;
+  Outcome perform(const v1::AccessRequest& request, const EnsureDatabaseUser& e) const;
+  Outcome perform(const v1::AccessRequest& request, const RemoveLabelled& e) const;
+  Outcome perform(const v1::AccessRequest& request, const RevokeDatabaseUsers& e) const;
   Outcome perform(const v1::AccessRequest& request, const WriteStatus& e) const;
   Outcome perform(const v1::AccessRequest& request, const DeleteRequest& e) const;
   Outcome perform(const v1::AccessRequest& request, const Record& e) const;
   Outcome perform(const v1::AccessRequest& request, const CountTransition& e) const;
   Outcome perform(const v1::AccessRequest& request, const ObserveLatency& e) const;
   Result<runtime::ObjectPtr> existingRoleBinding(const kube::ObjectKey& key) const;
+  // Deletes `key` (when not `recorded`: only if it carries the request's uid label) and
+  // verifies it is gone; NotFound is success.
+  Outcome removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,
+                     const v1::AccessRequest& request, bool recorded) const;
+  // The admin access to a DatabaseTarget (from its Secrets), or why not.
+  Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
+      const v1::DatabaseTarget& target) const;
   void count(const char* operation, const char* result) const;
 
   kube::Client& client_;

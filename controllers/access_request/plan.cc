@@ -6,6 +6,11 @@
 #include <algorithm>
 #include <map>
 
+#include "controllers/access_request/database_bundle.h"
+#include "controllers/database/credentials.h"
+#include "controllers/database/sql.h"
+#include "crds/v1alpha1/policy.h"
+
 namespace kubegrant::controllers::access_request {
 namespace {
 
@@ -28,18 +33,65 @@ std::optional<AuditEvent> endEvent(v1::Phase phase) {
   }
 }
 
-// Every RoleBinding the request may have: those recorded in status.grants, and those its
-// spec names deterministically (an interrupted activation may have created them).
+// Every grant the request may have: those recorded in status.grants, and those its spec
+// names deterministically (an interrupted activation may have created them). Kubernetes
+// first (RoleBindings, then each database Secret and its reader Role), so they go on time
+// even when a database is down; then every database user.
 void removeAll(const v1::AccessRequest& request, std::vector<Effect>& out) {
-  std::map<kube::ObjectKey, bool> targets;  // key -> recorded in status.grants
+  std::map<kube::ObjectKey, bool> targets;    // key -> recorded in status.grants
+  std::map<std::string, DatabaseUser> users;  // target -> user
+  for (const auto& d : request.spec.databases) {
+    users[d.target] = {d.target, database::roleNameFor(request.metadata.uid, d.target), false};
+  }
   if (request.status) {
     for (const auto& g : request.status->grants) {
       if (g.kind == v1::GrantKind::RoleBinding) targets[{g.namespace_, g.name}] = true;
+      if (g.kind == v1::GrantKind::DatabaseUser) users[g.target] = {g.target, g.name, true};
     }
   }
   for (const auto& rb : desiredRoleBindings(request))
     targets.try_emplace({rb.namespace_, rb.name}, false);
+  for (const auto& d : request.spec.databases) {
+    const auto rb = secretReaderBinding(request, d.target);
+    targets.try_emplace({rb.namespace_, rb.name}, false);
+  }
   for (const auto& [key, recorded] : targets) out.push_back(RemoveRoleBinding{key, recorded});
+  if (users.empty()) return;
+  const std::string& ns = request.metadata.namespace_;
+  RevokeDatabaseUsers revoke;
+  for (auto& [target, user] : users) {
+    out.push_back(RemoveLabelled{
+        LabelledKind::Secret, {ns, database::connectionSecretName(request.metadata.name, target)}});
+    out.push_back(RemoveLabelled{LabelledKind::Role, {ns, secretReaderRoleName(request, target)}});
+    revoke.users.push_back(std::move(user));
+  }
+  out.push_back(std::move(revoke));
+}
+
+// The grants of Activate/EnsureGrants, database parts first: until the RoleBindings exist the
+// requester can read neither a database Secret nor anything else, so a failure on the way
+// leaves no access behind.
+void ensureAll(const v1::AccessRequest& request, const Decision& d, TimePoint now,
+               std::vector<Effect>& out, std::vector<v1::Grant>& grants) {
+  auto bindings = desiredRoleBindings(request);
+  if (!request.spec.databases.empty()) {
+    const bool keep = d.step == Step::EnsureGrants;
+    const TimePoint expiresAt = keep && request.status && request.status->expiresAt
+                                    ? *request.status->expiresAt
+                                    : v1::expiryFor(now, d.duration);
+    for (const auto& db : request.spec.databases) {
+      out.push_back(EnsureDatabaseUser{db.target, db.profile, expiresAt, keep});
+      grants.push_back({v1::GrantKind::DatabaseUser, "",
+                        database::roleNameFor(request.metadata.uid, db.target), db.target});
+      grants.push_back({v1::GrantKind::Secret, request.metadata.namespace_,
+                        database::connectionSecretName(request.metadata.name, db.target), ""});
+      bindings.push_back(secretReaderBinding(request, db.target));
+    }
+  }
+  for (auto& rb : bindings) {
+    grants.push_back(grantFor(rb));
+    out.push_back(EnsureRoleBinding{std::move(rb)});
+  }
 }
 
 // What to tell once `after` (the request with its new status) is written.
@@ -121,10 +173,7 @@ Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, Time
   switch (d.step) {
     case Step::Activate:
     case Step::EnsureGrants:
-      for (auto& rb : desiredRoleBindings(request)) {
-        grants.push_back(grantFor(rb));
-        out.effects.push_back(EnsureRoleBinding{std::move(rb)});
-      }
+      ensureAll(request, d, now, out.effects, grants);
       break;
     case Step::RemoveGrants:
       removeAll(request, out.effects);

@@ -38,6 +38,7 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
                  .events = std::move(events),
                  .metrics = metrics,
                  .roleBindings = options_.roleBindingReader,
+                 .databases = options_.databases,
                  .sealer = options_.sealer}) {}
 
 Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {

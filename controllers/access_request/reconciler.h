@@ -62,6 +62,8 @@ using RequestReader = std::function<RequestPtr(const runtime::NamespacedName& ke
 
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
+  // Mints and ends database users for spec.databases; null = a request with databases fails.
+  std::shared_ptr<database::CredentialProvider> databases;
   // Believes only what kubegrant sealed (operator/seal/trust.h) and seals every status it
   // writes. The operator always sets it; nullptr (sealing off) is for tests about other rules.
   std::shared_ptr<const seal::Sealer> sealer;

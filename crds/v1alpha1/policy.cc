@@ -481,6 +481,47 @@ std::vector<Violation> validatePolicy(const AccessPolicy& policy) {
   return out;
 }
 
+namespace {
+
+// maskColumns of one grant: served through read-only views, so SELECT only; each masked table
+// is one the grant names; a column is either withheld or masked, never both.
+void validateMasks(const TableGrant& g, const std::string& gf, std::vector<Violation>& out) {
+  if (g.maskColumns.empty()) return;
+  const std::string mf = gf + ".maskColumns";
+  for (const auto& p : g.privileges) {
+    if (p != "SELECT") {
+      out.push_back({gf + ".privileges",
+                     fmt::format("maskColumns needs privileges [SELECT] only (got {}): masked "
+                                 "tables are served through read-only views",
+                                 p)});
+      break;
+    }
+  }
+  const bool everyTable = contains(g.tables, "*");
+  for (const auto& [table, columns] : g.maskColumns) {
+    const std::string tf = fmt::format("{}.{}", mf, table);
+    if (table == "*") {
+      out.push_back({tf, "maskColumns names tables, not \"*\""});
+      continue;
+    }
+    if (!everyTable && !contains(g.tables, table)) {
+      out.push_back({tf, fmt::format("table {} is not in this grant's tables", table)});
+    }
+    if (columns.empty()) out.push_back({tf, "list at least one column to mask"});
+    auto excluded = g.excludeColumns.find(table);
+    for (const auto& [column, mask] : columns) {
+      if (excluded != g.excludeColumns.end() && contains(excluded->second, column)) {
+        out.push_back({fmt::format("{}.{}", tf, column),
+                       fmt::format("column {}.{} is both excluded and masked: choose one "
+                                   "(excludeColumns withholds it, maskColumns serves it masked)",
+                                   table, column)});
+      }
+    }
+  }
+}
+
+}  // namespace
+
 std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target) {
   static const std::vector<std::string> kPrivileges = {"SELECT",   "INSERT",     "UPDATE", "DELETE",
                                                        "TRUNCATE", "REFERENCES", "TRIGGER"};
@@ -502,6 +543,12 @@ std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target) {
   }
   if (s.adminSecretRef.name.empty())
     out.push_back({"spec.adminSecretRef.name", "must not be empty"});
+  if (s.caSecretRef && s.caSecretRef->namespace_.empty()) {
+    out.push_back({"spec.caSecretRef.namespace", "must not be empty"});
+  }
+  if (s.caSecretRef && s.caSecretRef->name.empty()) {
+    out.push_back({"spec.caSecretRef.name", "must not be empty"});
+  }
   if (s.connectionLimit && *s.connectionLimit < 1) {
     out.push_back({"spec.connectionLimit",
                    fmt::format("connectionLimit must be at least 1, got {}", *s.connectionLimit)});
@@ -529,6 +576,7 @@ std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target) {
                                      fmt::join(kPrivileges, ", "))});
         }
       }
+      validateMasks(g, gf, out);
     }
   }
   return out;

@@ -129,7 +129,9 @@ TimePoint expiryFor(TimePoint activatedAt, Duration duration);
 std::vector<Violation> validatePolicy(const AccessPolicy& policy);
 // Sanity of a DatabaseTarget: host/database/adminSecretRef set, port 1..65535,
 // connectionLimit >= 1 when set, profile names unique and non-empty, each grant has a schema,
-// tables and known privileges (SELECT INSERT UPDATE DELETE TRUNCATE REFERENCES TRIGGER).
+// tables and known privileges (SELECT INSERT UPDATE DELETE TRUNCATE REFERENCES TRIGGER);
+// maskColumns only with privileges [SELECT], on tables the grant names (not "*"), at least one
+// column per table, and no column both excluded and masked.
 std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target);
 
 }  // namespace kubegrant::v1alpha1

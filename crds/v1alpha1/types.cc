@@ -41,6 +41,29 @@ std::optional<DatabaseEngine> parseDatabaseEngine(std::string_view s) {
   return std::nullopt;
 }
 
+const char* toString(MaskFunction mask) {
+  switch (mask) {
+    case MaskFunction::Redact:
+      return "redact";
+    case MaskFunction::Partial:
+      return "partial";
+    case MaskFunction::Email:
+      return "email";
+    case MaskFunction::Hash:
+      return "hash";
+    case MaskFunction::Null:
+      return "null";
+  }
+  return "?";
+}
+std::optional<MaskFunction> parseMaskFunction(std::string_view s) {
+  for (auto m : {MaskFunction::Redact, MaskFunction::Partial, MaskFunction::Email,
+                 MaskFunction::Hash, MaskFunction::Null}) {
+    if (s == toString(m)) return m;
+  }
+  return std::nullopt;
+}
+
 const char* toString(Phase phase) {
   switch (phase) {
     case Phase::Pending:
@@ -428,6 +451,11 @@ DatabaseTarget decodeTarget(const json& j) {
   t.spec.adminSecretRef.namespace_ = reqString(ref, "spec.adminSecretRef", "namespace");
   t.spec.adminSecretRef.name = reqString(ref, "spec.adminSecretRef", "name");
   t.spec.connectionLimit = optInt32(s, sp, "connectionLimit");
+  if (const json* ca = optObject(s, sp, "caSecretRef")) {
+    t.spec.caSecretRef = SecretReference{reqString(*ca, "spec.caSecretRef", "namespace"),
+                                         reqString(*ca, "spec.caSecretRef", "name")};
+  }
+  t.spec.auditStatements = optBool(s, sp, "auditStatements").value_or(false);
   forEach(s, sp, "profiles", [&](const json& e, const std::string& path) {
     asObject(e, path);
     DatabaseProfile prof;
@@ -447,6 +475,17 @@ DatabaseTarget decodeTarget(const json& j) {
             cols.push_back(asString(it.value()[i], idx(field, i)));
           }
           tg.excludeColumns[it.key()] = std::move(cols);
+        }
+      }
+      if (const json* mk = optObject(g, gp, "maskColumns")) {
+        for (auto it = mk->begin(); it != mk->end(); ++it) {
+          std::string field = sub(sub(gp, "maskColumns"), it.key());
+          if (!it.value().is_object()) wrongType(field, "object", it.value());
+          auto& columns = tg.maskColumns[it.key()];
+          for (auto c = it.value().begin(); c != it.value().end(); ++c) {
+            columns[c.key()] = asEnum(c.value(), sub(field, c.key()), parseMaskFunction,
+                                      "redact, partial, email, hash, null");
+          }
         }
       }
       prof.grants.push_back(std::move(tg));
@@ -736,6 +775,11 @@ json toJson(const DatabaseTarget& t) {
   s["adminSecretRef"] = {{"namespace", t.spec.adminSecretRef.namespace_},
                          {"name", t.spec.adminSecretRef.name}};
   putOptNum(s, "connectionLimit", t.spec.connectionLimit);
+  if (t.spec.caSecretRef) {
+    s["caSecretRef"] = {{"namespace", t.spec.caSecretRef->namespace_},
+                        {"name", t.spec.caSecretRef->name}};
+  }
+  s["auditStatements"] = t.spec.auditStatements;
   if (!t.spec.profiles.empty()) {
     json profiles = json::array();
     for (const auto& prof : t.spec.profiles) {
@@ -745,6 +789,15 @@ json toJson(const DatabaseTarget& t) {
         putList(gj, "tables", g.tables);
         putList(gj, "privileges", g.privileges);
         if (!g.excludeColumns.empty()) gj["excludeColumns"] = g.excludeColumns;
+        if (!g.maskColumns.empty()) {
+          json masks = json::object();
+          for (const auto& [table, columns] : g.maskColumns) {
+            json cj = json::object();
+            for (const auto& [column, mask] : columns) cj[column] = toString(mask);
+            masks[table] = std::move(cj);
+          }
+          gj["maskColumns"] = std::move(masks);
+        }
         grants.push_back(std::move(gj));
       }
       profiles.push_back({{"name", prof.name}, {"grants", std::move(grants)}});

@@ -181,6 +181,17 @@ struct SecretReference {
   bool operator==(const SecretReference&) const = default;
 };
 
+// How a masked column is served (DatabaseTarget profile grants, maskColumns).
+enum class MaskFunction {
+  Redact,   // the constant ***
+  Partial,  // all but the last 4 characters replaced by *
+  Email,    // first letter + ***@domain
+  Hash,     // SHA-256 hex of the text value: stable and joinable, not readable
+  Null,     // always NULL
+};
+const char* toString(MaskFunction mask);  // "redact", "partial", "email", "hash", "null"
+std::optional<MaskFunction> parseMaskFunction(std::string_view s);
+
 // One GRANT statement's worth: privileges on tables of a schema.
 struct TableGrant {
   std::string schema;
@@ -189,6 +200,8 @@ struct TableGrant {
       privileges;  // SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER
   // table -> columns never granted (PII). Only column-level grants are then issued for it.
   std::map<std::string, std::vector<std::string>> excludeColumns;
+  // table -> column -> masking function: served through an operator-owned view instead.
+  std::map<std::string, std::map<std::string, MaskFunction>> maskColumns;
   bool operator==(const TableGrant&) const = default;
 };
 
@@ -206,6 +219,9 @@ struct DatabaseTargetSpec {
   std::string sslMode = "require";         // libpq sslmode; schema default "require"
   SecretReference adminSecretRef;          // keys: username, password
   std::optional<int32_t> connectionLimit;  // per issued user
+  // Secret with key ca.crt: the CA that signed the server certificate (sslMode verify-*).
+  std::optional<SecretReference> caSecretRef;
+  bool auditStatements = false;  // issued roles get log_statement = all; schema default false
   std::vector<DatabaseProfile> profiles;
   bool operator==(const DatabaseTargetSpec&) const = default;
 };

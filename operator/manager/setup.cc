@@ -8,6 +8,7 @@
 
 #include "controllers/access_request/reconciler.h"
 #include "controllers/access_request/sweeper.h"
+#include "controllers/database/postgres/postgres_provider.h"
 #include "crds/v1alpha1/types.h"
 #include "operator/manager/async_event_sink.h"
 #include "operator/seal/secret_keyring.h"
@@ -116,6 +117,9 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   mgr.add(std::move(events), runtime::RunOn::EveryReplica);
 
   ar::ReconcilerOptions ro;
+  // PostgreSQL users for spec.databases (controllers/database/postgres; admin connections
+  // pooled per target, see connection_pool.h).
+  ro.databases = std::make_shared<database::postgres::PostgresProvider>();
   ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
   ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
   ro.roleBindingReader = [&roleBindings](const kube::ObjectKey& key) {

@@ -5,8 +5,9 @@
 //
 // Registered: caches of AccessRequests (indexed by spec.policy and by open requests per
 // policy/requester), AccessPolicies, the seal keys Secret (/readyz waits for its keys) and the
-// RoleBindings labelled managed-by=kubegrant; the AccessRequest controller, woken by a change
-// to a request, to its policy or to one of its RoleBindings; the sweep (leader only); the
+// RoleBindings labelled managed-by=kubegrant; the AccessRequest controller (with the
+// PostgreSQL credential provider for spec.databases), woken by a change to a request, to its
+// policy or to one of its RoleBindings; the sweep (leader only); the
 // Event sink; and, unless --webhook-port=0, the admission webhook server, whose readiness
 // (the port accepts connections) is part of /readyz.
 

@@ -378,6 +378,13 @@ if [ "$(id -u)" = 0 ]; then
 fi
 chmod 700 "$PGDATA_DIR" "$PG_SOCK"
 
+# TLS: a server certificate from the test CA for 127.0.0.1 and localhost (server_ext SANs), so
+# clients can use sslmode=verify-full with KUBEGRANT_CA_CERT.
+if [ ! -s "$PKI/postgres.crt" ]; then
+  issue_cert postgres "/CN=localhost" server_ext "$PKI" ||
+    fail_component postgres "$LOGS/postgres.log" "could not issue its TLS certificate"
+fi
+
 if [ ! -s "$PGDATA_DIR/PG_VERSION" ]; then
   # Local (socket) connections: trust, but the socket dir is 0700 so only the owner gets in.
   # TCP: password (SCRAM) only, as the operator and users connect.
@@ -396,12 +403,26 @@ shared_buffers = 32MB
 max_connections = 100
 password_encryption = scram-sha-256
 EOF
-  pg_as tee "$PGDATA_DIR/pg_hba.conf" >/dev/null <<'EOF'
-# TYPE  DATABASE  USER  ADDRESS       METHOD
-local   all       all                 trust
-host    all       all   127.0.0.1/32  scram-sha-256
-EOF
 fi
+# Rewritten on every start so a DIR from an older up.sh gets them too: TLS only over TCP,
+# statement logs that name the user (auditStatements), the certificate in the data dir.
+pg_as tee "$PGDATA_DIR/pg_hba.conf" >/dev/null <<'EOF'
+# TYPE    DATABASE  USER  ADDRESS       METHOD
+local     all       all                 trust
+hostssl   all       all   127.0.0.1/32  scram-sha-256
+hostnossl all       all   127.0.0.1/32  reject
+EOF
+pg_as tee "$PGDATA_DIR/kubegrant.conf" >/dev/null <<'EOF'
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+log_line_prefix = '%m [%p] user=%u db=%d '
+EOF
+pg_as grep -q "^include_if_exists = 'kubegrant.conf'" "$PGDATA_DIR/postgresql.conf" ||
+  echo "include_if_exists = 'kubegrant.conf'" | pg_as tee -a "$PGDATA_DIR/postgresql.conf" >/dev/null
+pg_as tee "$PGDATA_DIR/server.crt" >/dev/null <"$PKI/postgres.crt"
+(umask 077 && pg_as tee "$PGDATA_DIR/server.key" >/dev/null <"$PKI/postgres.key")
+pg_as chmod 600 "$PGDATA_DIR/server.key"
 
 # pg_ctl starts the postmaster in its own session and waits until it accepts connections.
 (cd / && setsid -w "${PG_RUN[@]}" "$KG_PG_BIN/pg_ctl" start -D "$PGDATA_DIR" -l "$LOGS/postgres.log" -w -t 60 -s \
@@ -427,10 +448,13 @@ SELECT format('CREATE ROLE %I LOGIN CREATEROLE', '$PG_ADMIN_USER')
 ALTER ROLE $PG_ADMIN_USER WITH LOGIN CREATEROLE PASSWORD '$PG_ADMIN_PASSWORD';
 SELECT 'CREATE DATABASE $PG_DATABASE OWNER $PG_ADMIN_USER'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE') \gexec
+-- auditStatements: the admin may give issued roles log_statement = 'all' (PostgreSQL 15+).
+GRANT SET ON PARAMETER log_statement TO $PG_ADMIN_USER;
 EOF
   # The schema is created by the admin role itself, over TCP with its password: the tables are
   # then its own (it can grant on them), and password auth is proven to work.
-  PGPASSWORD=$PG_ADMIN_PASSWORD "$KG_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
+  PGPASSWORD=$PG_ADMIN_PASSWORD PGSSLMODE=verify-full PGSSLROOTCERT="$PKI/ca.crt" \
+    "$KG_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 \
     "host=127.0.0.1 port=$PG_PORT dbname=$PG_DATABASE user=$PG_ADMIN_USER connect_timeout=10" <<'EOF'
 SET client_min_messages = warning;
 CREATE TABLE IF NOT EXISTS public.customers (
@@ -466,6 +490,23 @@ FROM (VALUES
 ) AS v(email, status, total)
 JOIN public.customers c ON c.email = v.email
 WHERE NOT EXISTS (SELECT 1 FROM public.orders);
+-- Hostile names: the provider must quote every identifier (a quote in a table name, SQL in a
+-- column name, a schema with a space, unicode, keywords).
+CREATE TABLE IF NOT EXISTS public."weird""name" (
+  id           integer PRIMARY KEY,
+  "drop table" text,
+  secret       text
+);
+INSERT INTO public."weird""name" VALUES (1, 'visible', 'hidden-value')
+  ON CONFLICT (id) DO NOTHING;
+CREATE SCHEMA IF NOT EXISTS "sales data";
+CREATE TABLE IF NOT EXISTS "sales data"."客户" (
+  id      integer PRIMARY KEY,
+  "order" text,
+  "邮箱"  text
+);
+INSERT INTO "sales data"."客户" VALUES (1, 'first', 'zoë@example.org')
+  ON CONFLICT (id) DO NOTHING;
 EOF
 } >>"$LOGS/postgres.log" 2>&1 || fail_component postgres "$LOGS/postgres.log" "setup (role, database, schema) failed"
 kg_log "PostgreSQL ready in $(kg_elapsed "$t"): 127.0.0.1:$PG_PORT db=$PG_DATABASE admin=$PG_ADMIN_USER (pid $(cat "$PIDS/postgres.pid"))"
@@ -492,6 +533,10 @@ q() { printf '%q' "$1"; }
   echo "export KUBEGRANT_PG_DATABASE=$PG_DATABASE"
   echo "export KUBEGRANT_PG_ADMIN_USER=$PG_ADMIN_USER"
   echo "export KUBEGRANT_PG_ADMIN_PASSWORD=$(q "$PG_ADMIN_PASSWORD")"
+  echo "export KUBEGRANT_PG_SSLMODE=verify-full"
+  echo "export KUBEGRANT_PG_CA_CERT=$(q "$PKI/ca.crt")"
+  echo "export KUBEGRANT_PG_LOG=$(q "$LOGS/postgres.log")"
+  echo "export KUBEGRANT_PG_BIN=$(q "$KG_PG_BIN")"
   echo "export KUBEGRANT_ETCD_URL=$(q "$ETCD_URL")"
 } >"$DIR/env.tmp"
 chmod 600 "$DIR/env.tmp"

@@ -260,11 +260,12 @@ std::vector<std::string> explainCreate(const AccessRequest& request, const Acces
   if (spec.startAt) {
     w.push_back(fmt::format("scheduled start: not granted before {}", *spec.startAt));
   }
-  if (!spec.databases.empty()) {
+  for (const auto& d : spec.databases) {
     w.push_back(fmt::format(
-        "spec.databases: not granted; this kubegrant version creates no database users, only the "
-        "RoleBindings ({} database entr{} ignored)",
-        spec.databases.size(), spec.databases.size() == 1 ? "y" : "ies"));
+        "spec.databases: a user on {} (profile {}) is issued at activation, its credentials in "
+        "Secret {}-{} that only you can read; the target and profile are checked then",
+        d.target, d.profile, request.metadata.name.empty() ? "<name>" : request.metadata.name,
+        d.target));
   }
   if (approval.required > 0 && !v1alpha1::isBreakGlass(policy, requester)) {
     if (auto pending = v1alpha1::effectivePendingTimeout(policy)) {

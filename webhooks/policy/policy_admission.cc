@@ -65,6 +65,13 @@ AdmissionResponse validateDatabaseTarget(const AdmissionRequest& req) {
     warnings.push_back(fmt::format("spec.sslMode is {}: issued credentials may travel unencrypted",
                                    target->spec.sslMode));
   }
+  if ((target->spec.sslMode == "verify-ca" || target->spec.sslMode == "verify-full") &&
+      !target->spec.caSecretRef) {
+    warnings.push_back(fmt::format(
+        "spec.sslMode is {} without spec.caSecretRef: the server certificate must chain to the "
+        "system CAs, and issued Secrets carry no ca.crt",
+        target->spec.sslMode));
+  }
   return AdmissionResponse::allow(std::move(warnings));
 }
 

@@ -281,7 +281,7 @@ TEST_F(WebhookE2eTest, ValidCreateIsAllowedStampsTheRequesterAndExplainsItself) 
             R"(["payments-devs","system:authenticated"])");
 }
 
-TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsWarnedThatItIsNotGranted) {
+TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsToldWhatItWillGet) {
   std::string name = uniqueName("req");
   auto r =
       kubectl(env(), "alice", {"create", "-f", "-"},
@@ -289,8 +289,9 @@ TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsWarnedThatItIsNotGranted) {
                           std::string(kReasonTicket) +
                               "  databases:\n    - target: orders-db\n      profile: readonly\n"));
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.err.find("Warning: spec.databases: not granted; this kubegrant version creates no "
-                       "database users, only the RoleBindings (1 database entry ignored)\n"),
+  EXPECT_NE(r.err.find("Warning: spec.databases: a user on orders-db (profile readonly) is "
+                       "issued at activation, its credentials in Secret " +
+                       name + "-orders-db that only you can read"),
             std::string::npos)
       << r.err;
 }

@@ -218,6 +218,28 @@ TEST(ControlPlanePostgres, WrongPasswordIsRejectedOverTcp) {
       << PQerrorMessage(conn.get());
 }
 
+// TCP is TLS only, with a certificate from the test CA that verify-full accepts for both
+// loopback names; and the admin may give issued roles log_statement (auditStatements).
+TEST(ControlPlanePostgres, ServesTlsOnlyWithACertificateVerifiableForLoopback) {
+  KG_REQUIRE_ENV(env);
+  const std::string common = " port=" + env.pgPort + " dbname=" + env.pgDatabase +
+                             " user=" + env.pgAdminUser + " password=" + env.pgAdminPassword +
+                             " connect_timeout=5";
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    PgConn conn =
+        connect("host=" + host + common + " sslmode=verify-full sslrootcert=" + env.caCert);
+    ASSERT_EQ(PQstatus(conn.get()), CONNECTION_OK) << host << ": " << PQerrorMessage(conn.get());
+    EXPECT_EQ(query(conn.get(), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+              (std::vector<std::vector<std::string>>{{"t"}}));
+    EXPECT_EQ(query(conn.get(), "SELECT has_parameter_privilege('log_statement', 'SET')::text"),
+              (std::vector<std::vector<std::string>>{{"true"}}));
+  }
+  PgConn plain = connect("host=127.0.0.1" + common + " sslmode=disable");
+  EXPECT_EQ(PQstatus(plain.get()), CONNECTION_BAD);
+  EXPECT_NE(std::string(PQerrorMessage(plain.get())).find("no encryption"), std::string::npos)
+      << PQerrorMessage(plain.get());
+}
+
 TEST(ControlPlanePostgres, SampleSchemaHasTheTablesColumnsAndRows) {
   KG_REQUIRE_ENV(env);
   PgConn conn = connect(env.pgAdminConnString());

@@ -206,7 +206,9 @@ TEST_F(Crds, EveryExampleIsAccepted) {
       auto t = fromJson<DatabaseTarget>(obj);
       ASSERT_TRUE(t.has_value()) << t.error().message;
       EXPECT_EQ(validateDatabaseTarget(*t), std::vector<Violation>{});
-      EXPECT_EQ(t->spec.sslMode, "require");
+      EXPECT_EQ(t->spec.sslMode, "verify-full");
+      EXPECT_TRUE(t->spec.caSecretRef.has_value());
+      EXPECT_TRUE(t->spec.auditStatements);
     } else if (obj["kind"] == "AccessRequest") {
       auto q = fromJson<AccessRequest>(obj);
       ASSERT_TRUE(q.has_value()) << q.error().message;
@@ -300,7 +302,18 @@ INSTANTIATE_TEST_SUITE_P(
                            "    - name: readonly\n      grants:\n        - schema: public\n"
                            "          tables: [orders]\n          privileges: [SELECT]\n";
                   },
-                  {"spec.profiles[1]", "Duplicate value"}},
+                  {"spec.profiles[2]", "Duplicate value"}},
+        Rejection{"TargetUnknownMaskFunction",
+                  "databasetarget-orders-db.yaml",
+                  sub("phone: partial", "phone: rot13"),
+                  {"spec.profiles[1].grants[0].maskColumns.customers.phone",
+                   "Unsupported value: \"rot13\""}},
+        Rejection{"TargetMaskWithWritePrivileges",
+                  "databasetarget-orders-db.yaml",
+                  sub("tables: [customers, orders]\n          privileges: [SELECT]",
+                      "tables: [customers, orders]\n          privileges: [SELECT, UPDATE]"),
+                  {"spec.profiles[1].grants[0].maskColumns",
+                   "maskColumns needs privileges [SELECT] only"}},
         Rejection{"RequestDurationInWords",
                   "request-debug-orders.yaml",
                   sub("duration: 30m", "duration: 2 hours"),
@@ -379,6 +392,10 @@ TEST_F(Crds, ExplainTeachesTheFields) {
   r = kubectlEventually(*env_, {"explain", "databasetarget.spec.profiles.grants.excludeColumns"});
   ASSERT_EQ(r.exitCode, 0) << show(r);
   EXPECT_THAT(r.out, HasSubstr("never granted"));
+  r = kubectlEventually(*env_, {"explain", "databasetarget.spec.profiles.grants.maskColumns"});
+  ASSERT_EQ(r.exitCode, 0) << show(r);
+  EXPECT_THAT(r.out, HasSubstr("security_barrier"));
+  EXPECT_THAT(r.out, HasSubstr("a column cannot be both excluded and masked"));
 }
 
 // Every field of every CRD schema has a description, so kubectl explain teaches all of them.

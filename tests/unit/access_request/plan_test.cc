@@ -1,5 +1,7 @@
 #include "controllers/access_request/plan.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include "tests/unit/access_request/fixtures.h"
@@ -73,6 +75,65 @@ TEST(Plan, AnApprovalGrantsBeforeTheStatusThatReportsItAndTellsAfterIt) {
   ASSERT_EQ(st.grants.size(), 1u);
   EXPECT_EQ("payments/" + st.grants[0].name, kBinding);
   EXPECT_EQ(formatRfc3339(*out.requeueAt), "2026-11-29T10:35:00Z");
+}
+
+// The index in `lines` of the first line starting with `prefix` (lines.size() = none).
+size_t indexOf(const std::vector<std::string>& lines, const std::string& prefix) {
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].starts_with(prefix)) return i;
+  }
+  return lines.size();
+}
+
+const json kDatabases =
+    json::parse(R"({"spec": {"databases": [{"target": "orders-db", "profile": "readonly"}]}})");
+const json kDatabasePolicy =
+    json::parse(R"({"spec": {"databases": [{"target": "orders-db", "profiles": ["readonly"]}]}})");
+
+TEST(Plan, TheDatabaseBundleIsGrantedBeforeAnyRoleBindingAndRecorded) {
+  auto p = policy(kDatabasePolicy);
+  Plan out = plan(request(merged(kDatabases, kApproved)), &p, at("2026-11-29T10:05:00Z"));
+  const auto lines = describe(out.effects);
+  ASSERT_EQ(lines.front(), "ensure database user on orders-db (profile readonly)");
+  const auto& db = std::get<EnsureDatabaseUser>(out.effects.front());
+  EXPECT_FALSE(db.keep);
+  EXPECT_EQ(formatRfc3339(db.expiresAt), "2026-11-29T10:35:00Z");
+  EXPECT_EQ(lines[1], "ensure RoleBinding " + kBinding + " (ClusterRole view for alice)");
+  EXPECT_EQ(lines[2].rfind("ensure RoleBinding payments/", 0), 0u) << lines[2];
+  EXPECT_TRUE(out.grants());
+  const auto& st = std::get<WriteStatus>(out.effects[indexOf(lines, "write status")]).status;
+  std::vector<std::string> kinds;
+  for (const auto& g : st.grants) kinds.push_back(v1::toString(g.kind));
+  EXPECT_EQ(kinds,
+            (std::vector<std::string>{"DatabaseUser", "Secret", "RoleBinding", "RoleBinding"}));
+
+  // Active: the next reconcile keeps the user as issued, and writes nothing new.
+  auto active = request(kDatabases);
+  active.status = st;
+  Plan again = plan(active, &p, at("2026-11-29T10:06:00Z"));
+  ASSERT_FALSE(again.effects.empty());
+  EXPECT_TRUE(std::get<EnsureDatabaseUser>(again.effects.front()).keep);
+  EXPECT_EQ(indexOf(describe(again.effects), "write status"), again.effects.size());
+}
+
+TEST(Plan, ExpiryRemovesTheKubernetesPartsBeforeRevokingTheDatabaseUser) {
+  auto p = policy(kDatabasePolicy);
+  auto active = merged(kDatabases, kActive);
+  active["status"]["grants"].push_back(
+      {{"kind", "DatabaseUser"}, {"name", "kg_recorded"}, {"target", "orders-db"}});
+  Plan out = plan(request(active), &p, at("2026-11-29T10:31:00Z"));
+  const auto lines = describe(out.effects);
+  const size_t secret = indexOf(lines, "remove Secret payments/debug-orders-orders-db");
+  const size_t role = indexOf(lines, "remove Role payments/");
+  const size_t revoke = indexOf(lines, "revoke database users [orders-db/kg_recorded]");
+  const size_t status = indexOf(lines, "write status Expired");
+  ASSERT_LT(status, lines.size()) << fmt::format("{}", fmt::join(lines, "\n"));
+  for (size_t i = 0; i < secret; ++i) EXPECT_TRUE(lines[i].starts_with("remove RoleBinding"));
+  EXPECT_LT(secret, revoke);
+  EXPECT_LT(role, revoke);
+  EXPECT_LT(revoke, status);
+  EXPECT_TRUE(std::get<RevokeDatabaseUsers>(out.effects[revoke]).users.front().recorded);
+  EXPECT_FALSE(out.grants());
 }
 
 TEST(Plan, ExpiryRemovesEveryGrantThenWritesExpiredAndTellsWhoApproved) {

@@ -722,5 +722,87 @@ TEST(ValidateDatabaseTarget, ReportsEachBrokenRuleWithItsField) {
                           "spec.profiles[2].grants"));
 }
 
+TableGrant supportGrant() {
+  TableGrant g;
+  g.schema = "public";
+  g.tables = {"customers", "orders"};
+  g.privileges = {"SELECT"};
+  g.excludeColumns = {{"customers", {"card_number"}}};
+  g.maskColumns = {
+      {"customers", {{"email", MaskFunction::Email}, {"phone", MaskFunction::Partial}}}};
+  return g;
+}
+
+TEST(ValidateDatabaseTarget, AMaskedProfileIsValid) {
+  auto t = ordersDb();
+  t.spec.profiles.push_back({"support", {supportGrant()}});
+  EXPECT_THAT(validateDatabaseTarget(t), IsEmpty());
+}
+
+struct MaskCase {
+  std::string name;
+  std::function<void(TableGrant&)> change;
+  std::string field;
+  std::string message;
+};
+
+class MaskRules : public ::testing::TestWithParam<MaskCase> {};
+
+TEST_P(MaskRules, AreRefusedNamingTheField) {
+  auto t = ordersDb();
+  auto g = supportGrant();
+  GetParam().change(g);
+  t.spec.profiles.push_back({"support", {g}});
+  auto v = validateDatabaseTarget(t);
+  ASSERT_EQ(v.size(), 1u) << describe(v);
+  EXPECT_EQ(v[0].field, GetParam().field);
+  EXPECT_THAT(v[0].message, HasSubstr(GetParam().message));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    ValidateDatabaseTarget, MaskRules,
+    ::testing::Values(
+        MaskCase{"AColumnBothExcludedAndMasked",
+                 [](TableGrant& g) { g.excludeColumns["customers"].push_back("email"); },
+                 "spec.profiles[1].grants[0].maskColumns.customers.email",
+                 "column customers.email is both excluded and masked"},
+        MaskCase{"AMaskWithWritePrivileges",
+                 [](TableGrant& g) {
+                   g.privileges = {"SELECT", "UPDATE"};
+                 },
+                 "spec.profiles[1].grants[0].privileges",
+                 "maskColumns needs privileges [SELECT] only (got UPDATE)"},
+        MaskCase{"AMaskedTableTheGrantDoesNotName",
+                 [](TableGrant& g) {
+                   g.maskColumns["invoices"] = {{"iban", MaskFunction::Hash}};
+                 },
+                 "spec.profiles[1].grants[0].maskColumns.invoices",
+                 "table invoices is not in this grant's tables"},
+        MaskCase{"AMaskOnEveryTable",
+                 [](TableGrant& g) {
+                   g.tables = {"*"};
+                   g.maskColumns["*"] = {{"email", MaskFunction::Redact}};
+                 },
+                 "spec.profiles[1].grants[0].maskColumns.*", "names tables, not \"*\""},
+        MaskCase{"AMaskedTableWithoutColumns", [](TableGrant& g) { g.maskColumns["orders"] = {}; },
+                 "spec.profiles[1].grants[0].maskColumns.orders", "at least one column"}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(ValidateDatabaseTarget, MaskedTablesMayComeFromEveryTable) {
+  auto t = ordersDb();
+  auto g = supportGrant();
+  g.tables = {"*"};
+  t.spec.profiles.push_back({"support", {g}});
+  EXPECT_THAT(validateDatabaseTarget(t), IsEmpty());
+}
+
+TEST(ValidateDatabaseTarget, ACaSecretRefNeedsNamespaceAndName) {
+  auto t = ordersDb();
+  t.spec.caSecretRef = SecretReference{"", ""};
+  std::vector<std::string> fields;
+  for (const auto& v : validateDatabaseTarget(t)) fields.push_back(v.field);
+  EXPECT_THAT(fields, ElementsAre("spec.caSecretRef.namespace", "spec.caSecretRef.name"));
+}
+
 }  // namespace
 }  // namespace kubegrant::v1alpha1

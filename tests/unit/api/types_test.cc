@@ -51,6 +51,8 @@ const char* kTargetJson = R"({
     "sslMode": "require",
     "adminSecretRef": {"namespace": "kubegrant-system", "name": "orders-db-admin"},
     "connectionLimit": 2,
+    "caSecretRef": {"namespace": "kubegrant-system", "name": "orders-db-ca"},
+    "auditStatements": true,
     "profiles": [{
       "name": "readonly",
       "grants": [{
@@ -58,6 +60,15 @@ const char* kTargetJson = R"({
         "tables": ["*"],
         "privileges": ["SELECT"],
         "excludeColumns": {"customers": ["email", "phone", "card_number"]}
+      }]
+    }, {
+      "name": "support",
+      "grants": [{
+        "schema": "public",
+        "tables": ["customers", "orders"],
+        "privileges": ["SELECT"],
+        "excludeColumns": {"customers": ["card_number"]},
+        "maskColumns": {"customers": {"email": "email", "name": "hash", "phone": "partial"}}
       }]
     }]
   }
@@ -138,11 +149,25 @@ TEST(Codec, DecodesTheDatabaseTargetExample) {
   EXPECT_EQ(t->spec.port, 5432);
   EXPECT_EQ(t->spec.adminSecretRef.namespace_, "kubegrant-system");
   EXPECT_EQ(t->spec.connectionLimit, 2);
-  ASSERT_EQ(t->spec.profiles.size(), 1u);
+  EXPECT_EQ(t->spec.caSecretRef, (SecretReference{"kubegrant-system", "orders-db-ca"}));
+  EXPECT_TRUE(t->spec.auditStatements);
+  ASSERT_EQ(t->spec.profiles.size(), 2u);
   const auto& g = t->spec.profiles[0].grants.at(0);
   EXPECT_EQ(g.tables, std::vector<std::string>{"*"});
   EXPECT_EQ(g.excludeColumns.at("customers"),
             (std::vector<std::string>{"email", "phone", "card_number"}));
+  const auto& masked = t->spec.profiles[1].grants.at(0).maskColumns.at("customers");
+  EXPECT_EQ(masked.at("email"), MaskFunction::Email);
+  EXPECT_EQ(masked.at("phone"), MaskFunction::Partial);
+  EXPECT_EQ(masked.at("name"), MaskFunction::Hash);
+}
+
+TEST(Codec, AuditStatementsDefaultsToFalse) {
+  json j = json::parse(kTargetJson);
+  j["spec"].erase("auditStatements");
+  auto t = fromJson<DatabaseTarget>(j);
+  ASSERT_TRUE(t.has_value()) << t.error().message;
+  EXPECT_FALSE(t->spec.auditStatements);
 }
 
 TEST(Codec, DecodesTheAccessRequestExampleWithStatus) {
@@ -415,7 +440,12 @@ INSTANTIATE_TEST_SUITE_P(
             "ExcludeColumnsNotAList", "DatabaseTarget",
             R"({"spec": {"engine": "postgres", "host": "h", "database": "d", "adminSecretRef": {"namespace": "n", "name": "s"},
                      "profiles": [{"name": "ro", "grants": [{"schema": "public", "excludeColumns": {"customers": "email"}}]}]}})",
-            "spec.profiles[0].grants[0].excludeColumns.customers", "expected array"}),
+            "spec.profiles[0].grants[0].excludeColumns.customers", "expected array"},
+        BadInput{
+            "MaskColumnsTableNotAnObject", "DatabaseTarget",
+            R"({"spec": {"engine": "postgres", "host": "h", "database": "d", "adminSecretRef": {"namespace": "n", "name": "s"},
+                     "profiles": [{"name": "ro", "grants": [{"schema": "public", "maskColumns": {"customers": ["email"]}}]}]}})",
+            "spec.profiles[0].grants[0].maskColumns.customers", "expected object"}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -17,6 +18,8 @@ namespace kubegrant::webhooks {
 namespace {
 
 using nlohmann::json;
+using ::testing::Contains;
+using ::testing::HasSubstr;
 using namespace v1alpha1;
 
 const TimePoint kNow = *parseRfc3339("2026-11-29T10:02:11Z");
@@ -324,12 +327,14 @@ TEST_F(AccessRequestAdmissionTest, ValidCreateExplainsWhoMustApprove) {
       << resp.warnings[1];
 }
 
-TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldTheyAreNotGranted) {
+TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldWhatItWillGet) {
   AccessRequest r = draft();
   r.spec.requester = info(kAlice);
   const std::string notGranted =
-      "spec.databases: not granted; this kubegrant version creates no database users, only the "
-      "RoleBindings (1 database entry ignored)";
+      "spec.databases: a user on orders-db (profile readonly) is issued at activation, its "
+      "credentials in Secret " +
+      r.metadata.name +
+      "-orders-db that only you can read; the target and profile are checked then";
   auto resp = create(kAlice, r);
   ASSERT_TRUE(resp.allowed);
   EXPECT_NE(std::find(resp.warnings.begin(), resp.warnings.end(), notGranted), resp.warnings.end())
@@ -1102,6 +1107,35 @@ TEST(DatabaseTargetAdmission, PortOutOfRangeIsRejectedNamingTheField) {
   auto resp = validateDatabaseTarget(objectReview("DatabaseTarget", toJson(t)));
   EXPECT_FALSE(resp.allowed);
   EXPECT_EQ(resp.message, "spec.port: port 70000 is out of range 1-65535");
+}
+
+TEST(DatabaseTargetAdmission, AColumnBothExcludedAndMaskedIsRejectedNamingTheField) {
+  auto t = ordersDb();
+  auto& g = t.spec.profiles[0].grants[0];
+  g.excludeColumns = {{"customers", {"email"}}};
+  g.maskColumns = {{"customers", {{"email", MaskFunction::Email}}}};
+  auto resp = validateDatabaseTarget(objectReview("DatabaseTarget", toJson(t)));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_THAT(resp.message, HasSubstr("spec.profiles[0].grants[0].maskColumns.customers.email: "
+                                      "column customers.email is both excluded and masked"));
+}
+
+TEST(DatabaseTargetAdmission, AnUnknownMaskFunctionIsRejectedNamingTheField) {
+  auto j = toJson(ordersDb());
+  j["spec"]["profiles"][0]["grants"][0]["maskColumns"] = {{"customers", {{"email", "rot13"}}}};
+  auto resp = validateDatabaseTarget(objectReview("DatabaseTarget", j));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_THAT(resp.message,
+              HasSubstr("spec.profiles[0].grants[0].maskColumns.customers.email: unsupported "
+                        "value \"rot13\" (allowed: redact, partial, email, hash, null)"));
+}
+
+TEST(DatabaseTargetAdmission, VerifyFullWithoutACaWarns) {
+  auto t = ordersDb();
+  t.spec.sslMode = "verify-full";
+  auto resp = validateDatabaseTarget(objectReview("DatabaseTarget", toJson(t)));
+  ASSERT_TRUE(resp.allowed) << resp.message;
+  EXPECT_THAT(resp.warnings, Contains(HasSubstr("without spec.caSecretRef")));
 }
 
 TEST(DatabaseTargetAdmission, WrongKindIsDenied) {

@@ -1,0 +1,245 @@
+#include "controllers/database/postgres/connection.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace kubegrant::database::postgres {
+
+namespace {
+
+std::string trimmed(const char* s) {
+  std::string out = s ? s : "";
+  std::replace(out.begin(), out.end(), '\n', ' ');
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+ErrorCode codeFor(std::string_view sqlstate) {
+  if (sqlstate.starts_with("08") || sqlstate == "57P01" || sqlstate == "57P02" ||
+      sqlstate == "57P03" || sqlstate == "53300") {
+    return ErrorCode::Unavailable;  // connection lost, server shutting down, too many clients
+  }
+  if (sqlstate == "57014" || sqlstate == "55P03") return ErrorCode::Timeout;
+  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "42710" || sqlstate == "XX000") {
+    return ErrorCode::Conflict;  // serialization, deadlock, concurrent catalog update
+  }
+  if (sqlstate == "42501") return ErrorCode::Forbidden;
+  if (sqlstate == "42704") return ErrorCode::NotFound;
+  if (sqlstate.starts_with("42") || sqlstate.starts_with("22") || sqlstate == "3F000") {
+    return ErrorCode::Invalid;
+  }
+  return ErrorCode::Internal;
+}
+
+// What a secret statement's error is, from its SQLSTATE alone.
+std::string conditionName(std::string_view sqlstate) {
+  if (sqlstate == "42501") return "permission denied";
+  if (sqlstate == "42710") return "already exists";
+  if (sqlstate == "42704") return "does not exist";
+  if (sqlstate == "42601") return "syntax error";
+  if (sqlstate == "42602" || sqlstate == "42622") return "invalid name";
+  if (sqlstate == "22007" || sqlstate == "22008") return "invalid time";
+  return "failed";
+}
+
+// libpq prints NOTICEs (e.g. "schema ... already exists, skipping") to stderr by default; they
+// carry nothing the caller needs.
+void ignoreNotice(void*, const char*) {}
+
+struct ResultCloser {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+
+}  // namespace
+
+std::string PostgresQuoter::identifier(std::string_view name) const {
+  char* q = PQescapeIdentifier(conn_, name.data(), name.size());
+  if (!q) return StandardQuoter{}.identifier(name);
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
+std::string PostgresQuoter::literal(std::string_view value) const {
+  char* q = PQescapeLiteral(conn_, value.data(), value.size());
+  if (!q) return StandardQuoter{}.literal(value);
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
+Connection::Connection(std::unique_ptr<PGconn, Closer> conn, std::string target)
+    : conn_(std::move(conn)),
+      quoter_(std::make_unique<PostgresQuoter>(conn_.get())),
+      target_(std::move(target)) {}
+
+bool Connection::idle() const {
+  return conn_ && PQstatus(conn_.get()) == CONNECTION_OK &&
+         PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+}
+
+bool Connection::broken() const { return !conn_ || PQstatus(conn_.get()) == CONNECTION_BAD; }
+
+Result<Connection> Connection::open(const TargetAccess& a, const std::string& caFile,
+                                    std::optional<std::chrono::milliseconds> idleSessionTimeout) {
+  const auto statementMs = std::max<int64_t>(1, a.statementTimeout.count());
+  // libpq's connect_timeout is whole seconds, and values below 2 are raised to 2.
+  const auto connectS = std::max<int64_t>(2, (a.connectTimeout.count() + 999) / 1000);
+  const std::string port = std::to_string(a.port);
+  const std::string timeout = std::to_string(connectS);
+  std::string options = fmt::format(
+      "-c statement_timeout={0} -c lock_timeout={0} -c idle_in_transaction_session_timeout={0}",
+      statementMs);
+  if (idleSessionTimeout) {
+    options += fmt::format(" -c idle_session_timeout={}", idleSessionTimeout->count());
+  }
+  std::vector<const char*> keys = {"host",
+                                   "port",
+                                   "dbname",
+                                   "user",
+                                   "password",
+                                   "sslmode",
+                                   "connect_timeout",
+                                   "options",
+                                   "application_name",
+                                   "client_encoding"};
+  std::vector<const char*> values = {a.host.c_str(),
+                                     port.c_str(),
+                                     a.database.c_str(),
+                                     a.adminUser.c_str(),
+                                     a.adminPassword.reveal().c_str(),
+                                     a.sslMode.c_str(),
+                                     timeout.c_str(),
+                                     options.c_str(),
+                                     "kubegrant-operator",
+                                     "UTF8"};
+  if (!caFile.empty()) {
+    keys.push_back("sslrootcert");
+    values.push_back(caFile.c_str());
+  }
+  keys.push_back(nullptr);
+  values.push_back(nullptr);
+  std::unique_ptr<PGconn, Closer> conn(PQconnectdbParams(keys.data(), values.data(), 0));
+  if (!conn) return fail(ErrorCode::Internal, "libpq could not allocate a connection");
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string detail = trimmed(PQerrorMessage(conn.get()));
+    const bool auth = detail.find("authentication failed") != std::string::npos;
+    return fail(auth ? ErrorCode::Unauthorized : ErrorCode::Unavailable,
+                fmt::format("database {}: cannot connect to {}:{}/{} as {}: {}", a.target, a.host,
+                            a.port, a.database, a.adminUser, detail));
+  }
+  PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
+  return Connection(std::move(conn), a.target);
+}
+
+Result<std::vector<Row>> Connection::check(PGresult* raw, const std::string& what, bool secret) {
+  std::unique_ptr<PGresult, ResultCloser> res(raw);
+  const ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY) return std::vector<Row>{};
+  if (status == PGRES_TUPLES_OK) {
+    std::vector<Row> rows;
+    const int n = PQntuples(res.get());
+    const int cols = PQnfields(res.get());
+    rows.reserve(n);
+    for (int i = 0; i < n; ++i) {
+      Row row;
+      row.reserve(cols);
+      for (int c = 0; c < cols; ++c) row.emplace_back(PQgetvalue(res.get(), i, c));
+      rows.push_back(std::move(row));
+    }
+    return rows;
+  }
+  const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
+  if (!state || PQstatus(conn_.get()) == CONNECTION_BAD) {
+    return fail(ErrorCode::Unavailable,
+                fmt::format("database {}: {}: connection lost ({})", target_, what,
+                            secret ? "details withheld" : trimmed(PQerrorMessage(conn_.get()))));
+  }
+  // The primary message of a secret statement could quote a piece of it (a syntax error
+  // "at or near ..."): only its SQLSTATE is reported.
+  std::string primary = secret ? conditionName(state)
+                               : trimmed(PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
+  return fail(codeFor(state),
+              fmt::format("database {}: {}: {} (SQLSTATE {})", target_, what, primary, state));
+}
+
+Result<std::vector<Row>> Connection::run(const Statement& s) {
+  std::vector<const char*> params;
+  params.reserve(s.params.size());
+  for (const auto& p : s.params) params.push_back(p.c_str());
+  return check(PQexecParams(conn_.get(), s.sql.c_str(), static_cast<int>(params.size()), nullptr,
+                            params.data(), nullptr, nullptr, 0),
+               s.what, s.secret);
+}
+
+Result<void> Connection::lost(const std::string& what) {
+  return fail(ErrorCode::Unavailable, fmt::format("database {}: {}: connection lost ({})", target_,
+                                                  what, trimmed(PQerrorMessage(conn_.get()))));
+}
+
+Result<void> Connection::send(const std::vector<Statement>& statements) {
+  PGconn* c = conn_.get();
+  if (PQenterPipelineMode(c) != 1) return lost("enter pipeline mode");
+  for (const auto& s : statements) {
+    std::vector<const char*> params;
+    params.reserve(s.params.size());
+    for (const auto& p : s.params) params.push_back(p.c_str());
+    if (PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
+                          nullptr, nullptr, 0) != 1) {
+      return lost(s.what);
+    }
+  }
+  if (PQpipelineSync(c) != 1) return lost("sync");
+  return ok();
+}
+
+Result<std::vector<std::vector<Row>>> Connection::receive(
+    const std::vector<Statement>& statements) {
+  PGconn* c = conn_.get();
+  // Every statement's result is read (so the connection stays usable), the first error kept;
+  // the statements after it come back PGRES_PIPELINE_ABORTED.
+  std::vector<std::vector<Row>> out;
+  std::optional<Error> first;
+  for (const auto& s : statements) {
+    PGresult* r = PQgetResult(c);
+    if (!r) return fail(lost(s.what).error());
+    const bool aborted = PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
+    auto rows = check(r, s.what, s.secret);
+    while (PGresult* extra = PQgetResult(c)) PQclear(extra);  // NULL ends this statement
+    if (aborted) continue;
+    if (!rows) {
+      if (!first) first = std::move(rows.error());
+      continue;
+    }
+    out.push_back(std::move(*rows));
+  }
+  PGresult* sync = PQgetResult(c);
+  const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  PQclear(sync);
+  if (!synced || PQexitPipelineMode(c) != 1) return fail(lost("leave pipeline mode").error());
+  if (first) return fail(std::move(*first));
+  return out;
+}
+
+Result<std::vector<std::vector<Row>>> Connection::runAll(const std::vector<Statement>& statements) {
+  if (statements.empty()) return std::vector<std::vector<Row>>{};
+  if (auto sent = send(statements); !sent) return fail(sent.error());
+  return receive(statements);
+}
+
+Result<std::string> Connection::scramVerifier(const SecretString& password,
+                                              const std::string& role) {
+  char* v =
+      PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(), "scram-sha-256");
+  if (!v) {
+    return fail(ErrorCode::Internal,
+                fmt::format("database {}: could not compute the password verifier", target_));
+  }
+  std::string out(v);
+  PQfreemem(v);
+  return out;
+}
+
+}  // namespace kubegrant::database::postgres
