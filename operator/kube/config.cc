@@ -34,18 +34,6 @@ std::string scalar(const YAML::Node& node, const char* key) {
   return v.as<std::string>();
 }
 
-// Finds the entry `name` in a kubeconfig list ("clusters", "users", "contexts") and returns
-// its inner map (`inner` = "cluster", "user", "context").
-YAML::Node findNamed(const YAML::Node& root, const char* list, const char* inner,
-                     const std::string& name) {
-  YAML::Node entries = root[list];
-  if (!entries || !entries.IsSequence()) return YAML::Node();
-  for (const auto& entry : entries) {
-    if (scalar(entry, "name") == name) return entry[inner];
-  }
-  return YAML::Node();
-}
-
 fs::path resolve(const fs::path& baseDir, const std::string& file) {
   fs::path p(file);
   if (p.is_relative()) p = baseDir / p;
