@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "crds/v1alpha1/duration.h"
 #include "crds/v1alpha1/policy.h"
@@ -341,33 +342,61 @@ std::optional<EventInfo> eventFromJson(const nlohmann::json& event) {
   return e;
 }
 
+namespace {
+// Lifecycle stages of the timeline, in the order they happen within one reconcile.
+enum Stage : int {
+  kStageRequested = 0,
+  kStageRequestedEvent,
+  kStageDecision,
+  kStageApproved,
+  kStageApprovedEvent,
+  kStageActive,
+  kStageActiveEvent,
+  kStageEnded,
+  kStageOtherEvent,
+};
+
+int eventStage(const std::string& reason) {
+  if (reason == "Requested") return kStageRequestedEvent;
+  if (reason == "Approved" || reason == "BreakGlass") return kStageApprovedEvent;
+  if (reason == "Granted") return kStageActiveEvent;
+  return kStageOtherEvent;
+}
+}  // namespace
+
 std::vector<TimelineEntry> timeline(const AccessRequest& request,
                                     const std::vector<EventInfo>& events) {
   std::vector<TimelineEntry> out;
   const auto& md = request.metadata;
   if (md.creationTimestamp) {
     std::string who = request.spec.requester ? request.spec.requester->username : "?";
-    out.push_back({*md.creationTimestamp, fmt::format("requested by {}", who)});
+    out.push_back({*md.creationTimestamp, fmt::format("requested by {}", who), kStageRequested});
   }
   if (const auto& st = request.status) {
     for (const auto& a : st->approvals) {
       if (!a.time) continue;
-      out.push_back(
-          {*a.time, fmt::format("{} by {}{}", v1::toString(a.decision), a.approver.value_or("?"),
-                                a.comment ? ": " + *a.comment : "")});
+      out.push_back({*a.time,
+                     fmt::format("{} by {}{}", v1::toString(a.decision), a.approver.value_or("?"),
+                                 a.comment ? ": " + *a.comment : ""),
+                     kStageDecision});
     }
-    if (st->approvedAt) out.push_back({*st->approvedAt, "approved"});
-    if (st->activatedAt) out.push_back({*st->activatedAt, "active: access granted"});
+    if (st->approvedAt) out.push_back({*st->approvedAt, "approved", kStageApproved});
+    if (st->activatedAt) {
+      out.push_back({*st->activatedAt, "active: access granted", kStageActive});
+    }
     if (st->endedAt) {
-      out.push_back({*st->endedAt, fmt::format("ended: {}", phaseText(request))});
+      out.push_back({*st->endedAt, fmt::format("ended: {}", phaseText(request)), kStageEnded});
     }
   }
   for (const auto& e : events) {
-    out.push_back({e.time, fmt::format("event {} {}: {}{}", e.type, e.reason, e.message,
-                                       e.count > 1 ? fmt::format(" (x{})", e.count) : "")});
+    out.push_back({e.time,
+                   fmt::format("event {} {}: {}{}", e.type, e.reason, e.message,
+                               e.count > 1 ? fmt::format(" (x{})", e.count) : ""),
+                   eventStage(e.reason)});
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.time < b.time; });
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.time, a.stage) < std::tie(b.time, b.stage);
+  });
   return out;
 }
 

@@ -118,10 +118,12 @@ std::optional<EventInfo> eventFromJson(const nlohmann::json& event);
 struct TimelineEntry {
   TimePoint time{};
   std::string what;  // "requested by alice", "Approve by bob: ok", "event Granted: ..."
+  int stage = 0;     // lifecycle order, breaks ties at the same second (timestamps are coarse)
 };
 // Everything that happened, oldest first: creation, each decision, the phase milestones from
-// status (approved, active, ended) and the Events. Entries at the same second keep that
-// order (the order things are recorded in).
+// status (approved, active, ended) and the Events. API timestamps have whole seconds, so entries
+// at the same second are ordered by lifecycle stage: requested, its Event, the decisions,
+// approved, its Event, active, its Event, ended, then any other Event.
 std::vector<TimelineEntry> timeline(const AccessRequest& request,
                                     const std::vector<EventInfo>& events);
 

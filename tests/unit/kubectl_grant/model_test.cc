@@ -312,6 +312,38 @@ TEST(Timeline, PutsCreationDecisionsMilestonesAndEventsInTheOrderTheyHappened) {
                    }));
 }
 
+// Timestamps have whole seconds: a fast approval lands in the same second as the creation and
+// its Event. Ties follow the lifecycle, not the order the entries were collected in (the order
+// CI once saw flip).
+TEST(Timeline, OrdersEntriesOfTheSameSecondByLifecycleStage) {
+  auto r = aliceRequest(Phase::Revoked);
+  const std::string sec = "2026-11-29T09:50:00Z";
+  r.metadata.creationTimestamp = at(sec);
+  r.status->approvals = {decision("bob", Decision::Approve, sec, "go")};
+  r.status->approvedAt = at(sec);
+  r.status->activatedAt = at(sec);
+  r.status->endedAt = at(sec);
+  std::vector<EventInfo> events = {
+      {at(sec), "Warning", "RevokeRequested", "revoked", 1},
+      {at(sec), "Normal", "Granted", "granted", 1},
+      {at(sec), "Normal", "Approved", "approved by bob", 1},
+      {at(sec), "Normal", "Requested", "requested", 1},
+  };
+  std::vector<std::string> whats;
+  for (const auto& e : timeline(r, events)) whats.push_back(e.what);
+  EXPECT_EQ(whats, (std::vector<std::string>{
+                       "requested by alice",
+                       "event Normal Requested: requested",
+                       "Approve by bob: go",
+                       "approved",
+                       "event Normal Approved: approved by bob",
+                       "active: access granted",
+                       "event Normal Granted: granted",
+                       "ended: Revoked",
+                       "event Warning RevokeRequested: revoked",
+                   }));
+}
+
 TEST(EventFromJson, PrefersTheLastTimestamp) {
   auto e = eventFromJson({{"type", "Warning"},
                           {"reason", "GrantForbidden"},
