@@ -436,7 +436,9 @@ TEST_F(DatabaseE2eTest, DatabaseDownAtExpiryRevokesKubernetesOnTimeAndTheRoleWhe
   std::cerr << "database back -> role dropped: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(dropped - upAt).count()
             << " ms\n";
-  if (auto c = condition(); c.is_object()) EXPECT_EQ(c.value("status", ""), "False");
+  if (auto c = condition(); c.is_object()) {
+    EXPECT_EQ(c.value("status", ""), "False");
+  }
   ASSERT_NO_FATAL_FAILURE(expectNoPasswordAnywhere({}));
 }
 

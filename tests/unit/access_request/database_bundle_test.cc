@@ -165,7 +165,8 @@ TEST_F(DatabaseBundleTest, WithTheDatabaseDownKubernetesPartsGoOnTimeAndTheUserL
   EXPECT_EQ(stored().status->phase, v1::Phase::Active) << "not Expired before the user is gone";
   // Said on the request (condition, Warning Event) and in the metric.
   auto pendingCondition = [&]() -> std::optional<v1::Condition> {
-    for (const auto& c : stored().status->conditions) {
+    const auto req = stored();
+    for (const auto& c : req.status->conditions) {
       if (c.type == "DatabaseRevocationPending") return c;
     }
     return std::nullopt;
@@ -188,7 +189,9 @@ TEST_F(DatabaseBundleTest, WithTheDatabaseDownKubernetesPartsGoOnTimeAndTheUserL
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
   EXPECT_TRUE(provider_->roles().empty());
-  if (auto c = pendingCondition()) EXPECT_EQ(c->status, "False");
+  if (auto c = pendingCondition()) {
+    EXPECT_EQ(c->status, "False");
+  }
   EXPECT_THAT(metrics_.render(), HasSubstr("kubegrant_database_revocations_pending 0"));
   for (const auto& e : events_) EXPECT_THAT(e, Not(HasSubstr("fake-password")));
 }
