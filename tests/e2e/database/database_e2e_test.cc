@@ -442,5 +442,41 @@ TEST_F(DatabaseE2eTest, DatabaseDownAtExpiryRevokesKubernetesOnTimeAndTheRoleWhe
   ASSERT_NO_FATAL_FAILURE(expectNoPasswordAnywhere({}));
 }
 
+// The operator killed (SIGKILL) as soon as the request's role shows in pg_roles, i.e. between
+// CREATE ROLE and (usually) the status write that makes the request Active: after a restart the
+// request reaches a consistent end (Active with its whole bundle, then Expired with nothing
+// left) and no kg_ role is left behind.
+TEST_F(DatabaseE2eTest, OperatorKilledAfterCreateRoleLeavesNoOrphanRole) {
+  const std::string kgRoles =
+      "SELECT coalesce(string_agg(rolname, ',' ORDER BY rolname), '') FROM pg_roles "
+      "WHERE rolname LIKE 'kg\\_%'";
+  const std::string before = adminQuery(kgRoles);
+  ASSERT_NO_FATAL_FAILURE(request("crash", "readonly", "30s"));
+  ASSERT_TRUE(waitPhase("crash", "Pending")) << get("crash").dump(2);
+  auto approved = kubectl(
+      env_, "bob",
+      {"patch", "areq", "crash", "-n", ns_, "--subresource=status", "--type=json", "-p", kApprove});
+  ASSERT_EQ(approved.exitCode, 0) << approved.err;
+  ASSERT_TRUE(waitFor([&] { return adminQuery(kgRoles) != before; }, 20s, 10ms))
+      << "no role was created";
+  EXPECT_EQ(harness_.stopOperator(SIGKILL), -SIGKILL);
+  const std::string phaseAtKill = phase("crash");
+  std::cerr << "operator killed with the role in pg_roles; request phase then: '" << phaseAtKill
+            << "'\n";
+  ASSERT_NO_FATAL_FAILURE(harness_.startOperator());
+
+  // Consistent: Active with the whole bundle (alice can read the Secret and log in with it).
+  ASSERT_TRUE(waitPhase("crash", "Active", 30s)) << get("crash").dump(2);
+  const Issued issued = aliceReadsSecret("crash");
+  auto login = psql(issued, "SELECT id, name FROM customers");
+  EXPECT_EQ(login.exitCode, 0) << login.err;
+  // Then Expired with nothing left: exactly the kg_ roles there were before.
+  ASSERT_TRUE(waitPhase("crash", "Expired", 60s)) << get("crash").dump(2);
+  EXPECT_TRUE(waitFor([&] { return adminQuery(kgRoles) == before; }, 10s))
+      << "orphan roles: " << adminQuery(kgRoles) << " (before: " << before << ")";
+  EXPECT_TRUE(managedRoleBindings().empty());
+  ASSERT_NO_FATAL_FAILURE(expectNoPasswordAnywhere({login.out + login.err}));
+}
+
 }  // namespace
 }  // namespace kubegrant::e2e
