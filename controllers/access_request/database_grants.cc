@@ -21,6 +21,14 @@ std::string requestName(const v1::AccessRequest& r) {
   return r.metadata.namespace_ + "/" + r.metadata.name;
 }
 
+// Whether an object read from the API server carries this request's uid label (as
+// removeOurs checks): one that does not is someone else's and is never handed to the requester.
+bool ours(const kube::Object& o, const v1::AccessRequest& request) {
+  auto labels = o.labels();
+  auto it = labels.find(std::string(kRequestUidLabel));
+  return it != labels.end() && it->second == request.metadata.uid;
+}
+
 }  // namespace
 
 Result<std::variant<database::TargetAccess, GrantRefused>> Executor::targetAccessFor(
@@ -89,22 +97,51 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
   kube::WriteOptions wo;
   wo.fieldManager = options_.fieldManager;
 
-  // The requester may read the Secret (created or kept as is).
+  // A Secret of that name that is not ours is never handed over (the reader Role names it):
+  // refused before anything is issued.
+  auto secret = client_.get(kube::resources::secrets(), {ns, secretName});
+  if (!secret && secret.error().code != ErrorCode::NotFound) {
+    return std::unexpected(secret.error());
+  }
+  if (secret && !ours(*secret, request)) {
+    return refused(
+        "DatabaseSecretConflict",
+        fmt::format("Secret {}/{} exists and does not belong to this request", ns, secretName));
+  }
+
+  // The requester may read the Secret (created, or kept when it is ours from an earlier
+  // reconcile; someone else's Role of that name is refused, never bound to the requester).
+  const std::string readerRole = secretReaderRoleName(request, e.target);
   auto roleObj = client_.create(kube::resources::roles(),
                                 kube::Object(secretReaderRoleJson(request, e.target)), wo);
   if (!roleObj && roleObj.error().code != ErrorCode::AlreadyExists) {
     if (roleObj.error().retryable()) return std::unexpected(roleObj.error());
-    return refused("GrantForbidden", fmt::format("cannot create Role {}/{} (get on Secret {}): {}",
-                                                 ns, secretReaderRoleName(request, e.target),
-                                                 secretName, roleObj.error().message));
+    return refused("GrantForbidden",
+                   fmt::format("cannot create Role {}/{} (get on Secret {}): {}", ns, readerRole,
+                               secretName, roleObj.error().message));
+  }
+  if (!roleObj) {
+    auto existing = client_.get(kube::resources::roles(), {ns, readerRole});
+    if (!existing && existing.error().code != ErrorCode::NotFound) {
+      return std::unexpected(existing.error());
+    }
+    if (!existing) return fail(ErrorCode::Conflict, "Role " + readerRole + " vanished; retrying");
+    if (!ours(*existing, request)) {
+      return refused(
+          "DatabaseRoleConflict",
+          fmt::format("Role {}/{} exists and does not belong to this request", ns, readerRole));
+    }
+    if (existing->body.value("rules", nlohmann::json()) !=
+        secretReaderRoleJson(request, e.target)["rules"]) {
+      // Ours but altered: put back exactly `get` on this Secret.
+      auto r = removeOurs(kube::resources::roles(), {ns, readerRole}, request, false);
+      if (!r) return r;
+      return fail(ErrorCode::Conflict, "Role " + readerRole + " was altered; recreating");
+    }
   }
 
   if (e.keep) {
     // Active: the user and its Secret stay as issued (a new password would break sessions).
-    auto secret = client_.get(kube::resources::secrets(), {ns, secretName});
-    if (!secret && secret.error().code != ErrorCode::NotFound) {
-      return std::unexpected(secret.error());
-    }
     if (secret) {
       auto state = options_.databases->inspect(admin, role);
       if (!state) return std::unexpected(state.error());
@@ -202,7 +239,7 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                  {"error", revoked.error().describe()}});
       Error err = revoked.error();
       err.code = ErrorCode::Unavailable;  // retried with backoff, never given up
-      err.message = fmt::format("DatabaseRevocationPending: {}", err.message);
+      err.message = fmt::format("{}: {}", kDatabaseRevocationPending, err.message);
       if (!first) first = std::move(err);
       continue;
     }
@@ -212,8 +249,46 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                {"role", u.role},
                {"sessionsTerminated", std::to_string(revoked->sessionsTerminated)}});
   }
-  if (first) return std::unexpected(std::move(*first));
+  if (first) {
+    if (auto r = revocationPending(request, *first); !r) return r;
+    return std::unexpected(std::move(*first));
+  }
   return std::nullopt;
+}
+
+Executor::Outcome Executor::revocationPending(const v1::AccessRequest& request,
+                                              const Error& error) const {
+  {
+    std::lock_guard lock(pendingMu_);
+    pendingUids_.insert(request.metadata.uid);
+    if (revocationsPending_) revocationsPending_->set(static_cast<double>(pendingUids_.size()));
+  }
+  if (options_.events)
+    options_.events(request, {"Warning", std::string(kDatabaseRevocationPending),
+                              error.message + "; retrying"});
+  if (!request.status || request.metadata.deletionTimestamp) return std::nullopt;
+  for (const auto& c : request.status->conditions) {
+    if (c.type == kDatabaseRevocationPending && c.status == "True") return std::nullopt;
+  }
+  // Written once when it turns True (a write per retry would wake the reconciler at once and
+  // defeat the backoff); the resourceVersion precondition keeps it from a stale read.
+  WriteStatus w{*request.status};
+  std::erase_if(w.status.conditions,
+                [](const v1::Condition& c) { return c.type == kDatabaseRevocationPending; });
+  v1::Condition c;
+  c.type = std::string(kDatabaseRevocationPending);
+  c.status = "True";
+  c.reason = "DatabaseUnreachable";
+  c.message = error.message + "; retrying with backoff (at most 30 s apart) until it is gone";
+  c.lastTransitionTime = clock_.now();
+  w.status.conditions.push_back(std::move(c));
+  return perform(request, w);
+}
+
+void Executor::revocationDone(const v1::AccessRequest& request) const {
+  std::lock_guard lock(pendingMu_);
+  pendingUids_.erase(request.metadata.uid);
+  if (revocationsPending_) revocationsPending_->set(static_cast<double>(pendingUids_.size()));
 }
 
 }  // namespace kubegrant::controllers::access_request

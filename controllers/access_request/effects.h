@@ -62,7 +62,10 @@ struct RemoveLabelled {
 
 // Every database user of the request is revoked and verified gone (each one tried even when
 // another fails). Planned after the Kubernetes parts, so those go on time when a database is
-// down; a failure is the retryable error "DatabaseRevocationPending: ...", never terminal.
+// down; a failure is the retryable error "DatabaseRevocationPending: ...", never terminal,
+// and the executor sets the request's condition of that type (True, with the error), emits a
+// Warning Event and counts it in kubegrant_database_revocations_pending until the user is gone.
+inline constexpr std::string_view kDatabaseRevocationPending = "DatabaseRevocationPending";
 struct DatabaseUser {
   std::string target;
   std::string role;

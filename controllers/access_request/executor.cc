@@ -60,14 +60,43 @@ Executor::Executor(kube::Client& client, Clock& clock, ExecutorOptions options)
                                {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60});
     grantOps_ = &m->counter("kubegrant_grant_operations_total",
                             "RoleBinding operations by the controller.", {"operation", "result"});
+    revocationsPending_ =
+        &m->gauge("kubegrant_database_revocations_pending",
+                  "Requests whose database user could not be revoked yet (database "
+                  "unreachable); retried with backoff capped at 30 s, never given up.",
+                  {})
+             .with({});
   }
 }
 
 Result<std::optional<GrantRefused>> Executor::run(const v1::AccessRequest& request,
                                                   const std::vector<Effect>& effects) const {
+  bool databaseRevoked = false;
   for (const Effect& effect : effects) {
+    const auto* write = std::get_if<WriteStatus>(&effect);
+    if (write && databaseRevoked) {
+      // The database user was verified gone in this run: the status says so.
+      WriteStatus resolved = *write;
+      for (auto& c : resolved.status.conditions) {
+        if (c.type == kDatabaseRevocationPending && c.status == "True") {
+          c.status = "False";
+          c.reason = "Revoked";
+          c.message = "the database user was revoked and verified gone";
+          c.lastTransitionTime = clock_.now();
+        }
+      }
+      auto done = perform(request, resolved);
+      if (!done || *done) return done;
+      continue;
+    }
     auto done = std::visit([&](const auto& e) { return perform(request, e); }, effect);
     if (!done || *done) return done;
+    // Issued or revoked: either way the database answered and no revocation is pending.
+    if (std::holds_alternative<RevokeDatabaseUsers>(effect) ||
+        std::holds_alternative<EnsureDatabaseUser>(effect)) {
+      databaseRevoked = true;
+      revocationDone(request);
+    }
   }
   return std::nullopt;
 }

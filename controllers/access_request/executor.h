@@ -8,7 +8,9 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <variant>
 
@@ -54,7 +56,7 @@ class Executor {
 
   // Performs `effects` for `request` (the copy the plan was made from). ok(nullopt) = all
   // done; ok(refusal) = a grant was refused for good and the rest was not performed.
-  // Thread-safe: holds no state between calls.
+  // Thread-safe: holds no state between calls but the set behind the pending-revocations gauge.
   [[nodiscard]] Result<std::optional<GrantRefused>> run(const v1::AccessRequest& request,
                                                         const std::vector<Effect>& effects) const;
 
@@ -79,6 +81,11 @@ class Executor {
   Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
       const v1::DatabaseTarget& target) const;
   void count(const char* operation, const char* result) const;
+  // The database revocation of `request` is pending (or no longer): the
+  // DatabaseRevocationPending condition (written once when it turns True), a Warning Event and
+  // the kubegrant_database_revocations_pending gauge (requests waiting for their database).
+  Outcome revocationPending(const v1::AccessRequest& request, const Error& error) const;
+  void revocationDone(const v1::AccessRequest& request) const;
 
   kube::Client& client_;
   Clock& clock_;
@@ -87,6 +94,9 @@ class Executor {
   metrics::Family<metrics::Histogram>* approvalToActive_ = nullptr;
   metrics::Family<metrics::Histogram>* expiryLag_ = nullptr;
   metrics::Family<metrics::Counter>* grantOps_ = nullptr;
+  metrics::Gauge* revocationsPending_ = nullptr;
+  mutable std::mutex pendingMu_;
+  mutable std::set<std::string> pendingUids_;  // requests whose database user is not gone yet
 };
 
 }  // namespace kubegrant::controllers::access_request

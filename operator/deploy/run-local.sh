@@ -66,6 +66,27 @@ else
   webhook_flags=(--webhook-port 0)
 fi
 
+# The example target names the in-cluster orders-db.payments.svc (true for a cluster). With the
+# local control plane, up.sh's PostgreSQL is that database: its admin role and test CA go into
+# the Secrets the target names, and the target's host/port are patched to the local server
+# (127.0.0.1 is in its certificate, so verify-full holds). With KUBECONFIG you create the two
+# Secrets for your own database.
+local_database() {
+  [ "$local_users" = 1 ] || return 0
+  (
+    # shellcheck source=/dev/null
+    . "$DEV/env"
+    k create namespace kubegrant-system --dry-run=client -o yaml | k apply -f - &&
+      k -n kubegrant-system create secret generic orders-db-admin --dry-run=client -o yaml \
+        --from-literal=username="$KUBEGRANT_PG_ADMIN_USER" \
+        --from-literal=password="$KUBEGRANT_PG_ADMIN_PASSWORD" | k apply -f - &&
+      k -n kubegrant-system create secret generic orders-db-ca --dry-run=client -o yaml \
+        --from-file=ca.crt="$KUBEGRANT_PG_CA_CERT" | k apply -f - &&
+      k patch databasetarget orders-db --type=merge \
+        -p "{\"spec\":{\"host\":\"$KUBEGRANT_PG_HOST\",\"port\":$KUBEGRANT_PG_PORT}}"
+  ) >/dev/null 2>&1
+}
+
 echo "== installing examples/"
 # The webhook validates policies: apply examples once the operator serves (below).
 apply_examples() {
@@ -73,7 +94,8 @@ apply_examples() {
     if k apply -f "$ROOT/examples/namespace.yaml" >/dev/null 2>&1 &&
       k apply -f "$ROOT/examples/role-pod-debugger.yaml" >/dev/null 2>&1 &&
       k apply -f "$ROOT/examples/policy-payments-oncall.yaml" >/dev/null 2>&1 &&
-      k apply -f "$ROOT/examples/databasetarget-orders-db.yaml" >/dev/null 2>&1; then
+      k apply -f "$ROOT/examples/databasetarget-orders-db.yaml" >/dev/null 2>&1 &&
+      local_database; then
       return 0
     fi
     sleep 0.2
@@ -99,6 +121,8 @@ $BUILD/operator/kubectl_grant/kubectl-grant is the same program):
 
   # alice now has access until status.expiresAt; the story so far:
   kubectl --kubeconfig $KC/alice.yaml get pods -n payments
+  # (add --db orders-db/readonly to the request for a database user; --wait then prints the
+  # Secret debug-orders-orders-db and a ready psql command: email, phone, card_number withheld)
   kubectl grant --kubeconfig $KC/admin.yaml -n payments describe debug-orders
 
   # end it early (alice or an approver):

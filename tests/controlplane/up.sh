@@ -431,6 +431,23 @@ pg_as chmod 600 "$PGDATA_DIR/server.key"
 head -n1 "$PGDATA_DIR/postmaster.pid" >"$PIDS/postgres.pid"
 kg_live_pid "$PIDS/postgres.pid" postgres >/dev/null ||
   fail_component postgres "$LOGS/postgres.log" "exited right after starting"
+# DIR/pg-ctl stop|start: the same server down and back (tests of revocation while the database
+# is unreachable); start keeps the pid file that down.sh stops.
+{
+  echo '#!/usr/bin/env bash'
+  echo '# Written by tests/controlplane/up.sh: stop or start this control plane'"'"'s PostgreSQL.'
+  echo 'set -euo pipefail'
+  echo 'case "${1:-}" in'
+  printf '  stop) cd / && %s %q stop -D %q -m fast -w -s ;;\n' "$(printf '%q ' "${PG_RUN[@]}")" \
+    "$KG_PG_BIN/pg_ctl" "$PGDATA_DIR"
+  printf '  start) cd / && setsid -w %s %q start -D %q -l %q -w -t 60 -s -o %q </dev/null >>%q 2>&1\n' \
+    "$(printf '%q ' "${PG_RUN[@]}")" "$KG_PG_BIN/pg_ctl" "$PGDATA_DIR" "$LOGS/postgres.log" \
+    "-p $PG_PORT -k $PG_SOCK" "$LOGS/postgres.log"
+  printf '    head -n1 %q >%q ;;\n' "$PGDATA_DIR/postmaster.pid" "$PIDS/postgres.pid"
+  echo '  *) echo "usage: $0 stop|start" >&2; exit 2 ;;'
+  echo 'esac'
+} >"$DIR/pg-ctl"
+chmod 700 "$DIR/pg-ctl"
 
 # Admin role and sample database: created on first start, the password kept in DIR.
 if [ ! -s "$DIR/pg-admin-password" ]; then
@@ -537,6 +554,7 @@ q() { printf '%q' "$1"; }
   echo "export KUBEGRANT_PG_CA_CERT=$(q "$PKI/ca.crt")"
   echo "export KUBEGRANT_PG_LOG=$(q "$LOGS/postgres.log")"
   echo "export KUBEGRANT_PG_BIN=$(q "$KG_PG_BIN")"
+  echo "export KUBEGRANT_PG_CTL=$(q "$DIR/pg-ctl")"
   echo "export KUBEGRANT_ETCD_URL=$(q "$ETCD_URL")"
 } >"$DIR/env.tmp"
 chmod 600 "$DIR/env.tmp"

@@ -163,12 +163,37 @@ TEST_F(DatabaseBundleTest, WithTheDatabaseDownKubernetesPartsGoOnTimeAndTheUserL
                             {"payments", secretReaderRoleName(req, "orders-db")}));
   EXPECT_EQ(provider_->roles().count(role), 1u);
   EXPECT_EQ(stored().status->phase, v1::Phase::Active) << "not Expired before the user is gone";
+  // Said on the request (condition, Warning Event) and in the metric.
+  auto pendingCondition = [&]() -> std::optional<v1::Condition> {
+    const auto req = stored();
+    for (const auto& c : req.status->conditions) {
+      if (c.type == "DatabaseRevocationPending") return c;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(pendingCondition());
+  EXPECT_EQ(pendingCondition()->status, "True");
+  EXPECT_THAT(pendingCondition()->message, HasSubstr("down"));
+  EXPECT_THAT(events_, Contains(HasSubstr("Warning DatabaseRevocationPending")));
+  EXPECT_THAT(metrics_.render(), HasSubstr("kubegrant_database_revocations_pending 1"));
+  // Retried (the condition is written once, not on every retry) and never given up.
+  for (int i = 0; i < 5; ++i) {
+    r = reconciler_.reconcile(kKey);
+    ASSERT_FALSE(r);
+    EXPECT_TRUE(r.error().retryable());
+  }
+  EXPECT_EQ(stored().status->phase, v1::Phase::Active);
 
   provider_->setDown(false);
   r = reconciler_.reconcile(kKey);
   ASSERT_TRUE(r) << r.error().describe();
   EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
   EXPECT_TRUE(provider_->roles().empty());
+  if (auto c = pendingCondition()) {
+    EXPECT_EQ(c->status, "False");
+  }
+  EXPECT_THAT(metrics_.render(), HasSubstr("kubegrant_database_revocations_pending 0"));
+  for (const auto& e : events_) EXPECT_THAT(e, Not(HasSubstr("fake-password")));
 }
 
 TEST_F(DatabaseBundleTest, AMissingTargetFailsTheRequestWithNothingLeft) {
@@ -200,6 +225,60 @@ TEST_F(DatabaseBundleTest, ADatabaseDownAtActivationGrantsNothingUntilItIsBack) 
   EXPECT_EQ(req.status->phase, v1::Phase::Active);
   EXPECT_EQ(provider_->roles().size(), 1u);
   EXPECT_TRUE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
+}
+
+// Someone else's Role with the reader Role's name is never bound to the requester: the
+// request is refused, nothing is issued and that Role is left as it was.
+TEST_F(DatabaseBundleTest, AForeignReaderRoleIsRefusedNotAdopted) {
+  ASSERT_TRUE(reconciler_.reconcile(kKey));  // finalizer (and the uid)
+  auto req = stored();
+  const std::string readerRole = secretReaderRoleName(req, "orders-db");
+  client_.seed(kube::resources::roles(),
+               kube::Object(json{{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                                 {"kind", "Role"},
+                                 {"metadata",
+                                  {{"name", readerRole},
+                                   {"namespace", "payments"},
+                                   {"labels", {{"kubegrant.io/request-uid", "someone-else"}}}}},
+                                 {"rules", json::array({{{"apiGroups", {""}},
+                                                         {"resources", {"secrets"}},
+                                                         {"verbs", {"get", "list"}}}})}}));
+  ASSERT_TRUE(reconciler_.reconcile(kKey));
+  req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Failed);
+  EXPECT_THAT(req.status->message.value_or(""), HasSubstr("does not belong to this request"));
+  EXPECT_TRUE(provider_->roles().empty());
+  auto kept = client_.peek(kube::resources::roles(), {"payments", readerRole});
+  ASSERT_TRUE(kept) << "someone else's Role is not deleted";
+  EXPECT_EQ(kept->body["metadata"]["labels"]["kubegrant.io/request-uid"], "someone-else");
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "payments")->items.empty());
+  EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
+}
+
+// While Active, a Secret of the issued name that is not ours (ours deleted, another put in
+// its place) is not kept as "the issued Secret": the reader Role would hand it to the
+// requester. The request is refused, the whole bundle goes, the other Secret stays.
+TEST_F(DatabaseBundleTest, AForeignSecretInPlaceOfOursIsNeverHandedToTheRequester) {
+  auto req = activate();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  const std::string role = database::roleNameFor(req.metadata.uid, "orders-db");
+  ASSERT_TRUE(client_.remove(kube::resources::secrets(), {"payments", secretName()}));
+  client_.seed(kube::resources::secrets(),
+               kube::Object(json{{"apiVersion", "v1"},
+                                 {"kind", "Secret"},
+                                 {"metadata", {{"name", secretName()}, {"namespace", "payments"}}},
+                                 {"data", {{"password", "b3RoZXI="}}}}));
+  (void)reconciler_.reconcile(kKey);
+  (void)reconciler_.reconcile(kKey);
+  req = stored();
+  EXPECT_NE(req.status->phase, v1::Phase::Active);
+  EXPECT_THAT(req.status->message.value_or(""), HasSubstr("does not belong to this request"));
+  auto other = client_.peek(kube::resources::secrets(), {"payments", secretName()});
+  ASSERT_TRUE(other) << "someone else's Secret is not deleted";
+  EXPECT_FALSE(other->body["metadata"].contains("labels"));
+  EXPECT_FALSE(
+      client_.peek(kube::resources::roles(), {"payments", secretReaderRoleName(req, "orders-db")}));
+  EXPECT_EQ(provider_->roles().count(role), 0u);
 }
 
 }  // namespace
