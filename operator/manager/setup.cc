@@ -14,6 +14,7 @@
 #include "operator/seal/secret_keyring.h"
 #include "webhooks/server/informer_policy_lookup.h"
 #include "webhooks/server/informer_request_lookup.h"
+#include "webhooks/server/informer_target_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::manager {
@@ -94,6 +95,9 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
                                                      decoder<v1::AccessRequest>());
   auto& policies = mgr.typedStore<v1::AccessPolicy>(kube::resources::accessPolicies(),
                                                     decoder<v1::AccessPolicy>());
+  // The webhook checks spec.databases against the targets (target and profile exist).
+  auto& targets = mgr.typedStore<v1::DatabaseTarget>(kube::resources::databaseTargets(),
+                                                     decoder<v1::DatabaseTarget>());
   runtime::InformerOptions managedByUs;
   managedByUs.labelSelector = fmt::format("{}={}", ar::kManagedByLabel, ar::kManagedByValue);
   auto& roleBindings = mgr.informer(kube::resources::roleBindings(), managedByUs);
@@ -167,6 +171,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     wc.certDir = flags.webhookCertDir;
     wc.policies = std::make_shared<webhooks::InformerPolicyLookup>(policies);
     wc.requests = std::make_shared<webhooks::InformerRequestLookup>(requestInformer);
+    wc.targets = std::make_shared<webhooks::InformerTargetLookup>(targets);
     wc.sealer = sealer;
     wc.operatorIdentity.username = *identity;
     wc.adminGroups = flags.adminGroups;
