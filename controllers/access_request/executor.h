@@ -58,6 +58,11 @@ class Executor {
   [[nodiscard]] Result<std::optional<GrantRefused>> run(const v1::AccessRequest& request,
                                                         const std::vector<Effect>& effects) const;
 
+  // The admin access to a DatabaseTarget (from its Secrets), or why not. Also what the sweep
+  // reaches targets with.
+  Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
+      const v1::DatabaseTarget& target) const;
+
  private:
   using Outcome = Result<std::optional<GrantRefused>>;
   Outcome perform(const v1::AccessRequest& request, const EnsureRoleBinding& e) const;
@@ -75,9 +80,6 @@ class Executor {
   // verifies it is gone; NotFound is success.
   Outcome removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,
                      const v1::AccessRequest& request, bool recorded) const;
-  // The admin access to a DatabaseTarget (from its Secrets), or why not.
-  Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
-      const v1::DatabaseTarget& target) const;
   void count(const char* operation, const char* result) const;
 
   kube::Client& client_;
