@@ -60,6 +60,11 @@ class Executor {
   [[nodiscard]] Result<std::optional<GrantRefused>> run(const v1::AccessRequest& request,
                                                         const std::vector<Effect>& effects) const;
 
+  // The admin access to a DatabaseTarget (from its Secrets), or why not. Also what the sweep
+  // reaches targets with.
+  Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
+      const v1::DatabaseTarget& target) const;
+
  private:
   using Outcome = Result<std::optional<GrantRefused>>;
   Outcome perform(const v1::AccessRequest& request, const EnsureRoleBinding& e) const;
@@ -77,9 +82,6 @@ class Executor {
   // verifies it is gone; NotFound is success.
   Outcome removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,
                      const v1::AccessRequest& request, bool recorded) const;
-  // The admin access to a DatabaseTarget (from its Secrets), or why not.
-  Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(
-      const v1::DatabaseTarget& target) const;
   void count(const char* operation, const char* result) const;
   // The database revocation of `request` is pending (or no longer): the
   // DatabaseRevocationPending condition (written once when it turns True), a Warning Event and

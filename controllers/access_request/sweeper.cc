@@ -2,6 +2,8 @@
 
 #include <map>
 
+#include "controllers/database/credentials.h"
+#include "controllers/database/sql.h"
 #include "operator/common/log.h"
 
 namespace kubegrant::controllers::access_request {
@@ -16,16 +18,19 @@ std::string valueOf(const std::map<std::string, std::string>& m, std::string_vie
 
 Sweeper::Sweeper(kube::Client& client, Clock& clock, const runtime::Store& roleBindings,
                  const runtime::TypedStore<v1::AccessRequest>& requests, EnqueueFn enqueue,
-                 metrics::Registry* metrics, Duration interval)
+                 metrics::Registry* metrics, Duration interval, DatabaseSweep databases)
     : client_(client),
       clock_(clock),
       roleBindings_(roleBindings),
       requests_(requests),
       enqueue_(std::move(enqueue)),
-      interval_(interval) {
+      interval_(interval),
+      databases_(std::move(databases)) {
   if (metrics) {
     removed_ = &metrics->counter("kubegrant_sweep_removed_total",
-                                 "RoleBindings removed by the sweep, by cause.", {"cause"});
+                                 "RoleBindings (and kg_ database roles, cause database-orphan) "
+                                 "removed by the sweep, by cause.",
+                                 {"cause"});
   }
 }
 
@@ -57,10 +62,12 @@ void Sweeper::loop(std::stop_token stop) {
     auto r = sweepOnce();
     if (!r) {
       log::warn(kLogger, "sweep failed", {{"error", r.error().describe()}});
-    } else if (r->removed > 0 || r->enqueued > 0) {
-      log::info(
-          kLogger, "sweep",
-          {{"roleBindings", r->roleBindings}, {"removed", r->removed}, {"enqueued", r->enqueued}});
+    } else if (r->removed > 0 || r->enqueued > 0 || r->databaseRolesRevoked > 0) {
+      log::info(kLogger, "sweep",
+                {{"roleBindings", r->roleBindings},
+                 {"removed", r->removed},
+                 {"enqueued", r->enqueued},
+                 {"databaseRolesRevoked", r->databaseRolesRevoked}});
     }
     next = clock_.now() + std::chrono::duration_cast<WallClock::duration>(interval_);
   }
@@ -133,7 +140,75 @@ Result<Sweeper::Report> Sweeper::sweepOnce() {
               {{"roleBinding", rb->key().toString()}, {"cause", cause}});
     if (owner) enqueue_({owner->metadata.namespace_, owner->metadata.name});
   }
+  sweepDatabases(report);
   return report;
+}
+
+void Sweeper::sweepDatabases(Report& report) {
+  if (!databases_.provider || databases_.targets == nullptr || !databases_.access) return;
+  // Roles first, requests second (see sweeper.h).
+  struct Listed {
+    database::TargetAccess access;
+    std::vector<database::DatabaseRole> roles;
+  };
+  std::vector<Listed> listed;
+  for (const auto& target : databases_.targets->list()) {
+    auto access = databases_.access(*target);
+    if (!access) {
+      log::warn(kLogger, "sweep cannot reach a DatabaseTarget",
+                {{"target", target->metadata.name}, {"error", access.error().describe()}});
+      continue;
+    }
+    if (!*access) continue;
+    auto roles = databases_.provider->listRoles(**access);
+    if (!roles) {
+      log::warn(kLogger, "sweep cannot list the kg_ roles of a DatabaseTarget",
+                {{"target", target->metadata.name}, {"error", roles.error().describe()}});
+      continue;
+    }
+    listed.push_back({std::move(**access), std::move(*roles)});
+  }
+  if (listed.empty()) return;
+
+  std::set<std::string> live;
+  for (const auto& r : requests_.list()) {
+    const auto& st = r->status;
+    const bool terminal = st && st->phase && v1::isTerminal(*st->phase);
+    if (!terminal) {
+      for (const auto& d : r->spec.databases) {
+        live.insert(database::roleNameFor(r->metadata.uid, d.target));
+      }
+    }
+    if (!st) continue;
+    for (const auto& g : st->grants) {
+      if (g.kind == v1::GrantKind::DatabaseUser) live.insert(g.name);
+    }
+  }
+
+  // Targets on the same server list the same roles: each orphan is revoked once.
+  std::set<std::string> done;
+  for (const auto& l : listed) {
+    for (const auto& r : l.roles) {
+      if (r.name.starts_with(database::kRolePrefix)) ++report.databaseRoles;
+    }
+    for (const auto& role : database::orphanRoles(l.roles, live)) {
+      if (done.contains(role)) continue;
+      auto revoked = databases_.provider->revoke({l.access, role});
+      if (!revoked) {
+        log::warn(
+            kLogger, "sweep could not revoke an orphaned database role",
+            {{"target", l.access.target}, {"role", role}, {"error", revoked.error().describe()}});
+        continue;
+      }
+      done.insert(role);
+      ++report.databaseRolesRevoked;
+      if (removed_) removed_->with({"database-orphan"}).inc();
+      log::info(kLogger, "sweep revoked an orphaned database role",
+                {{"target", l.access.target},
+                 {"role", role},
+                 {"sessionsTerminated", revoked->sessionsTerminated}});
+    }
+  }
 }
 
 }  // namespace kubegrant::controllers::access_request

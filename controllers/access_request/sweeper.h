@@ -9,13 +9,24 @@
 // It reads the manager's caches, not the API server: a sweep costs no LIST. The one answer a
 // lagging cache could get wrong, "this binding's request is gone", is confirmed with a GET
 // before the binding is deleted. Deletes carry the binding's uid as a precondition.
+//
+// With a database sweep configured it also lists the kg_ roles of every known DatabaseTarget
+// and revokes (sessions terminated first, then the role dropped and checked gone: the
+// provider's revoke()) those that belong to no live request: no cached request that is not
+// terminal, or still records a DatabaseUser grant, names them (database::roleNameFor). The
+// roles are listed before the requests are read, so a role issued for a request the cache
+// had not yet delivered is never taken for an orphan (the reconciler reads the same cache).
 
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include "controllers/access_request/builders.h"
+#include "controllers/database/provider.h"
 #include "operator/common/clock.h"
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
@@ -25,6 +36,15 @@
 
 namespace kubegrant::controllers::access_request {
 
+// The database half of the sweep; a null provider or targets store = no database sweep.
+struct DatabaseSweep {
+  std::shared_ptr<database::CredentialProvider> provider;
+  // Caches kube::resources::databaseTargets(); must outlive the sweeper.
+  const runtime::TypedStore<v1::DatabaseTarget>* targets = nullptr;
+  // The admin access to a target, or nullopt (with the reason logged) when it has none.
+  std::function<Result<std::optional<database::TargetAccess>>(const v1::DatabaseTarget&)> access;
+};
+
 class Sweeper final : public runtime::Runnable {
  public:
   using EnqueueFn = std::function<void(const runtime::NamespacedName&)>;
@@ -32,13 +52,16 @@ class Sweeper final : public runtime::Runnable {
   // AccessRequest; both (and client, clock, metrics) must outlive the sweeper.
   Sweeper(kube::Client& client, Clock& clock, const runtime::Store& roleBindings,
           const runtime::TypedStore<v1::AccessRequest>& requests, EnqueueFn enqueue,
-          metrics::Registry* metrics, Duration interval = std::chrono::seconds(60));
+          metrics::Registry* metrics, Duration interval = std::chrono::seconds(60),
+          DatabaseSweep databases = {});
   ~Sweeper() override;
 
   struct Report {
-    int roleBindings = 0;  // seen with kubegrant's labels
-    int removed = 0;       // orphaned or overdue, deleted
-    int enqueued = 0;      // overdue requests handed to the controller
+    int roleBindings = 0;          // seen with kubegrant's labels
+    int removed = 0;               // orphaned or overdue, deleted
+    int enqueued = 0;              // overdue requests handed to the controller
+    int databaseRoles = 0;         // kg_ roles listed on the targets
+    int databaseRolesRevoked = 0;  // of those, orphans revoked
   };
   [[nodiscard]] Result<Report> sweepOnce();
 
@@ -51,6 +74,8 @@ class Sweeper final : public runtime::Runnable {
   // Whether the request a binding names (by annotation) is really gone or another
   // incarnation, as the API server says.
   Result<bool> ownerGone(const kube::Object& roleBinding, const std::string& uid);
+  // The database half of sweepOnce().
+  void sweepDatabases(Report& report);
 
   kube::Client& client_;
   Clock& clock_;
@@ -58,6 +83,7 @@ class Sweeper final : public runtime::Runnable {
   const runtime::TypedStore<v1::AccessRequest>& requests_;
   EnqueueFn enqueue_;
   Duration interval_;
+  DatabaseSweep databases_;
   metrics::Family<metrics::Counter>* removed_ = nullptr;
   std::mutex mu_;
   std::condition_variable cv_;

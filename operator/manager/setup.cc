@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "controllers/access_request/executor.h"
 #include "controllers/access_request/reconciler.h"
 #include "controllers/access_request/sweeper.h"
 #include "controllers/database/postgres/postgres_provider.h"
@@ -14,6 +15,7 @@
 #include "operator/seal/secret_keyring.h"
 #include "webhooks/server/informer_policy_lookup.h"
 #include "webhooks/server/informer_request_lookup.h"
+#include "webhooks/server/informer_target_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::manager {
@@ -94,6 +96,9 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
                                                      decoder<v1::AccessRequest>());
   auto& policies = mgr.typedStore<v1::AccessPolicy>(kube::resources::accessPolicies(),
                                                     decoder<v1::AccessPolicy>());
+  // The webhook checks spec.databases against the targets (target and profile exist).
+  auto& targets = mgr.typedStore<v1::DatabaseTarget>(kube::resources::databaseTargets(),
+                                                     decoder<v1::DatabaseTarget>());
   runtime::InformerOptions managedByUs;
   managedByUs.labelSelector = fmt::format("{}={}", ar::kManagedByLabel, ar::kManagedByValue);
   auto& roleBindings = mgr.informer(kube::resources::roleBindings(), managedByUs);
@@ -119,7 +124,8 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   ar::ReconcilerOptions ro;
   // PostgreSQL users for spec.databases (controllers/database/postgres; admin connections
   // pooled per target, see connection_pool.h).
-  ro.databases = std::make_shared<database::postgres::PostgresProvider>();
+  auto databaseProvider = std::make_shared<database::postgres::PostgresProvider>();
+  ro.databases = databaseProvider;
   ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
   ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
   ro.roleBindingReader = [&roleBindings](const kube::ObjectKey& key) {
@@ -154,10 +160,24 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
         return std::vector<runtime::NamespacedName>{{ns->second, name->second}};
       }));
 
+  // The sweep drops kg_ roles of no live request; it reaches targets as the executor does.
+  ar::DatabaseSweep databaseSweep;
+  databaseSweep.provider = databaseProvider;
+  databaseSweep.targets = &targets;
+  databaseSweep.access =
+      [executor = std::make_shared<ar::Executor>(mgr.client(), clock, ar::ExecutorOptions{})](
+          const v1::DatabaseTarget& target) -> Result<std::optional<database::TargetAccess>> {
+    auto access = executor->targetAccessFor(target);
+    if (!access) return std::unexpected(access.error());
+    if (auto* refused = std::get_if<ar::GrantRefused>(&*access)) {
+      return fail(ErrorCode::Invalid, refused->message);
+    }
+    return std::get<database::TargetAccess>(*access);
+  };
   mgr.add(std::make_unique<ar::Sweeper>(
               mgr.client(), clock, roleBindings.store(), requests,
               [&controller](const runtime::NamespacedName& k) { controller.enqueue(k); },
-              &mgr.metrics(), flags.sweepInterval),
+              &mgr.metrics(), flags.sweepInterval, std::move(databaseSweep)),
           runtime::RunOn::Leader);
 
   if (flags.webhookPort != 0) {
@@ -167,6 +187,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     wc.certDir = flags.webhookCertDir;
     wc.policies = std::make_shared<webhooks::InformerPolicyLookup>(policies);
     wc.requests = std::make_shared<webhooks::InformerRequestLookup>(requestInformer);
+    wc.targets = std::make_shared<webhooks::InformerTargetLookup>(targets);
     wc.sealer = sealer;
     wc.operatorIdentity.username = *identity;
     wc.adminGroups = flags.adminGroups;

@@ -24,7 +24,7 @@ kind: ClusterRole
 metadata: {name: kubegrant-webhook-e2e-operator}
 rules:
   - apiGroups: ["kubegrant.io"]
-    resources: ["accesspolicies"]
+    resources: ["accesspolicies", "databasetargets"]
     verbs: ["get", "list", "watch"]
   - apiGroups: ["kubegrant.io"]
     resources: ["accessrequests", "accessrequests/status"]

@@ -21,7 +21,8 @@ AdmissionResponse undecodable(const std::string& which, const Error& e) {
 AdmissionResponse notSynced() {
   return AdmissionResponse::deny(
       503, "ServiceUnavailable",
-      "kubegrant webhook is still loading AccessPolicies and AccessRequests; retry shortly");
+      "kubegrant webhook is still loading AccessPolicies, AccessRequests and DatabaseTargets; "
+      "retry shortly");
 }
 
 }  // namespace
@@ -112,6 +113,10 @@ AdmissionResponse AccessRequestAdmission::decide(const AdmissionRequest& req) co
     access_request::CreateContext context;
     context.now = clock_.now();
     context.sealer = options_.sealer;
+    if (options_.targets != nullptr && !object->spec.databases.empty()) {
+      if (!options_.targets->synced()) return notSynced();
+      context.targets = options_.targets;
+    }
     if (options_.requests != nullptr) {
       if (!options_.requests->synced()) return notSynced();
       context.openRequests = options_.requests->countOpen(object->spec.policy, caller.username);

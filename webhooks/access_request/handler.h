@@ -13,6 +13,7 @@
 #include "operator/seal/seal.h"
 #include "webhooks/access_request/policy_lookup.h"
 #include "webhooks/access_request/request_lookup.h"
+#include "webhooks/access_request/target_lookup.h"
 #include "webhooks/server/admission.h"
 
 namespace kubegrant::webhooks {
@@ -41,6 +42,9 @@ struct AdmissionOptions {
   // Receives refusalRecord() of every AccessRequest the validating webhook refuses (not the
   // retryable 503s): the operator writes it to the audit log. Must be thread-safe.
   std::function<void(const nlohmann::json&)> audit;
+  // The DatabaseTargets spec.databases names (target and profile must exist); nullptr = not
+  // checked. Must outlive the admission.
+  const TargetLookup* targets = nullptr;
 };
 
 // The audit line of a refused review, in the audit log's shape (kind kubegrant.audit, event

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "controllers/database/credentials.h"
 #include "crds/v1alpha1/duration.h"
 #include "crds/v1alpha1/policy.h"
 #include "operator/common/time.h"
@@ -124,6 +125,14 @@ std::optional<std::string> approvalTooEarly(const AccessPolicy& policy,
       "starts at {}; approve from {} on",
       v1alpha1::formatDuration(*valid), policy.metadata.name, *request.spec.startAt,
       formatRfc3339(std::chrono::ceil<std::chrono::seconds>(*start - *valid)));
+}
+
+const v1alpha1::DatabaseProfile* findProfile(const v1alpha1::DatabaseTarget& target,
+                                             const std::string& name) {
+  for (const auto& p : target.spec.profiles) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -263,7 +272,7 @@ std::vector<std::string> explainCreate(const AccessRequest& request, const Acces
   for (const auto& d : spec.databases) {
     w.push_back(fmt::format(
         "spec.databases: a user on {} (profile {}) is issued at activation, its credentials in "
-        "Secret {}-{} that only you can read; the target and profile are checked then",
+        "Secret {}-{} that only you can read",
         d.target, d.profile, request.metadata.name.empty() ? "<name>" : request.metadata.name,
         d.target));
   }
@@ -306,6 +315,11 @@ AdmissionResponse validateCreate(const AccessRequest& request, const AccessPolic
   }
   auto violations = v1alpha1::checkRequest(*policy, spec, caller, request.metadata.namespace_);
   if (!violations.empty()) return AdmissionResponse::forbid(v1alpha1::describe(violations));
+  if (context.targets != nullptr) {
+    if (auto bad = checkDatabaseTargets(request, *context.targets)) {
+      return AdmissionResponse::forbid(std::move(*bad));
+    }
+  }
   if (context.now) {
     if (auto v = v1alpha1::checkStartDelay(*policy, spec, *context.now)) {
       return AdmissionResponse::forbid(v1alpha1::describe(*v));
@@ -320,7 +334,11 @@ AdmissionResponse validateCreate(const AccessRequest& request, const AccessPolic
   if (auto bytes = metadataBytes(request.metadata); bytes > kMaxMetadataBytes) {
     return AdmissionResponse::forbid(tooBig(bytes));
   }
-  return AdmissionResponse::allow(explainCreate(request, *policy));
+  auto warnings = explainCreate(request, *policy);
+  if (context.targets != nullptr) {
+    for (auto& w : explainDatabases(request, *context.targets)) warnings.push_back(std::move(w));
+  }
+  return AdmissionResponse::allow(std::move(warnings));
 }
 
 AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessRequest& old,
@@ -509,6 +527,42 @@ AdmissionResponse validateDelete(const AccessRequest& old, const AccessPolicy* p
       "before then (the kubegrant operator deletes it after retainFor; the admin group may "
       "earlier)",
       name, ended, until, caller.username));
+}
+
+std::optional<std::string> checkDatabaseTargets(const AccessRequest& request,
+                                                const TargetLookup& targets) {
+  const auto& dbs = request.spec.databases;
+  for (std::size_t i = 0; i < dbs.size(); ++i) {
+    auto target = targets.get(dbs[i].target);
+    if (!target) {
+      return fmt::format(
+          "spec.databases[{}].target: DatabaseTarget {} does not exist; a request may only name "
+          "an existing target (kubectl get databasetargets)",
+          i, inQuotes(dbs[i].target));
+    }
+    if (findProfile(*target, dbs[i].profile) == nullptr) {
+      std::vector<std::string> names;
+      for (const auto& p : target->spec.profiles) names.push_back(p.name);
+      return fmt::format(
+          "spec.databases[{}].profile: DatabaseTarget {} has no profile {}; a request may only "
+          "name one of the target's profiles {}",
+          i, inQuotes(dbs[i].target), inQuotes(dbs[i].profile), joinList(names));
+    }
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> explainDatabases(const AccessRequest& request,
+                                          const TargetLookup& targets) {
+  std::vector<std::string> out;
+  for (const auto& d : request.spec.databases) {
+    auto target = targets.get(d.target);
+    if (!target) continue;
+    if (const auto* profile = findProfile(*target, d.profile)) {
+      out.push_back(database::profileSummary(d.target, *profile));
+    }
+  }
+  return out;
 }
 
 }  // namespace kubegrant::webhooks::access_request

@@ -16,7 +16,9 @@
 //                            and, with a sealer, the approval's seal.
 //   validating, CREATE       policy exists; spec.requester == caller; the requester seal is
 //                            the webhook's own (a client-written seal is refused);
-//                            checkRequest(); maxStartDelay; maxOpenRequests; metadata size.
+//                            checkRequest(); spec.databases targets and profiles exist
+//                            (checkDatabaseTargets); maxStartDelay; maxOpenRequests;
+//                            metadata size.
 //   validating, UPDATE spec  the kubegrant.io/revoke finalizer is not removed (only the
 //                            operator may, and its writes never reach these rules); metadata
 //                            (labels, annotations, ownerReferences, finalizers) changed only
@@ -45,6 +47,7 @@
 #include "crds/v1alpha1/types.h"
 #include "operator/common/clock.h"
 #include "operator/seal/seal.h"
+#include "webhooks/access_request/target_lookup.h"
 #include "webhooks/server/admission.h"
 
 namespace kubegrant::webhooks::access_request {
@@ -79,6 +82,8 @@ struct CreateContext {
   std::optional<TimePoint> now;          // unset: maxStartDelay not checked
   std::optional<int> openRequests;       // the caller's open requests under the policy
   const seal::Sealer* sealer = nullptr;  // nullptr: sealing off, a client seal is refused
+  // The DatabaseTargets spec.databases names; nullptr: targets and profiles not checked.
+  const TargetLookup* targets = nullptr;
 };
 
 // Validating, CREATE. `policy` is nullptr when spec.policy names no existing policy.
@@ -111,5 +116,17 @@ AdmissionResponse validateDelete(const AccessRequest& old, const AccessPolicy* p
 // The warnings an allowed create answers with: the policy matched, the approvals still
 // needed and from whom, and the expiry the request will get.
 std::vector<std::string> explainCreate(const AccessRequest& request, const AccessPolicy& policy);
+
+// spec.databases against the DatabaseTargets (after checkRequest() found each target/profile
+// allowed by the policy): the target exists and has the profile. The refusal naming the field
+// (spec.databases[i].target or .profile), or nullopt.
+std::optional<std::string> checkDatabaseTargets(const AccessRequest& request,
+                                                const TargetLookup& targets);
+
+// One warning per spec.databases entry naming what the profile keeps from the user
+// (database::profileSummary), e.g. "database orders-db/readonly: withheld
+// public.customers.email, public.customers.phone; masked public.customers.name (hash)".
+std::vector<std::string> explainDatabases(const AccessRequest& request,
+                                          const TargetLookup& targets);
 
 }  // namespace kubegrant::webhooks::access_request

@@ -43,6 +43,7 @@ struct WebhookServerConfig {
   std::shared_ptr<const PolicyLookup> policies;   // required
   std::shared_ptr<const RequestLookup> requests;  // for maxOpenRequests; null = not counted
   std::shared_ptr<const seal::Sealer> sealer;     // null = sealing off
+  std::shared_ptr<const TargetLookup> targets;    // spec.databases; null = not checked
   // Audit line of each refused AccessRequest review (AdmissionOptions::audit); may be empty.
   std::function<void(const nlohmann::json&)> audit;
   std::shared_ptr<const Clock> clock;  // default: SystemClock

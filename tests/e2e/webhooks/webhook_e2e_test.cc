@@ -27,6 +27,7 @@
 #include "webhooks/server/certs.h"
 #include "webhooks/server/https_server.h"
 #include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/informer_target_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::webhooks {
@@ -54,6 +55,11 @@ struct Harness {
   std::unique_ptr<runtime::Informer> informer;
   std::unique_ptr<InformerPolicyLookup::Store> store;
   std::shared_ptr<InformerPolicyLookup> policies;
+  // spec.databases is checked against the DatabaseTargets, read like the policies.
+  std::string target;
+  std::unique_ptr<runtime::Informer> targetInformer;
+  std::unique_ptr<InformerTargetLookup::Store> targetStore;
+  std::shared_ptr<InformerTargetLookup> targets;
   std::unique_ptr<WebhookServer> server;
 };
 Harness* harness = nullptr;
@@ -74,9 +80,13 @@ class WebhookE2eTest : public ::testing::Test {
     ASSERT_EQ(r.exitCode, 0) << r.err;
     r = kubectl(h->env, "admin", {"apply", "-f", "-"}, testing::kWebhookE2eOperatorRbac);
     ASSERT_EQ(r.exitCode, 0) << r.err;
-    r = kubectl(h->env, "admin",
-                {"wait", "--for=condition=Established", "--timeout=60s",
-                 "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"});
+    r = kubectl(
+        h->env, "admin",
+        {"wait", "--for=condition=Established", "--timeout=60s", "crd/accessrequests.kubegrant.io",
+         "crd/accesspolicies.kubegrant.io", "crd/databasetargets.kubegrant.io"});
+    ASSERT_EQ(r.exitCode, 0) << r.err;
+    h->target = uniqueName("wh-orders-db");
+    r = kubectl(h->env, "admin", {"apply", "-f", "-"}, targetYaml(h->target));
     ASSERT_EQ(r.exitCode, 0) << r.err;
 
     CertificateRequest certs;
@@ -101,12 +111,22 @@ class WebhookE2eTest : public ::testing::Test {
     h->informer->start();
     ASSERT_TRUE(h->informer->waitForSync(std::chrono::seconds(30)));
     h->policies = std::make_shared<InformerPolicyLookup>(*h->store);
+    h->targetInformer = std::make_unique<runtime::Informer>(
+        *h->client, kube::resources::databaseTargets(), h->clock);
+    h->targetStore = std::make_unique<InformerTargetLookup::Store>(
+        *h->targetInformer,
+        [](const kube::Object& o) { return v1alpha1::fromJson<v1alpha1::DatabaseTarget>(o.body); });
+    h->targetInformer->start();
+    ASSERT_TRUE(h->targetInformer->waitForSync(std::chrono::seconds(30)));
+    h->targets = std::make_shared<InformerTargetLookup>(*h->targetStore);
+    ASSERT_TRUE(h->targets->get(h->target)) << "the target never reached the informer";
 
     WebhookServerConfig wc;
     wc.address = "127.0.0.1";
     wc.port = ::kubegrant::testing::freeLoopbackPort();
     wc.certDir = certs.dir;
     wc.policies = h->policies;
+    wc.targets = h->targets;
     h->server = std::make_unique<WebhookServer>(std::move(wc));
     auto started = h->server->start();
     ASSERT_TRUE(started) << started.error().message;
@@ -142,6 +162,9 @@ class WebhookE2eTest : public ::testing::Test {
     }
     harness->server->stop();
     harness->informer->stop();
+    harness->targetInformer->stop();
+    kubectl(harness->env, "admin",
+            {"delete", "databasetarget", harness->target, "--ignore-not-found"});
     std::error_code ec;
     std::filesystem::remove_all(harness->dir, ec);
     delete harness;
@@ -172,6 +195,36 @@ class WebhookE2eTest : public ::testing::Test {
 
   static const TestEnv& env() { return harness->env; }
 
+  // A target with a withholding and a masking profile (never connected to: admission only
+  // reads its profiles).
+  static std::string targetYaml(const std::string& name) {
+    return fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: DatabaseTarget
+metadata:
+  name: {}
+spec:
+  engine: postgres
+  host: orders-db.payments.svc
+  database: orders
+  adminSecretRef: {{namespace: kubegrant-system, name: orders-db-admin}}
+  profiles:
+    - name: readonly
+      grants:
+        - schema: public
+          tables: ["*"]
+          privileges: [SELECT]
+          excludeColumns: {{customers: [email, phone]}}
+    - name: support
+      grants:
+        - schema: public
+          tables: [customers]
+          privileges: [SELECT]
+          excludeColumns: {{customers: [card_number]}}
+          maskColumns: {{customers: {{email: email, name: hash}}}}
+)",
+                       name);
+  }
+
   std::string policyYaml() const {
     return fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
 kind: AccessPolicy
@@ -185,7 +238,9 @@ spec:
     - kind: ClusterRole
       name: view
   databases:
-    - target: orders-db
+    - target: {}
+      profiles: [readonly, support, ghost]
+    - target: {}-missing
       profiles: [readonly]
   defaultDuration: 1h
   maxDuration: 4h
@@ -196,7 +251,7 @@ spec:
       groups: [payments-leads]
     required: 1
 )",
-                       policy_, ns_);
+                       policy_, ns_, harness->target, harness->target);
   }
 
   static std::string requestYaml(const std::string& ns, const std::string& name,
@@ -258,6 +313,11 @@ spec:
         << "expected: " << message << "\nkubectl said: " << r.err;
   }
 
+  static std::string databaseSpec(const std::string& target, const std::string& profile) {
+    return std::string(kReasonTicket) + "  databases:\n    - target: " + target +
+           "\n      profile: " + profile + "\n";
+  }
+
   std::string ns_;
   std::string policy_;
 };
@@ -283,17 +343,55 @@ TEST_F(WebhookE2eTest, ValidCreateIsAllowedStampsTheRequesterAndExplainsItself) 
 
 TEST_F(WebhookE2eTest, ACreateNamingADatabaseIsToldWhatItWillGet) {
   std::string name = uniqueName("req");
-  auto r =
-      kubectl(env(), "alice", {"create", "-f", "-"},
-              requestYaml(ns_, name, policy_,
-                          std::string(kReasonTicket) +
-                              "  databases:\n    - target: orders-db\n      profile: readonly\n"));
+  const std::string& target = harness->target;
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, name, policy_, databaseSpec(target, "readonly")));
   ASSERT_EQ(r.exitCode, 0) << r.err;
-  EXPECT_NE(r.err.find("Warning: spec.databases: a user on orders-db (profile readonly) is "
-                       "issued at activation, its credentials in Secret " +
-                       name + "-orders-db that only you can read"),
+  EXPECT_NE(r.err.find("Warning: spec.databases: a user on " + target +
+                       " (profile readonly) is issued at activation, its credentials in Secret " +
+                       name + "-" + target + " that only you can read"),
             std::string::npos)
       << r.err;
+  EXPECT_NE(r.err.find("Warning: database " + target +
+                       "/readonly: withheld public.customers.email, public.customers.phone\n"),
+            std::string::npos)
+      << r.err;
+}
+
+TEST_F(WebhookE2eTest, ServerDryRunNamesTheWithheldAndMaskedColumnsOfTheProfile) {
+  std::string name = uniqueName("req");
+  const std::string& target = harness->target;
+  auto r = kubectl(env(), "alice", {"create", "--dry-run=server", "-f", "-"},
+                   requestYaml(ns_, name, policy_, databaseSpec(target, "support")));
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("created (server dry run)"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("Warning: database " + target +
+                       "/support: withheld public.customers.card_number; masked "
+                       "public.customers.email (email), public.customers.name (hash)\n"),
+            std::string::npos)
+      << r.err;
+  auto get = kubectl(env(), "alice", {"get", "areq", name, "-n", ns_});
+  EXPECT_NE(get.exitCode, 0);
+}
+
+TEST_F(WebhookE2eTest, ADatabaseTargetOrProfileThatDoesNotExistIsRejected) {
+  const std::string& target = harness->target;
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"},
+                   requestYaml(ns_, uniqueName("req"), policy_, databaseSpec(target, "ghost")));
+  expectDenied(r, "spec.databases[0].profile: DatabaseTarget \"" + target +
+                      "\" has no profile \"ghost\"; a request may only name one of the "
+                      "target's profiles [readonly, support]");
+  r = kubectl(
+      env(), "alice", {"create", "--dry-run=server", "-f", "-"},
+      requestYaml(ns_, uniqueName("req"), policy_, databaseSpec(target + "-missing", "readonly")));
+  expectDenied(r, "spec.databases[0].target: DatabaseTarget \"" + target +
+                      "-missing\" does not exist; a request may only name an existing target "
+                      "(kubectl get databasetargets)");
+  // Not allowed by the policy: refused by the policy rule, naming the field.
+  r = kubectl(env(), "alice", {"create", "-f", "-"},
+              requestYaml(ns_, uniqueName("req"), policy_, databaseSpec("other-db", "readonly")));
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find(kValidating + "spec.databases[0].target"), std::string::npos) << r.err;
 }
 
 TEST_F(WebhookE2eTest, ServerDryRunPreviewsTheWarningsWithoutCreating) {

@@ -77,5 +77,58 @@ TEST(Executor, PerformsEachEffectInOrderAndStopsAtARefusedGrant) {
   for (const auto& a : client.actions()) EXPECT_NE(a.verb, "updateStatus");
 }
 
+// A RoleBinding of the wanted name that is another request's (or not kubegrant's) is never
+// adopted, replaced or deleted: the grant is refused (GrantConflict) and nothing after it runs.
+TEST(Executor, RefusesToAdoptARoleBindingOwnedByAnotherRequest) {
+  FakeClock clock(at("2026-11-29T10:05:00Z"));
+  FakeClient client(&clock);
+  client.enableStatusSubresource(kube::resources::accessRequests());
+  auto stored = client.seed(kube::resources::accessRequests(), kube::Object(makeRequest()));
+  auto request = *v1::fromJson<v1::AccessRequest>(stored.body);
+  auto otherJson = makeRequest("other");
+  otherJson["metadata"]["uid"] = "uid-other";
+  const auto other = *v1::fromJson<v1::AccessRequest>(otherJson);
+  const DesiredRoleBinding view{"payments", "kubegrant-view", v1::RoleKind::ClusterRole, "view",
+                                "alice"};
+  const kube::ObjectKey key{"payments", "kubegrant-view"};
+  v1::AccessRequestStatus active;
+  active.phase = v1::Phase::Active;
+  Executor executor(client, clock, {});
+
+  auto theirs =
+      client.seed(kube::resources::roleBindings(), kube::Object(roleBindingJson(view, other)));
+  client.clearActions();
+  auto done = executor.run(request, {EnsureRoleBinding{view}, WriteStatus{active}});
+  ASSERT_TRUE(done) << done.error().describe();
+  ASSERT_TRUE(done->has_value());
+  EXPECT_EQ((*done)->reason, "GrantConflict");
+  EXPECT_NE((*done)->message.find("cannot create RoleBinding payments/kubegrant-view for "
+                                  "ClusterRole view: a RoleBinding of that name belongs to "
+                                  "another request (uid uid-other)"),
+            std::string::npos)
+      << (*done)->message;
+  for (const auto& a : client.actions()) {
+    EXPECT_TRUE(a.verb == "get" || a.verb == "create") << a.verb << " " << a.resource;
+  }
+  auto still = client.peek(kube::resources::roleBindings(), key);
+  ASSERT_TRUE(still);
+  EXPECT_EQ(still->uid(), theirs.uid());
+  EXPECT_EQ(still->body["metadata"]["labels"][std::string(kRequestUidLabel)], "uid-other");
+
+  // Not kubegrant's at all: refused the same way, naming that.
+  auto plain = roleBindingJson(view, other);
+  plain["metadata"].erase("labels");
+  ASSERT_TRUE(client.remove(kube::resources::roleBindings(), key, {}));
+  client.seed(kube::resources::roleBindings(), kube::Object(plain));
+  done = executor.run(request, {EnsureRoleBinding{view}, WriteStatus{active}});
+  ASSERT_TRUE(done) << done.error().describe();
+  ASSERT_TRUE(done->has_value());
+  EXPECT_EQ((*done)->reason, "GrantConflict");
+  EXPECT_NE((*done)->message.find("exists and is not kubegrant's"), std::string::npos)
+      << (*done)->message;
+  EXPECT_FALSE(
+      client.peek(kube::resources::roleBindings(), key)->body["metadata"].contains("labels"));
+}
+
 }  // namespace
 }  // namespace kubegrant::controllers::access_request

@@ -88,8 +88,35 @@ class AccessRequestAdmissionTest : public ::testing::Test {
                    AdmissionOptions{OperatorIdentity{"kubegrant-operator"},
                                     {"kubegrant-admins"},
                                     nullptr,
-                                    &requests_}) {
+                                    &requests_,
+                                    {},
+                                    &targets_}) {
     policies_.put(paymentsOncall());
+    targets_.put(ordersDb());
+  }
+
+  // orders-db as the platform team writes it: readonly withholds PII, support masks some.
+  static DatabaseTarget ordersDb() {
+    DatabaseTarget t;
+    t.metadata.name = "orders-db";
+    t.spec.host = "orders-db.payments.svc";
+    t.spec.database = "orders";
+    t.spec.adminSecretRef = {"kubegrant-system", "orders-db-admin"};
+    TableGrant readonly;
+    readonly.schema = "public";
+    readonly.tables = {"*"};
+    readonly.privileges = {"SELECT"};
+    readonly.excludeColumns = {{"customers", {"email", "phone"}}};
+    TableGrant support = readonly;
+    support.excludeColumns = {{"customers", {"card_number"}}};
+    support.maskColumns = {{"customers", {{"name", MaskFunction::Hash}}}};
+    TableGrant billing;
+    billing.schema = "billing";
+    billing.tables = {"invoices"};
+    billing.privileges = {"SELECT"};
+    billing.maskColumns = {{"invoices", {{"iban", MaskFunction::Partial}}}};
+    t.spec.profiles = {{"readonly", {readonly}}, {"support", {support, billing}}, {"plain", {}}};
+    return t;
   }
 
   AdmissionRequest review(Operation op, const UserIdentity& user, const AccessRequest& obj,
@@ -127,6 +154,7 @@ class AccessRequestAdmissionTest : public ::testing::Test {
   }
 
   StaticPolicyLookup policies_;
+  StaticTargetLookup targets_;
   FakeRequests requests_;
   FakeClock clock_;
   AccessRequestAdmission admission_;
@@ -333,8 +361,7 @@ TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldWhatItWillGet) {
   const std::string notGranted =
       "spec.databases: a user on orders-db (profile readonly) is issued at activation, its "
       "credentials in Secret " +
-      r.metadata.name +
-      "-orders-db that only you can read; the target and profile are checked then";
+      r.metadata.name + "-orders-db that only you can read";
   auto resp = create(kAlice, r);
   ASSERT_TRUE(resp.allowed);
   EXPECT_NE(std::find(resp.warnings.begin(), resp.warnings.end(), notGranted), resp.warnings.end())
@@ -344,6 +371,90 @@ TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldWhatItWillGet) {
   resp = create(kAlice, r);
   ASSERT_TRUE(resp.allowed);
   for (const auto& w : resp.warnings) EXPECT_EQ(w.find("spec.databases"), std::string::npos) << w;
+}
+
+TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesIsToldWhichColumnsAreWithheldOrMasked) {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  auto resp = create(kAlice, r);
+  ASSERT_TRUE(resp.allowed) << resp.message;
+  EXPECT_THAT(resp.warnings,
+              Contains(std::string("database orders-db/readonly: withheld public.customers.email, "
+                                   "public.customers.phone")));
+
+  AccessPolicy policy = paymentsOncall();
+  policy.spec.databases = {{"orders-db", {"readonly", "support", "plain"}}};
+  policies_.put(policy);
+  r.spec.databases = {{"orders-db", "support"}, {"orders-db", "plain"}};
+  resp = create(kAlice, r);
+  ASSERT_TRUE(resp.allowed) << resp.message;
+  EXPECT_THAT(
+      resp.warnings,
+      Contains(std::string("database orders-db/support: withheld public.customers.card_number; "
+                           "masked billing.invoices.iban (partial), public.customers.name "
+                           "(hash)")));
+  EXPECT_THAT(resp.warnings,
+              Contains(std::string("database orders-db/plain: no column withheld or masked")));
+}
+
+TEST_F(AccessRequestAdmissionTest, ACreateNamingAMissingTargetOrProfileIsRefusedNamingTheField) {
+  AccessPolicy policy = paymentsOncall();
+  policy.spec.databases = {{"orders-db", {"readonly", "admin"}}, {"ledger-db", {"readonly"}}};
+  policies_.put(policy);
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+
+  r.spec.databases = {{"orders-db", "readonly"}, {"ledger-db", "readonly"}};
+  auto resp = create(kAlice, r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 403);
+  EXPECT_EQ(resp.message,
+            "spec.databases[1].target: DatabaseTarget \"ledger-db\" does not exist; a request "
+            "may only name an existing target (kubectl get databasetargets)");
+
+  // Allowed by the policy, but the target has no such profile.
+  r.spec.databases = {{"orders-db", "admin"}};
+  resp = create(kAlice, r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.message,
+            "spec.databases[0].profile: DatabaseTarget \"orders-db\" has no profile \"admin\"; "
+            "a request may only name one of the target's profiles [readonly, support, plain]");
+
+  // The target appears: admitted.
+  DatabaseTarget ledger = ordersDb();
+  ledger.metadata.name = "ledger-db";
+  targets_.put(ledger);
+  r.spec.databases = {{"orders-db", "readonly"}, {"ledger-db", "readonly"}};
+  resp = create(kAlice, r);
+  EXPECT_TRUE(resp.allowed) << resp.message;
+
+  // The policy is checked first: a profile it does not allow names the policy rule.
+  r.spec.databases = {{"orders-db", "support"}};
+  resp = create(kAlice, r);
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_THAT(resp.message, HasSubstr("spec.databases[0].profile"));
+  EXPECT_THAT(resp.message, HasSubstr("policy"));
+}
+
+TEST_F(AccessRequestAdmissionTest, ACreateNamingDatabasesWaitsForTheTargetCache) {
+  class Unsynced : public TargetLookup {
+   public:
+    std::shared_ptr<const DatabaseTarget> get(std::string_view) const override { return nullptr; }
+    bool synced() const override { return false; }
+  } unsynced;
+  AccessRequestAdmission admission(
+      policies_, clock_,
+      AdmissionOptions{
+          OperatorIdentity{"kubegrant-operator"}, {}, nullptr, nullptr, {}, &unsynced});
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  auto resp = admission.validate(review(Operation::Create, kAlice, r));
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 503);
+  // A request without databases does not wait for targets.
+  r.spec.databases.clear();
+  resp = admission.validate(review(Operation::Create, kAlice, r));
+  EXPECT_TRUE(resp.allowed) << resp.message;
 }
 
 TEST_F(AccessRequestAdmissionTest, CreateRefusesRetryablyUntilThePolicyCacheIsSynced) {
