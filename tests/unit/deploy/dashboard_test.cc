@@ -78,7 +78,8 @@ TEST(GrafanaDashboard, QueriesOnlyMetricsTheOperatorRegisters) {
   ASSERT_TRUE(known.count("kubegrant_accessrequest_transitions_total")) << "scan found nothing";
   const std::regex name("kubegrant_[a-z_]+");
   int queried = 0;
-  for (const auto& p : dashboard()["panels"]) {
+  const json d = dashboard();
+  for (const auto& p : d["panels"]) {
     for (const auto& t : p["targets"]) {
       const std::string expr = t["expr"];
       for (std::sregex_iterator it(expr.begin(), expr.end(), name), end; it != end; ++it) {

@@ -317,7 +317,7 @@ TEST(Timeline, PutsCreationDecisionsMilestonesAndEventsInTheOrderTheyHappened) {
 // CI once saw flip).
 TEST(Timeline, OrdersEntriesOfTheSameSecondByLifecycleStage) {
   auto r = aliceRequest(Phase::Revoked);
-  const std::string sec = "2026-11-29T09:50:00Z";
+  const char* sec = "2026-11-29T09:50:00Z";
   r.metadata.creationTimestamp = at(sec);
   r.status->approvals = {decision("bob", Decision::Approve, sec, "go")};
   r.status->approvedAt = at(sec);
