@@ -317,7 +317,9 @@ TEST_F(LifecycleTest, AClusterScopedGrantLetsAliceGetNodesUntilExpiry) {
   const std::string nodeViewer = "{kind: ClusterRole, name: node-viewer, scope: Cluster}";
   auto aliceCanGetNodes = [&] {
     auto r = kubectl(env_, "alice", {"get", "nodes"});
-    if (r.exitCode != 0) EXPECT_NE(r.err.find("Forbidden"), std::string::npos) << r.err;
+    if (r.exitCode != 0) {
+      EXPECT_NE(r.err.find("Forbidden"), std::string::npos) << r.err;
+    }
     return r.exitCode == 0;
   };
   auto clusterBindingsOf = [&](const std::string& uid) {
