@@ -78,6 +78,8 @@ std::string grantNames(const std::vector<v1::Grant>& grants) {
   for (const auto& g : grants) {
     if (g.kind == v1::GrantKind::RoleBinding) {
       names.push_back(fmt::format("RoleBinding {}/{}", g.namespace_, g.name));
+    } else if (g.kind == v1::GrantKind::ClusterRoleBinding) {
+      names.push_back(fmt::format("ClusterRoleBinding {}", g.name));
     } else if (g.kind == v1::GrantKind::Secret) {
       names.push_back(fmt::format("Secret {}/{}", g.namespace_, g.name));
     } else {
@@ -136,7 +138,11 @@ std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& req
   if (!request.spec.requester || request.spec.requester->username.empty()) return out;
   for (const auto& role : request.spec.roles) {
     std::vector<std::string> namespaces = role.namespaces;
-    if (namespaces.empty()) namespaces.push_back(request.metadata.namespace_);
+    if (role.scope == v1::RoleScope::Cluster) {
+      namespaces = {""};  // one ClusterRoleBinding
+    } else if (namespaces.empty()) {
+      namespaces.push_back(request.metadata.namespace_);
+    }
     for (const auto& ns : namespaces) {
       DesiredRoleBinding rb;
       rb.namespace_ = ns;
@@ -161,9 +167,9 @@ std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& req
 nlohmann::json roleBindingJson(const DesiredRoleBinding& rb, const v1::AccessRequest& request) {
   nlohmann::json j;
   j["apiVersion"] = "rbac.authorization.k8s.io/v1";
-  j["kind"] = "RoleBinding";
+  j["kind"] = bindingKind(rb);
   j["metadata"]["name"] = rb.name;
-  j["metadata"]["namespace"] = rb.namespace_;
+  if (!isClusterBinding(rb)) j["metadata"]["namespace"] = rb.namespace_;
   j["metadata"]["labels"][std::string(kManagedByLabel)] = kManagedByValue;
   j["metadata"]["labels"][std::string(kRequestUidLabel)] = request.metadata.uid;
   j["metadata"]["annotations"][std::string(kRequestNameAnnotation)] = request.metadata.name;
@@ -196,10 +202,18 @@ bool roleBindingMatches(const nlohmann::json& existing, const DesiredRoleBinding
 
 v1::Grant grantFor(const DesiredRoleBinding& rb) {
   v1::Grant g;
-  g.kind = v1::GrantKind::RoleBinding;
+  g.kind = bindingGrantKind(rb.namespace_);
   g.namespace_ = rb.namespace_;
   g.name = rb.name;
   return g;
+}
+
+const char* bindingKind(const DesiredRoleBinding& rb) {
+  return isClusterBinding(rb) ? "ClusterRoleBinding" : "RoleBinding";
+}
+
+v1::GrantKind bindingGrantKind(std::string_view namespace_) {
+  return namespace_.empty() ? v1::GrantKind::ClusterRoleBinding : v1::GrantKind::RoleBinding;
 }
 
 std::string approvalsNeededMessage(const v1::AccessPolicy& policy, int remaining) {
@@ -442,8 +456,9 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Decis
 
   auto keepOthers = [&](std::vector<v1::Grant> rbs) {
     for (const auto& g : st.grants) {
-      if (g.kind != v1::GrantKind::RoleBinding && std::find(rbs.begin(), rbs.end(), g) == rbs.end())
-        rbs.push_back(g);
+      const bool binding =
+          g.kind == v1::GrantKind::RoleBinding || g.kind == v1::GrantKind::ClusterRoleBinding;
+      if (!binding && std::find(rbs.begin(), rbs.end(), g) == rbs.end()) rbs.push_back(g);
     }
     return rbs;
   };

@@ -33,7 +33,9 @@ inline constexpr std::string_view kConditionApproved = "Approved";
 inline constexpr std::string_view kConditionGranted = "Granted";
 
 // One RoleBinding the request should have while Active: binds `user` (a User subject, and
-// nothing else) to role kind/name in `namespace_`.
+// nothing else) to role kind/name in `namespace_`. An empty `namespace_` is a cluster-scoped
+// binding: a ClusterRoleBinding of a ClusterRole (spec.roles[].scope Cluster), named, labelled
+// and verified exactly like a RoleBinding.
 struct DesiredRoleBinding {
   std::string namespace_;
   std::string name;
@@ -53,7 +55,8 @@ std::string roleBindingName(std::string_view requestUid, std::string_view reques
                             v1::RoleKind roleKind, std::string_view roleName);
 
 // One RoleBinding per (role, namespace) of spec.roles (namespaces default to the request's
-// own), for spec.requester.username. Empty when the requester is unknown. Sorted and
+// own), and one ClusterRoleBinding (namespace "") per role of scope Cluster, for
+// spec.requester.username. Empty when the requester is unknown. Sorted and
 // de-duplicated.
 std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& request);
 
@@ -68,6 +71,13 @@ bool roleBindingMatches(const nlohmann::json& existing, const DesiredRoleBinding
                         const v1::AccessRequest& request);
 
 v1::Grant grantFor(const DesiredRoleBinding& rb);
+
+// Whether `rb` is a ClusterRoleBinding (cluster-scoped: no namespace).
+inline bool isClusterBinding(const DesiredRoleBinding& rb) { return rb.namespace_.empty(); }
+// "RoleBinding" or "ClusterRoleBinding", for messages and the object's kind.
+const char* bindingKind(const DesiredRoleBinding& rb);
+// The grant kind of a binding key recorded in status.grants: "" namespace = cluster-scoped.
+v1::GrantKind bindingGrantKind(std::string_view namespace_);
 
 // What a reconcile should do for a request now.
 enum class Step {

@@ -15,6 +15,18 @@ std::string requestName(const v1::AccessRequest& r) {
   return r.metadata.namespace_ + "/" + r.metadata.name;
 }
 
+// RoleBindings are namespaced; a binding with no namespace is a ClusterRoleBinding.
+kube::ResourceRef bindingResource(std::string_view namespace_) {
+  return namespace_.empty() ? kube::resources::clusterRoleBindings()
+                            : kube::resources::roleBindings();
+}
+
+// "RoleBinding payments/x" or "ClusterRoleBinding x".
+std::string bindingName(const DesiredRoleBinding& rb) {
+  return isClusterBinding(rb) ? fmt::format("ClusterRoleBinding {}", rb.name)
+                              : fmt::format("RoleBinding {}/{}", rb.namespace_, rb.name);
+}
+
 // Whether the API server refused a RoleBinding for good: retrying cannot create it.
 std::optional<GrantRefused> refusal(const DesiredRoleBinding& rb, const Error& e) {
   const std::string what = fmt::format("{} {}", v1::toString(rb.roleKind), rb.roleName);
@@ -22,12 +34,12 @@ std::optional<GrantRefused> refusal(const DesiredRoleBinding& rb, const Error& e
     case ErrorCode::Forbidden:
       return GrantRefused{
           "GrantForbidden",
-          fmt::format("cannot create RoleBinding {}/{} for {}: the operator may not bind it "
+          fmt::format("cannot create {} for {}: the operator may not bind it "
                       "(Kubernetes RBAC escalation rules require the operator to hold the role's "
                       "permissions or have `bind` on it; add it to "
                       "operator/deploy/rbac-operator.yaml); nothing was granted. API server "
                       "said: {}",
-                      rb.namespace_, rb.name, what, e.message)};
+                      bindingName(rb), what, e.message)};
     case ErrorCode::NotFound:
       return GrantRefused{"NamespaceNotFound",
                           fmt::format("cannot create RoleBinding {}/{} for {}: namespace {} does "
@@ -36,9 +48,8 @@ std::optional<GrantRefused> refusal(const DesiredRoleBinding& rb, const Error& e
     case ErrorCode::Invalid:
     case ErrorCode::BadRequest:
       return GrantRefused{"GrantInvalid",
-                          fmt::format("cannot create RoleBinding {}/{} for {}: {}; nothing was "
-                                      "granted",
-                                      rb.namespace_, rb.name, what, e.message)};
+                          fmt::format("cannot create {} for {}: {}; nothing was granted",
+                                      bindingName(rb), what, e.message)};
     default:
       return std::nullopt;
   }
@@ -106,8 +117,9 @@ void Executor::count(const char* operation, const char* result) const {
 }
 
 Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& key) const {
-  if (options_.roleBindings) return options_.roleBindings(key);
-  auto got = client_.get(kube::resources::roleBindings(), key);
+  // The cache holds RoleBindings only: a ClusterRoleBinding is read from the API server.
+  if (options_.roleBindings && !key.namespace_.empty()) return options_.roleBindings(key);
+  auto got = client_.get(bindingResource(key.namespace_), key);
   if (!got) {
     if (got.error().code == ErrorCode::NotFound) return nullptr;
     return std::unexpected(got.error());
@@ -117,7 +129,7 @@ Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& 
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                                     const EnsureRoleBinding& e) const {
-  const auto ref = kube::resources::roleBindings();
+  const auto ref = bindingResource(e.binding.namespace_);
   const DesiredRoleBinding& rb = e.binding;
   const kube::ObjectKey key{rb.namespace_, rb.name};
   auto cached = existingRoleBinding(key);
@@ -159,9 +171,9 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
     count("create", "conflict");
     return GrantRefused{
         "GrantConflict",
-        fmt::format("cannot create RoleBinding {} for {} {}: a RoleBinding of that name {}; "
+        fmt::format("cannot create {} for {} {}: a {} of that name {}; "
                     "kubegrant never deletes or adopts it, and nothing was granted",
-                    key.toString(), v1::toString(rb.roleKind), rb.roleName,
+                    bindingName(rb), v1::toString(rb.roleKind), rb.roleName, bindingKind(rb),
                     owner == labels.end()
                         ? std::string("exists and is not kubegrant's")
                         : fmt::format("belongs to another request (uid {})", owner->second))};
@@ -178,7 +190,7 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                                     const RemoveRoleBinding& e) const {
-  auto r = removeOurs(kube::resources::roleBindings(), e.key, request, e.recorded);
+  auto r = removeOurs(bindingResource(e.key.namespace_), e.key, request, e.recorded);
   count("delete", r ? "ok" : "error");
   return r;
 }

@@ -46,6 +46,7 @@ void removeAll(const v1::AccessRequest& request, std::vector<Effect>& out) {
   if (request.status) {
     for (const auto& g : request.status->grants) {
       if (g.kind == v1::GrantKind::RoleBinding) targets[{g.namespace_, g.name}] = true;
+      if (g.kind == v1::GrantKind::ClusterRoleBinding) targets[{"", g.name}] = true;
       if (g.kind == v1::GrantKind::DatabaseUser) users[g.target] = {g.target, g.name, true};
     }
   }

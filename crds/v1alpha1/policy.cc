@@ -146,6 +146,38 @@ bool isBreakGlass(const AccessPolicy& policy, const UserInfo& requester) {
   return policy.spec.approval.autoApprove && matches(*policy.spec.approval.autoApprove, requester);
 }
 
+namespace {
+
+// A `scope: Cluster` entry of spec.roles: a ClusterRole the policy lists in spec.clusterRoles,
+// bound cluster-wide, so it names no namespaces.
+void checkClusterRole(const AccessPolicy& policy, const RequestedRole& role, size_t i,
+                      std::vector<Violation>& out) {
+  const std::string& pname = policy.metadata.name;
+  const auto& allowed = policy.spec.clusterRoles;
+  if (role.kind != RoleKind::ClusterRole) {
+    out.push_back({fmt::format("spec.roles[{}].kind", i),
+                   fmt::format("role {}/{} has scope Cluster, which only a ClusterRole can have",
+                               toString(role.kind), role.name)});
+  } else if (allowed.empty()) {
+    out.push_back({fmt::format("spec.roles[{}].scope", i),
+                   fmt::format("cluster-wide role ClusterRole/{} is not allowed: policy {} grants "
+                               "only in namespaces (its spec.clusterRoles is empty)",
+                               role.name, pname)});
+  } else if (!contains(allowed, role.name)) {
+    out.push_back({fmt::format("spec.roles[{}].name", i),
+                   fmt::format("cluster-wide role ClusterRole/{} is not allowed by policy {} "
+                               "(allowed cluster-wide: {})",
+                               role.name, pname, joinOrNone(allowed))});
+  }
+  if (!role.namespaces.empty()) {
+    out.push_back({fmt::format("spec.roles[{}].namespaces", i),
+                   "must be empty when scope is Cluster (a ClusterRoleBinding applies in every "
+                   "namespace)"});
+  }
+}
+
+}  // namespace
+
 std::vector<Violation> checkRequest(const AccessPolicy& policy, const AccessRequestSpec& spec,
                                     const UserInfo& caller, std::string_view requestNamespace) {
   std::vector<Violation> out;
@@ -173,6 +205,10 @@ std::vector<Violation> checkRequest(const AccessPolicy& policy, const AccessRequ
     allowedRoles.push_back(fmt::format("{}/{}", toString(r.kind), r.name));
   for (size_t i = 0; i < spec.roles.size(); ++i) {
     const auto& role = spec.roles[i];
+    if (role.scope == RoleScope::Cluster) {
+      checkClusterRole(policy, role, i, out);
+      continue;
+    }
     const bool allowed = std::any_of(ps.roles.begin(), ps.roles.end(), [&](const PolicyRole& r) {
       return r.kind == role.kind && r.name == role.name;
     });
@@ -472,6 +508,7 @@ std::vector<Violation> validatePolicy(const AccessPolicy& policy) {
       out.push_back({fmt::format("spec.roles[{}].name", i), "must not be empty"});
     }
   }
+  noEmpty(s.clusterRoles, "spec.clusterRoles");
   for (size_t i = 0; i < s.databases.size(); ++i) {
     if (s.databases[i].target.empty()) {
       out.push_back({fmt::format("spec.databases[{}].target", i), "must not be empty"});

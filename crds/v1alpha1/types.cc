@@ -23,6 +23,15 @@ const char* toString(RoleKind kind) {
   }
   return "?";
 }
+const char* toString(RoleScope scope) {
+  return scope == RoleScope::Cluster ? "Cluster" : "Namespace";
+}
+std::optional<RoleScope> parseRoleScope(std::string_view s) {
+  if (s == "Namespace") return RoleScope::Namespace;
+  if (s == "Cluster") return RoleScope::Cluster;
+  return std::nullopt;
+}
+
 std::optional<RoleKind> parseRoleKind(std::string_view s) {
   if (s == "Role") return RoleKind::Role;
   if (s == "ClusterRole") return RoleKind::ClusterRole;
@@ -112,11 +121,14 @@ const char* toString(GrantKind kind) {
       return "Secret";
     case GrantKind::DatabaseUser:
       return "DatabaseUser";
+    case GrantKind::ClusterRoleBinding:
+      return "ClusterRoleBinding";
   }
   return "?";
 }
 std::optional<GrantKind> parseGrantKind(std::string_view s) {
-  for (GrantKind k : {GrantKind::RoleBinding, GrantKind::Secret, GrantKind::DatabaseUser}) {
+  for (GrantKind k : {GrantKind::RoleBinding, GrantKind::Secret, GrantKind::DatabaseUser,
+                      GrantKind::ClusterRoleBinding}) {
     if (s == toString(k)) return k;
   }
   return std::nullopt;
@@ -401,6 +413,7 @@ AccessPolicy decodePolicy(const json& j) {
     r.name = reqString(e, path, "name");
     p.spec.roles.push_back(std::move(r));
   });
+  p.spec.clusterRoles = stringList(s, sp, "clusterRoles");
   forEach(s, sp, "databases", [&](const json& e, const std::string& path) {
     asObject(e, path);
     PolicyDatabase d;
@@ -532,7 +545,7 @@ AccessRequestStatus decodeRequestStatus(const json& st, const std::string& path)
     asObject(e, p);
     Grant g;
     g.kind = asEnum(*need(e, p, "kind"), sub(p, "kind"), parseGrantKind,
-                    "RoleBinding, Secret, DatabaseUser");
+                    "RoleBinding, Secret, DatabaseUser, ClusterRoleBinding");
     g.namespace_ = emptyString(e, p, "namespace");
     g.name = reqString(e, p, "name");
     g.target = emptyString(e, p, "target");
@@ -564,6 +577,9 @@ AccessRequest decodeRequest(const json& j) {
         asEnum(*need(e, path, "kind"), sub(path, "kind"), parseRoleKind, "Role, ClusterRole");
     role.name = reqString(e, path, "name");
     role.namespaces = stringList(e, path, "namespaces");
+    if (e.contains("scope")) {
+      role.scope = asEnum(e["scope"], sub(path, "scope"), parseRoleScope, "Namespace, Cluster");
+    }
     r.spec.roles.push_back(std::move(role));
   });
   forEach(s, sp, "databases", [&](const json& e, const std::string& path) {
@@ -731,6 +747,7 @@ json toJson(const AccessPolicy& p) {
       roles.push_back({{"kind", toString(r.kind)}, {"name", r.name}});
     s["roles"] = std::move(roles);
   }
+  putList(s, "clusterRoles", p.spec.clusterRoles);
   if (!p.spec.databases.empty()) {
     json dbs = json::array();
     for (const auto& d : p.spec.databases) {
@@ -826,6 +843,8 @@ json toJson(const AccessRequestSpec& spec) {
     for (const auto& r : spec.roles) {
       json e = {{"kind", toString(r.kind)}, {"name", r.name}};
       putList(e, "namespaces", r.namespaces);
+      // Only when not the default, so a namespaced request's form (and seal) is unchanged.
+      if (r.scope != RoleScope::Namespace) e["scope"] = toString(r.scope);
       roles.push_back(std::move(e));
     }
     s["roles"] = std::move(roles);

@@ -109,6 +109,12 @@ enum class RoleKind { Role, ClusterRole };
 const char* toString(RoleKind kind);
 std::optional<RoleKind> parseRoleKind(std::string_view s);
 
+// Where a requested role applies: Namespace (a RoleBinding in each namespace, the default) or
+// Cluster (a ClusterRoleBinding of a ClusterRole the policy lists in spec.clusterRoles).
+enum class RoleScope { Namespace, Cluster };
+const char* toString(RoleScope scope);
+std::optional<RoleScope> parseRoleScope(std::string_view s);
+
 // ---------------------------------------------------------------------------------------
 // AccessPolicy (cluster-scoped, short name apol)
 
@@ -139,6 +145,9 @@ struct AccessPolicySpec {
   Subjects requesters;                  // required
   std::vector<std::string> namespaces;  // where access may be granted
   std::vector<PolicyRole> roles;
+  // ClusterRoles that may be granted cluster-wide (a ClusterRoleBinding), by name: what a
+  // request's `scope: Cluster` roles may name. Empty = the policy is namespaced only.
+  std::vector<std::string> clusterRoles;
   std::vector<PolicyDatabase> databases;
   std::optional<std::string> defaultDuration;  // Go duration; see effectiveDuration()
   std::optional<std::string> maxDuration;
@@ -252,14 +261,16 @@ enum class Decision { Approve, Deny };
 const char* toString(Decision decision);
 std::optional<Decision> parseDecision(std::string_view s);
 
-enum class GrantKind { RoleBinding, Secret, DatabaseUser };
+enum class GrantKind { RoleBinding, Secret, DatabaseUser, ClusterRoleBinding };
 const char* toString(GrantKind kind);
 std::optional<GrantKind> parseGrantKind(std::string_view s);
 
 struct RequestedRole {
   RoleKind kind = RoleKind::ClusterRole;
   std::string name;
-  std::vector<std::string> namespaces;  // empty = the request's own namespace
+  std::vector<std::string> namespaces;  // empty = the request's own namespace (Namespace scope)
+  // Cluster: kind must be ClusterRole, namespaces empty; bound by a ClusterRoleBinding.
+  RoleScope scope = RoleScope::Namespace;
   bool operator==(const RequestedRole&) const = default;
 };
 
@@ -302,7 +313,7 @@ struct Approval {
 // Something the operator created for a request, so that it can be removed.
 struct Grant {
   GrantKind kind = GrantKind::RoleBinding;
-  std::string namespace_;  // RoleBinding, Secret ("namespace" on the wire)
+  std::string namespace_;  // RoleBinding, Secret ("namespace" on the wire); "" when cluster-scoped
   std::string name;        // object name, or the database role name for DatabaseUser
   std::string target;      // DatabaseUser: the DatabaseTarget name
   bool operator==(const Grant&) const = default;

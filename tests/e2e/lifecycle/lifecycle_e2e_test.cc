@@ -309,6 +309,104 @@ TEST_F(LifecycleTest, ApprovedRequestGrantsAccessUntilExpiryThenRemovesIt) {
       << kubectl(env_, "admin", {"get", "events", "-n", ns_, "-o", "wide"}).out;
 }
 
+// Cluster scope: a ClusterRole the policy lists in spec.clusterRoles, bound cluster-wide by a
+// ClusterRoleBinding. alice's own kubeconfig makes the calls (no impersonation).
+TEST_F(LifecycleTest, AClusterScopedGrantLetsAliceGetNodesUntilExpiry) {
+  mustAdmin({"apply", "-f", std::string(KG_SOURCE_DIR) + "/examples/clusterrole-node-viewer.yaml"});
+  createPolicy("  clusterRoles: [node-viewer]\n");
+  const std::string nodeViewer = "{kind: ClusterRole, name: node-viewer, scope: Cluster}";
+  auto aliceCanGetNodes = [&] {
+    auto r = kubectl(env_, "alice", {"get", "nodes"});
+    if (r.exitCode != 0) {
+      EXPECT_NE(r.err.find("Forbidden"), std::string::npos) << r.err;
+    }
+    return r.exitCode == 0;
+  };
+  auto clusterBindingsOf = [&](const std::string& uid) {
+    auto r = kubectl(
+        env_, "admin",
+        {"get", "clusterrolebindings", "-l", "kubegrant.io/request-uid=" + uid, "-o", "json"});
+    EXPECT_EQ(r.exitCode, 0) << r.err;
+    return json::parse(r.out)["items"];
+  };
+  ASSERT_FALSE(aliceCanGetNodes()) << "alice must not read nodes before any request";
+
+  request("nodes", "20s", "", nodeViewer);
+  ASSERT_TRUE(waitPhase("nodes", "Pending"));
+  EXPECT_FALSE(aliceCanGetNodes()) << "a Pending request grants nothing";
+  const std::string uid = get("nodes")["metadata"]["uid"];
+  EXPECT_TRUE(clusterBindingsOf(uid).empty());
+  // bob's approval is needed.
+  ASSERT_EQ(patchStatus("bob", "nodes", kApprove).exitCode, 0);
+  ASSERT_TRUE(waitPhase("nodes", "Active")) << get("nodes").dump(2);
+  EXPECT_TRUE(waitFor(aliceCanGetNodes, 5s));
+  EXPECT_FALSE(aliceCanListPods()) << "node-viewer grants nodes only";
+
+  auto active = get("nodes");
+  const auto& st = active["status"];
+  ASSERT_EQ(st["grants"].size(), 1u) << st.dump(2);
+  EXPECT_EQ(st["grants"][0]["kind"], "ClusterRoleBinding");
+  EXPECT_FALSE(st["grants"][0].contains("namespace"));
+  auto crbs = clusterBindingsOf(uid);
+  ASSERT_EQ(crbs.size(), 1u);
+  EXPECT_EQ(crbs[0]["metadata"]["name"], st["grants"][0]["name"]);
+  EXPECT_EQ(crbs[0]["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kubegrant");
+  EXPECT_EQ(crbs[0]["metadata"]["annotations"]["kubegrant.io/request-namespace"], ns_);
+  EXPECT_EQ(crbs[0]["roleRef"]["kind"], "ClusterRole");
+  EXPECT_EQ(crbs[0]["roleRef"]["name"], "node-viewer");
+  ASSERT_EQ(crbs[0]["subjects"].size(), 1u) << "exactly one subject: the requester";
+  EXPECT_EQ(crbs[0]["subjects"][0]["kind"], "User");
+  EXPECT_EQ(crbs[0]["subjects"][0]["name"], "alice");
+  EXPECT_TRUE(roleBindings().empty()) << "no namespaced binding for a cluster-scoped role";
+
+  auto expiresAt = *parseRfc3339(st["expiresAt"].get<std::string>());
+  auto untilExpiry = expiresAt - std::chrono::system_clock::now();
+  ASSERT_TRUE(waitPhase("nodes", "Expired",
+                        std::chrono::duration_cast<std::chrono::milliseconds>(untilExpiry) + 5s));
+  EXPECT_LE(std::chrono::system_clock::now() - expiresAt, 3s);
+  EXPECT_TRUE(clusterBindingsOf(uid).empty()) << "the ClusterRoleBinding is verified gone";
+  EXPECT_FALSE(aliceCanGetNodes()) << "Forbidden again after expiry";
+  EXPECT_EQ(auditEvents("nodes"),
+            (std::vector<std::string>{"requested", "approved", "granted", "expired"}));
+  auto records = auditRecords("nodes");
+  ASSERT_EQ(records.size(), 4u);
+  EXPECT_EQ(records[3]["grants"][0]["kind"], "ClusterRoleBinding");
+}
+
+// The webhook refuses a cluster-wide role the policy does not list, and any cluster scope under
+// a namespaced-only policy, naming the field and the role.
+TEST_F(LifecycleTest, AClusterScopeThePolicyDoesNotAllowIsRefusedNamingIt) {
+  createPolicy("  clusterRoles: [node-viewer]\n");
+  auto refused = [&](const std::string& role) {
+    std::string yaml = fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessRequest
+metadata: {{name: wide, namespace: {}}}
+spec:
+  policy: {}
+  reason: "e2e"
+  roles: [{}]
+)",
+                                   ns_, policy_, role);
+    auto r = kubectl(env_, "alice", {"apply", "--dry-run=server", "-f", "-"}, yaml);
+    EXPECT_NE(r.exitCode, 0) << "admitted: " << role;
+    return r.err;
+  };
+  std::string err = refused("{kind: ClusterRole, name: cluster-admin, scope: Cluster}");
+  EXPECT_NE(err.find("spec.roles[0].name"), std::string::npos) << err;
+  EXPECT_NE(err.find("ClusterRole/cluster-admin is not allowed by policy " + policy_),
+            std::string::npos)
+      << err;
+  // view is allowed in namespaces only, never cluster-wide.
+  err = refused("{kind: ClusterRole, name: view, scope: Cluster}");
+  EXPECT_NE(err.find("cluster-wide role ClusterRole/view is not allowed"), std::string::npos)
+      << err;
+  // A namespaced-only policy (no clusterRoles) allows no cluster scope at all.
+  createPolicy();
+  err = refused("{kind: ClusterRole, name: node-viewer, scope: Cluster}");
+  EXPECT_NE(err.find("spec.roles[0].scope"), std::string::npos) << err;
+  EXPECT_NE(err.find("grants only in namespaces"), std::string::npos) << err;
+}
+
 TEST_F(LifecycleTest, TwoRequiredApprovalsOneIsNotEnough) {
   createPolicy("", 2);
   request("two", "30s");

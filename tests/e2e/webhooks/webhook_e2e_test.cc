@@ -419,6 +419,23 @@ TEST_F(WebhookE2eTest, RoleOutsideThePolicyIsRejected) {
                       " (allowed: ClusterRole/view)");
 }
 
+// spec.roles[].scope Cluster needs the ClusterRole in the policy's clusterRoles; this policy
+// has none (namespaced only), so even its own ClusterRole view is refused cluster-wide.
+TEST_F(WebhookE2eTest, ClusterScopeUnderANamespacedOnlyPolicyIsRejected) {
+  std::string yaml = fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessRequest
+metadata: {{name: {}, namespace: {}}}
+spec:
+  policy: {}
+  roles: [{{kind: ClusterRole, name: view, scope: Cluster}}]
+{})",
+                                 uniqueName("req"), ns_, policy_, kReasonTicket);
+  auto r = kubectl(env(), "alice", {"create", "-f", "-"}, yaml);
+  expectDenied(r,
+               "spec.roles[0].scope: cluster-wide role ClusterRole/view is not allowed: policy " +
+                   policy_ + " grants only in namespaces (its spec.clusterRoles is empty)");
+}
+
 TEST_F(WebhookE2eTest, NamespaceOutsideThePolicyIsRejected) {
   auto r =
       kubectl(env(), "alice", {"create", "-f", "-"},

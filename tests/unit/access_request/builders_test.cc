@@ -76,6 +76,35 @@ TEST(DesiredRoleBindings, BindsOnlyTheRequesterOncePerRoleAndNamespace) {
   EXPECT_FALSE(roleBindingMatches(body, rbs[0], r));
 }
 
+TEST(DesiredRoleBindings, AClusterScopedRoleIsOneLabelledClusterRoleBinding) {
+  auto j = makeRequest();
+  j["spec"]["roles"] = json::parse(R"([
+    {"kind": "ClusterRole", "name": "node-viewer", "scope": "Cluster"},
+    {"kind": "ClusterRole", "name": "node-viewer"}])");
+  auto r = request(j);
+  auto rbs = desiredRoleBindings(r);
+  ASSERT_EQ(rbs.size(), 2u);
+  // Sorted by namespace: the cluster-scoped one (no namespace) first.
+  EXPECT_TRUE(isClusterBinding(rbs[0]));
+  EXPECT_FALSE(isClusterBinding(rbs[1]));
+  EXPECT_EQ(rbs[0].name,
+            roleBindingName("uid-1", r.metadata.name, v1::RoleKind::ClusterRole, "node-viewer"));
+  auto body = roleBindingJson(rbs[0], r);
+  EXPECT_EQ(body["kind"], "ClusterRoleBinding");
+  EXPECT_FALSE(body["metadata"].contains("namespace"));
+  EXPECT_EQ(body["roleRef"]["kind"], "ClusterRole");
+  EXPECT_EQ(body["roleRef"]["name"], "node-viewer");
+  EXPECT_EQ(body["subjects"], json::parse(R"([{"apiGroup": "rbac.authorization.k8s.io",
+                                              "kind": "User", "name": "alice"}])"));
+  EXPECT_EQ(body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kubegrant");
+  EXPECT_EQ(body["metadata"]["labels"]["kubegrant.io/request-uid"], "uid-1");
+  EXPECT_TRUE(roleBindingMatches(body, rbs[0], r));
+  const auto g = grantFor(rbs[0]);
+  EXPECT_EQ(g.kind, v1::GrantKind::ClusterRoleBinding);
+  EXPECT_EQ(g.namespace_, "");
+  EXPECT_EQ(roleBindingJson(rbs[1], r)["kind"], "RoleBinding");
+}
+
 TEST(DesiredRoleBindings, IsEmptyWithoutARequester) {
   auto j = makeRequest();
   j["spec"].erase("requester");

@@ -19,7 +19,12 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-AccessPolicy paymentsOncall() { return testing::paymentsOncallPolicy(); }
+// The API example, plus examples/policy-payments-oncall.yaml's cluster-wide node-viewer.
+AccessPolicy paymentsOncall() {
+  AccessPolicy p = testing::paymentsOncallPolicy();
+  p.spec.clusterRoles = {"node-viewer"};
+  return p;
+}
 
 AccessRequestSpec goodSpec() {
   AccessRequestSpec s;
@@ -123,6 +128,63 @@ INSTANTIATE_TEST_SUITE_P(Table, CheckRequest,
                                         "namespace kube-system is not allowed by policy "
                                         "payments-oncall (allowed: "
                                         "payments)"},
+                                    RequestCase{"AClusterRoleTheClusterListAllows",
+                                                [](auto&, auto& s, auto&) {
+                                                  s.roles = {{RoleKind::ClusterRole,
+                                                              "node-viewer",
+                                                              {},
+                                                              RoleScope::Cluster}};
+                                                },
+                                                {},
+                                                ""},
+                                    RequestCase{"AClusterRoleThePolicyDoesNotListClusterWide",
+                                                [](auto&, auto& s, auto&) {
+                                                  s.roles = {{RoleKind::ClusterRole,
+                                                              "cluster-admin",
+                                                              {},
+                                                              RoleScope::Cluster}};
+                                                },
+                                                {"spec.roles[0].name"},
+                                                "cluster-wide role ClusterRole/cluster-admin is "
+                                                "not allowed by policy payments-oncall (allowed "
+                                                "cluster-wide: node-viewer)"},
+                                    RequestCase{"ANamespacedRoleIsNotGrantedClusterWide",
+                                                [](auto&, auto& s, auto&) {
+                                                  s.roles = {{RoleKind::ClusterRole,
+                                                              "view",
+                                                              {},
+                                                              RoleScope::Cluster}};
+                                                },
+                                                {"spec.roles[0].name"},
+                                                "cluster-wide role ClusterRole/view is not allowed"},
+                                    RequestCase{"AClusterScopeUnderANamespacedOnlyPolicy",
+                                                [](auto& p, auto& s, auto&) {
+                                                  p.spec.clusterRoles.clear();
+                                                  s.roles = {{RoleKind::ClusterRole,
+                                                              "node-viewer",
+                                                              {},
+                                                              RoleScope::Cluster}};
+                                                },
+                                                {"spec.roles[0].scope"},
+                                                "policy payments-oncall grants only in namespaces"},
+                                    RequestCase{"AClusterScopedRoleNamesNoNamespaces",
+                                                [](auto&, auto& s, auto&) {
+                                                  s.roles = {{RoleKind::ClusterRole,
+                                                              "node-viewer",
+                                                              {"payments"},
+                                                              RoleScope::Cluster}};
+                                                },
+                                                {"spec.roles[0].namespaces"},
+                                                "must be empty when scope is Cluster"},
+                                    RequestCase{"OnlyAClusterRoleHasClusterScope",
+                                                [](auto&, auto& s, auto&) {
+                                                  s.roles = {{RoleKind::Role,
+                                                              "node-viewer",
+                                                              {},
+                                                              RoleScope::Cluster}};
+                                                },
+                                                {"spec.roles[0].kind"},
+                                                "only a ClusterRole can have"},
                                     RequestCase{"TheDefaultNamespaceIsTheRequestsOwn",
                                                 [](auto&, auto& s, auto&) {
                                                   s.roles[0].namespaces.clear();
