@@ -134,6 +134,19 @@ CommandResult kubectl(const TestEnv& env, std::string_view user, std::vector<std
   return runCommand(argv, input);
 }
 
+nlohmann::json getAccessRequest(const TestEnv& env, const std::string& ns,
+                                const std::string& name) {
+  auto r = kubectl(env, "admin", {"get", "areq", name, "-n", ns, "-o", "json"});
+  if (r.exitCode != 0) return nullptr;
+  return nlohmann::json::parse(r.out, nullptr, false);
+}
+
+std::string accessRequestPhase(const TestEnv& env, const std::string& ns, const std::string& name) {
+  auto j = getAccessRequest(env, ns, name);
+  if (!j.is_object() || !j.contains("status") || !j["status"].is_object()) return "";
+  return j["status"].value("phase", "");
+}
+
 std::string uniqueName(std::string_view prefix) {
   static std::atomic<int> counter{0};
   return std::string(prefix) + "-" + std::to_string(getpid()) + "-" + std::to_string(++counter);

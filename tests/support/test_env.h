@@ -4,6 +4,7 @@
 // tests/controlplane/up.sh started, read from the variables it writes to DIR/env.
 // Missing variables fail the test (never skip): `make test` always provides them.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,11 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::string_view 
 // kubectl --kubeconfig DIR/kubeconfig/<user>.yaml ARGS...
 CommandResult kubectl(const TestEnv& env, std::string_view user, std::vector<std::string> args,
                       std::string_view input = {});
+
+// AccessRequest ns/name as the admin reads it with kubectl: the object, or null when it cannot
+// be read; and its status.phase ("" while it has none).
+nlohmann::json getAccessRequest(const TestEnv& env, const std::string& ns, const std::string& name);
+std::string accessRequestPhase(const TestEnv& env, const std::string& ns, const std::string& name);
 
 // A DNS-1123 name unique within this test process run: "<prefix>-<pid>-<counter>".
 std::string uniqueName(std::string_view prefix);

@@ -166,16 +166,8 @@ spec:
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
-  json get(const std::string& name) {
-    auto r = kubectl(env_, "admin", {"get", "areq", name, "-n", ns_, "-o", "json"});
-    if (r.exitCode != 0) return json();
-    return json::parse(r.out, nullptr, false);
-  }
-  std::string phase(const std::string& name) {
-    auto j = get(name);
-    if (!j.is_object() || !j.contains("status")) return "";
-    return j["status"].value("phase", "");
-  }
+  json get(const std::string& name) { return getAccessRequest(env_, ns_, name); }
+  std::string phase(const std::string& name) { return accessRequestPhase(env_, ns_, name); }
   bool waitPhase(const std::string& name, const std::string& want,
                  std::chrono::milliseconds timeout = 20s) {
     return waitFor([&] { return phase(name) == want; }, timeout, 50ms);

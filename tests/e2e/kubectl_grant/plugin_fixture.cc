@@ -103,9 +103,7 @@ bool PluginTest::can(const std::string& user, const std::string& verb,
 }
 
 std::string PluginTest::phase(const std::string& name) {
-  auto r =
-      kubectl(env_, "admin", {"get", "areq", name, "-n", ns_, "-o", "jsonpath={.status.phase}"});
-  return r.exitCode == 0 ? r.out : "";
+  return accessRequestPhase(env_, ns_, name);
 }
 
 void PluginTest::mustAdmin(std::vector<std::string> args, std::string_view input) {

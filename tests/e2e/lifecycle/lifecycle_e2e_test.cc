@@ -128,16 +128,8 @@ spec:
         {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p", patch});
   }
 
-  json get(const std::string& name) {
-    auto r = kubectl(env_, "admin", {"get", "areq", name, "-n", ns_, "-o", "json"});
-    if (r.exitCode != 0) return json();
-    return json::parse(r.out, nullptr, false);
-  }
-  std::string phase(const std::string& name) {
-    auto j = get(name);
-    if (!j.is_object() || !j.contains("status")) return "";
-    return j["status"].value("phase", "");
-  }
+  json get(const std::string& name) { return getAccessRequest(env_, ns_, name); }
+  std::string phase(const std::string& name) { return accessRequestPhase(env_, ns_, name); }
   bool waitPhase(const std::string& name, const std::string& want,
                  std::chrono::milliseconds timeout = 15s) {
     return waitFor([&] { return phase(name) == want; }, timeout, 50ms);
