@@ -13,9 +13,8 @@
 #include "crds/v1alpha1/types.h"
 #include "operator/manager/async_event_sink.h"
 #include "operator/seal/secret_keyring.h"
-#include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/informer_lookup.h"
 #include "webhooks/server/informer_request_lookup.h"
-#include "webhooks/server/informer_target_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::manager {

@@ -17,7 +17,7 @@
 #include "operator/common/time.h"
 #include "tests/support/api_examples.h"
 #include "webhooks/access_request/handler.h"
-#include "webhooks/access_request/policy_lookup.h"
+#include "webhooks/access_request/lookup.h"
 #include "webhooks/server/routes.h"
 
 using namespace kubegrant;

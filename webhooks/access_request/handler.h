@@ -11,9 +11,8 @@
 
 #include "operator/common/clock.h"
 #include "operator/seal/seal.h"
-#include "webhooks/access_request/policy_lookup.h"
+#include "webhooks/access_request/lookup.h"
 #include "webhooks/access_request/request_lookup.h"
-#include "webhooks/access_request/target_lookup.h"
 #include "webhooks/server/admission.h"
 
 namespace kubegrant::webhooks {

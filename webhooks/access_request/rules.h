@@ -47,7 +47,7 @@
 #include "crds/v1alpha1/types.h"
 #include "operator/common/clock.h"
 #include "operator/seal/seal.h"
-#include "webhooks/access_request/target_lookup.h"
+#include "webhooks/access_request/lookup.h"
 #include "webhooks/server/admission.h"
 
 namespace kubegrant::webhooks::access_request {

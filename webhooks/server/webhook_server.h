@@ -28,7 +28,7 @@
 #include "operator/common/clock.h"
 #include "operator/common/result.h"
 #include "webhooks/access_request/handler.h"
-#include "webhooks/access_request/policy_lookup.h"
+#include "webhooks/access_request/lookup.h"
 #include "webhooks/server/admission.h"
 #include "webhooks/server/routes.h"
 

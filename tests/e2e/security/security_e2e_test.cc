@@ -32,7 +32,7 @@
 #include "tests/support/webhook_e2e.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/https_server.h"
-#include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/informer_lookup.h"
 #include "webhooks/server/informer_request_lookup.h"
 #include "webhooks/server/webhook_server.h"
 

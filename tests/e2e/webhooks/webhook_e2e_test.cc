@@ -26,8 +26,7 @@
 #include "tests/support/test_env.h"
 #include "webhooks/server/certs.h"
 #include "webhooks/server/https_server.h"
-#include "webhooks/server/informer_policy_lookup.h"
-#include "webhooks/server/informer_target_lookup.h"
+#include "webhooks/server/informer_lookup.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::webhooks {

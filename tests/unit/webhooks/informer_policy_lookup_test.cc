@@ -1,4 +1,4 @@
-#include "webhooks/server/informer_policy_lookup.h"
+#include "webhooks/server/informer_lookup.h"
 
 #include <gtest/gtest.h>
 
