@@ -27,6 +27,7 @@
 #include <fmt/format.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,6 +145,8 @@ json policyJson(const std::string& name, const std::string& ns, int required) {
         {"roles", json::array({{{"kind", "ClusterRole"}, {"name", "view"}}})},
         {"defaultDuration", "1h"},
         {"maxDuration", "4h"},
+        // alice holds up to 1,000 open requests at once (the herd): the CRD's maximum.
+        {"maxOpenRequests", 1000},
         {"approval", {{"approvers", {{"groups", {"payments-leads"}}}}, {"required", required}}}}}};
 }
 
@@ -190,30 +193,20 @@ int main(int argc, char** argv) {
             metricsPort = ::kubegrant::testing::freeLoopbackPort();
   pid_t op = ::fork();
   if (op == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // no operator left behind when the bench is killed
     int fd = ::open((dir + "/operator.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
-    std::vector<std::string> args = {KG_OPERATOR_BIN,
-                                     "--kubeconfig",
-                                     kOperatorKubeconfig,
-                                     "--operator-identity",
-                                     "kubegrant-operator",
-                                     "--webhook-port",
-                                     std::to_string(webhookPort),
-                                     "--webhook-cert-dir",
-                                     dir + "/certs",
-                                     "--health-addr",
-                                     fmt::format("127.0.0.1:{}", healthPort),
-                                     "--metrics-addr",
-                                     fmt::format("127.0.0.1:{}", metricsPort),
-                                     "--workers",
-                                     workers,
-                                     "--kube-api-qps",
-                                     "5000",
-                                     "--kube-api-burst",
-                                     "10000",
-                                     "--log-level",
-                                     "warn"};
+    std::vector<std::string> args = {
+        KG_OPERATOR_BIN, "--kubeconfig", kOperatorKubeconfig, "--operator-identity",
+        "kubegrant-operator",
+        // the bench's clean-up deletes every request as admin
+        "--admin-group", "system:masters", "--webhook-port", std::to_string(webhookPort),
+        "--webhook-cert-dir", dir + "/certs", "--health-addr",
+        fmt::format("127.0.0.1:{}", healthPort), "--metrics-addr",
+        fmt::format("127.0.0.1:{}", metricsPort), "--workers", workers, "--kube-api-qps", "5000",
+        "--kube-api-burst", "10000", "--log-level",
+        std::getenv("KG_BENCH_LOG_LEVEL") ? std::getenv("KG_BENCH_LOG_LEVEL") : "warn"};
     std::vector<char*> av;
     for (auto& a : args) av.push_back(a.data());
     av.push_back(nullptr);
@@ -292,8 +285,10 @@ int main(int argc, char** argv) {
                                          {"metadata", {{"name", "probe"}, {"namespace", ns1}}},
                                          {"data", {{"k", "v"}}}}));
   for (int i = 0; i < 100; ++i) {  // the policy webhook needs the operator's cache warm
-    if (adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns1, ns1, 1))))
-      break;
+    auto created =
+        adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns1, ns1, 1)));
+    if (created) break;
+    if (i == 99) std::fprintf(stderr, "create policy: %s\n", created.error().describe().c_str());
     std::this_thread::sleep_for(100ms);
   }
   // Baseline without kubegrant: admin creates/deletes a RoleBinding for alice directly; how
