@@ -71,6 +71,11 @@ std::unique_ptr<CLI::App> buildApp(Flags& f) {
                    "@NAMESPACE[,NAMESPACE...] (default: the request's namespace); repeatable")
       ->allow_extra_args(false);
   request
+      ->add_option("--cluster-role", f.request.clusterRoles,
+                   "ClusterRole to be granted cluster-wide (a ClusterRoleBinding), one the "
+                   "policy lists in spec.clusterRoles; repeatable")
+      ->allow_extra_args(false);
+  request
       ->add_option("--db", f.request.databases,
                    "Database profile to be granted: TARGET/PROFILE; repeatable")
       ->allow_extra_args(false);

@@ -84,6 +84,13 @@ Result<v1::RequestedRole> parseRoleFlag(std::string_view text, const AccessPolic
       if (r.name == role.name) allowed.push_back(r.kind);
     }
   }
+  if (allowed.empty() && policy != nullptr && role.namespaces.empty() &&
+      std::ranges::find(policy->spec.clusterRoles, role.name) != policy->spec.clusterRoles.end()) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("--role {}: policy {} allows ClusterRole/{} cluster-wide only; ask for "
+                            "it with --cluster-role {}",
+                            text, policy->metadata.name, role.name, role.name));
+  }
   if (allowed.size() > 1) {
     return fail(ErrorCode::Invalid,
                 fmt::format("--role {}: policy {} allows both Role/{} and ClusterRole/{}; say "
@@ -91,6 +98,20 @@ Result<v1::RequestedRole> parseRoleFlag(std::string_view text, const AccessPolic
                             text, policy->metadata.name, role.name, role.name));
   }
   role.kind = allowed.empty() ? v1::RoleKind::ClusterRole : allowed.front();
+  return role;
+}
+
+Result<v1::RequestedRole> parseClusterRoleFlag(std::string_view text) {
+  if (!validName(text)) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("--cluster-role {:?}: expected the name of a ClusterRole the policy "
+                            "lists in spec.clusterRoles, e.g. node-viewer",
+                            text));
+  }
+  v1::RequestedRole role;
+  role.kind = v1::RoleKind::ClusterRole;
+  role.name = std::string(text);
+  role.scope = v1::RoleScope::Cluster;
   return role;
 }
 
@@ -108,8 +129,9 @@ Result<v1::RequestedDatabase> parseDatabaseFlag(std::string_view text) {
 Result<AccessRequest> buildRequest(const RequestFlags& flags, std::string_view ns,
                                    const AccessPolicy* policy) {
   if (flags.policy.empty()) return fail(ErrorCode::Invalid, "--policy is required");
-  if (flags.roles.empty() && flags.databases.empty()) {
-    return fail(ErrorCode::Invalid, "ask for something: at least one --role or --db");
+  if (flags.roles.empty() && flags.clusterRoles.empty() && flags.databases.empty()) {
+    return fail(ErrorCode::Invalid,
+                "ask for something: at least one --role, --cluster-role or --db");
   }
   AccessRequest r;
   r.metadata.namespace_ = std::string(ns);
@@ -125,6 +147,11 @@ Result<AccessRequest> buildRequest(const RequestFlags& flags, std::string_view n
   r.spec.policy = flags.policy;
   for (const auto& text : flags.roles) {
     auto role = parseRoleFlag(text, policy);
+    if (!role) return std::unexpected(role.error());
+    r.spec.roles.push_back(std::move(*role));
+  }
+  for (const auto& text : flags.clusterRoles) {
+    auto role = parseClusterRoleFlag(text);
     if (!role) return std::unexpected(role.error());
     r.spec.roles.push_back(std::move(*role));
   }
@@ -158,6 +185,10 @@ Result<AccessRequest> buildRequest(const RequestFlags& flags, std::string_view n
 std::string rolesText(const AccessRequest& request) {
   std::vector<std::string> parts;
   for (const auto& role : request.spec.roles) {
+    if (role.scope == v1::RoleScope::Cluster) {
+      parts.push_back(fmt::format("ClusterRole/{}@cluster", role.name));
+      continue;
+    }
     std::string name = role.kind == v1::RoleKind::Role ? "Role/" + role.name : role.name;
     const auto& nss = role.namespaces;
     parts.push_back(fmt::format(

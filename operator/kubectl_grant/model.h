@@ -26,9 +26,10 @@ using v1alpha1::UserInfo;
 // What `kubectl grant request` was given.
 struct RequestFlags {
   std::string policy;
-  std::vector<std::string> roles;      // NAME | KIND/NAME, optionally @ns[,ns...]
-  std::vector<std::string> databases;  // TARGET/PROFILE
-  std::string duration;                // "" = the policy's default
+  std::vector<std::string> roles;         // NAME | KIND/NAME, optionally @ns[,ns...]
+  std::vector<std::string> clusterRoles;  // NAME: a ClusterRole bound cluster-wide
+  std::vector<std::string> databases;     // TARGET/PROFILE
+  std::string duration;                   // "" = the policy's default
   std::string reason;
   std::string ticket;
   std::string startAt;  // RFC 3339, "" = now
@@ -42,6 +43,8 @@ struct RequestFlags {
 [[nodiscard]] Result<v1alpha1::RequestedRole> parseRoleFlag(std::string_view text,
                                                             const AccessPolicy* policy);
 // "--db orders-db/readonly".
+// --cluster-role NAME: ClusterRole NAME with scope Cluster (bound by a ClusterRoleBinding).
+[[nodiscard]] Result<v1alpha1::RequestedRole> parseClusterRoleFlag(std::string_view text);
 [[nodiscard]] Result<v1alpha1::RequestedDatabase> parseDatabaseFlag(std::string_view text);
 
 // The AccessRequest to create in `ns` (spec.requester left out: the webhook stamps it).

@@ -205,6 +205,29 @@ TEST_F(PluginTest, ARequestOutsideThePolicyIsRefusedWithTheWebhooksMessage) {
   EXPECT_NE(bad.err.find("--for"), std::string::npos) << bad.err;
 }
 
+// A cluster-wide grant has its own flag; the webhook judges it against spec.clusterRoles.
+TEST_F(PluginTest, AClusterWideRoleIsAskedForWithItsOwnFlag) {
+  auto preview =
+      grantMerged({"request", "--policy", policy_, "--cluster-role", "node-viewer", "--reason",
+                   "e2e: a node is flapping", "--name", "nodes", "--dry-run"});
+  ASSERT_EQ(preview.exitCode, 0) << preview.out << preview.err;
+  EXPECT_NE(preview.out.find("would be created"), std::string::npos) << preview.out;
+  EXPECT_EQ(phase("nodes"), "") << "a dry run creates nothing";
+
+  auto refused =
+      grantMerged({"request", "--policy", policy_, "--cluster-role", "edit", "--reason", "e2e"});
+  EXPECT_EQ(refused.exitCode, 3) << refused.out << refused.err;
+  EXPECT_NE(
+      refused.err.find("cluster-wide role ClusterRole/edit is not allowed by policy " + policy_),
+      std::string::npos)
+      << refused.err;
+
+  auto hint =
+      grantMerged({"request", "--policy", policy_, "--role", "node-viewer", "--reason", "e2e"});
+  EXPECT_EQ(hint.exitCode, 2) << hint.out << hint.err;
+  EXPECT_NE(hint.err.find("--cluster-role node-viewer"), std::string::npos) << hint.err;
+}
+
 // kubectl completes `kubectl grant ...` through kubectl_complete-grant on the PATH (cobra's
 // __complete protocol); request names come from the API as the user sees them.
 TEST_F(PluginTest, KubectlCompletesThePluginsCommandsAndRequestNames) {

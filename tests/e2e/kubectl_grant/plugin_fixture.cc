@@ -36,6 +36,7 @@ spec:
   requesters: {{groups: [payments-devs]}}
   namespaces: [{}]
   roles: [{{kind: ClusterRole, name: view}}]
+  clusterRoles: [node-viewer]
   defaultDuration: 10m
   maxDuration: 1h
   requireReason: true

@@ -82,6 +82,45 @@ TEST(ParseRoleFlag, RejectsBadInputNamingTheFlag) {
   }
 }
 
+TEST(ParseClusterRoleFlag, AsksForAClusterScopedClusterRole) {
+  auto role = parseClusterRoleFlag("node-viewer");
+  ASSERT_TRUE(role.has_value()) << role.error().message;
+  EXPECT_EQ(role->kind, RoleKind::ClusterRole);
+  EXPECT_EQ(role->name, "node-viewer");
+  EXPECT_EQ(role->scope, v1alpha1::RoleScope::Cluster);
+  EXPECT_TRUE(role->namespaces.empty()) << "a Cluster entry names no namespace";
+  for (const char* bad : {"", "ClusterRole/node-viewer", "node-viewer@payments", "Node"}) {
+    auto r = parseClusterRoleFlag(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().message.rfind("--cluster-role", 0), 0u) << r.error().message;
+  }
+}
+
+TEST(ParseRoleFlag, PointsAClusterOnlyRoleToTheClusterRoleFlag) {
+  auto policy = testing::paymentsOncallPolicy();
+  policy.spec.clusterRoles = {"node-viewer"};
+  auto r = parseRoleFlag("node-viewer", &policy);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_NE(r.error().message.find("--cluster-role node-viewer"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(BuildRequest, ClusterRolesBecomeClusterScopedEntriesAndShowSo) {
+  auto policy = testing::paymentsOncallPolicy();
+  policy.spec.clusterRoles = {"node-viewer"};
+  RequestFlags flags{
+      .policy = "payments-oncall", .roles = {"view"}, .clusterRoles = {"node-viewer"}};
+  auto r = buildRequest(flags, "payments", &policy);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  ASSERT_EQ(r->spec.roles.size(), 2u);
+  EXPECT_EQ(r->spec.roles[0].scope, v1alpha1::RoleScope::Namespace);
+  EXPECT_EQ(r->spec.roles[1].scope, v1alpha1::RoleScope::Cluster);
+  EXPECT_EQ(rolesText(*r), "view@payments ClusterRole/node-viewer@cluster");
+  RequestFlags onlyCluster{.policy = "payments-oncall", .clusterRoles = {"node-viewer"}};
+  EXPECT_TRUE(buildRequest(onlyCluster, "payments", &policy).has_value())
+      << "a cluster role alone is something to ask for";
+}
+
 TEST(ParseDatabaseFlag, NeedsTargetAndProfile) {
   auto db = parseDatabaseFlag("orders-db/readonly");
   ASSERT_TRUE(db.has_value());
@@ -122,7 +161,7 @@ TEST(BuildRequest, RejectsWhatTheServerWouldNotParse) {
     const char* mentions;
   } cases[] = {
       {"no policy", RequestFlags{.roles = {"view"}}, "--policy"},
-      {"nothing asked", RequestFlags{.policy = "p"}, "--role or --db"},
+      {"nothing asked", RequestFlags{.policy = "p"}, "--role, --cluster-role or --db"},
       {"bad duration", RequestFlags{.policy = "p", .roles = {"view"}, .duration = "2 days"},
        "--for"},
       {"bad start", RequestFlags{.policy = "p", .roles = {"view"}, .startAt = "tomorrow"},
