@@ -13,6 +13,7 @@
 #   and runs the operator with your KUBECONFIG; the webhook configurations still point at
 #   this machine, so this is for clusters that can reach it (e.g. kind with host networking).
 # Environment: WEBHOOK_PORT (9443), HEALTH_ADDR (:8081), METRICS_ADDR (:8080), AUDIT_LOG (-),
+#   OPERATOR_PREFIX (a command to run the operator under, e.g. "heaptrack -o FILE"),
 #   OPERATOR_IDENTITY (kubegrant-operator: the username the operator's kubeconfig
 #   authenticates as; the webhooks' matchConditions and the RBAC bind exactly that).
 set -euo pipefail
@@ -139,7 +140,9 @@ MSG
 fi
 
 apply_examples &
-exec "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" --operator-identity "$OPERATOR_IDENTITY" \
+# OPERATOR_PREFIX runs the operator under a tool (bench/operator_scale_bench.sh: heaptrack).
+# shellcheck disable=SC2086
+exec ${OPERATOR_PREFIX:-} "$OPERATOR" --kubeconfig "$OPERATOR_KUBECONFIG" --operator-identity "$OPERATOR_IDENTITY" \
   "${webhook_flags[@]}" \
   --health-addr "${HEALTH_ADDR:-:8081}" --metrics-addr "${METRICS_ADDR:-:8080}" \
   --audit-log "${AUDIT_LOG:--}"

@@ -21,16 +21,12 @@ AsyncEventSink::~AsyncEventSink() { stop(); }
 
 void AsyncEventSink::record(const v1alpha1::AccessRequest& request,
                             const controllers::access_request::RequestEvent& event) {
-  // Only what an Event's involvedObject needs.
-  nlohmann::json involved;
-  involved["apiVersion"] = std::string(v1alpha1::kApiVersion);
-  involved["kind"] = std::string(v1alpha1::kAccessRequestKind);
-  involved["metadata"] = {{"name", request.metadata.name},
-                          {"namespace", request.metadata.namespace_},
-                          {"uid", request.metadata.uid}};
-  Pending p{kube::Object(std::move(involved)),
+  Pending p{request.metadata.name,
+            request.metadata.namespace_,
+            request.metadata.uid,
             event.type == "Warning" ? runtime::EventType::Warning : runtime::EventType::Normal,
-            event.reason, event.message};
+            event.reason,
+            event.message};
   std::lock_guard<std::mutex> g(mu_);
   if (stopping_) return;
   if (pending_.size() >= maxPending_) {
@@ -81,7 +77,14 @@ void AsyncEventSink::run() {
       p = std::move(pending_.front());
       pending_.pop_front();
     }
-    recorder_.event(p.involved, p.type, p.reason, p.message);
+    // Only what an Event's involvedObject needs.
+    const kube::Object involved(nlohmann::json{{"apiVersion", std::string(v1alpha1::kApiVersion)},
+                                               {"kind", std::string(v1alpha1::kAccessRequestKind)},
+                                               {"metadata",
+                                                {{"name", std::move(p.name)},
+                                                 {"namespace", std::move(p.namespace_)},
+                                                 {"uid", std::move(p.uid)}}}});
+    recorder_.event(involved, p.type, p.reason, p.message);
   }
 }
 

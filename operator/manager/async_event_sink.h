@@ -38,8 +38,10 @@ class AsyncEventSink final : public runtime::Runnable {
   uint64_t dropped() const;
 
  private:
+  // What a queued Event needs of its request: its name, namespace and uid (the involvedObject
+  // is built when the Event is sent), not a copy of the object (bench/README.md, issue 15).
   struct Pending {
-    kube::Object involved;
+    std::string name, namespace_, uid;
     runtime::EventType type;
     std::string reason;
     std::string message;

@@ -91,8 +91,13 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   mgr.addReadyzCheck("seal-keys", [keyring] { return keyring->ready(); });
 
   // Typed views first: a reconcile woken by an event finds that event's object decoded.
+  // AccessRequests, the objects there are thousands of: every reader takes the typed store's
+  // decoded copy, so the informer keeps its own copy packed (MessagePack) rather than as a
+  // JSON tree, and its indexes answer with keys (bench/README.md, issue 15).
+  runtime::InformerOptions requestCache;
+  requestCache.compactCache = true;
   auto& requests = mgr.typedStore<v1::AccessRequest>(kube::resources::accessRequests(),
-                                                     decoder<v1::AccessRequest>());
+                                                     decoder<v1::AccessRequest>(), requestCache);
   auto& policies = mgr.typedStore<v1::AccessPolicy>(kube::resources::accessPolicies(),
                                                     decoder<v1::AccessPolicy>());
   // The webhook checks spec.databases against the targets (target and profile exist).
@@ -100,8 +105,9 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
                                                      decoder<v1::DatabaseTarget>());
   runtime::InformerOptions managedByUs;
   managedByUs.labelSelector = fmt::format("{}={}", ar::kManagedByLabel, ar::kManagedByValue);
+  managedByUs.compactCache = true;  // one per Active request; read once per reconcile
   auto& roleBindings = mgr.informer(kube::resources::roleBindings(), managedByUs);
-  auto& requestInformer = mgr.informer(kube::resources::accessRequests());
+  auto& requestInformer = mgr.informer(kube::resources::accessRequests(), requestCache);
   requestInformer.addIndexer(webhooks::kOpenRequestsIndex, webhooks::openRequestsIndex());
   requestInformer.addIndexer(kPolicyIndex, [](const kube::Object& obj) {
     std::vector<std::string> out;
@@ -144,10 +150,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   mgr.informer(kube::resources::accessPolicies())
       .addEventHandler(runtime::enqueueMapped(
           controller.queue(), [&requestInformer](const kube::Object& policy) {
-            std::vector<runtime::NamespacedName> keys;
-            for (const auto& r : requestInformer.store().byIndex(kPolicyIndex, policy.name()))
-              keys.push_back(r->key());
-            return keys;
+            return requestInformer.store().keysByIndex(kPolicyIndex, policy.name());
           }));
   // A binding changed or deleted behind our back: its request re-checks its grants.
   roleBindings.addEventHandler(

@@ -110,6 +110,18 @@ std::vector<ObjectPtr> Store::byIndex(const std::string& indexName,
   return out;
 }
 
+std::vector<NamespacedName> Store::keysByIndex(const std::string& indexName,
+                                               const std::string& value) const {
+  std::shared_lock<std::shared_mutex> g(mu_);
+  std::vector<NamespacedName> out;
+  auto idx = indexes_.find(indexName);
+  if (idx == indexes_.end()) return out;
+  auto entry = idx->second.entries.find(value);
+  if (entry == idx->second.entries.end()) return out;
+  entry->second.forEach([&](const NamespacedName* key) { out.push_back(*key); });
+  return out;
+}
+
 std::vector<NamespacedName> Store::keys() const {
   std::shared_lock<std::shared_mutex> g(mu_);
   std::vector<NamespacedName> out;

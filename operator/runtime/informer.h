@@ -65,6 +65,9 @@ class Store {
   ObjectPtr get(const NamespacedName& key) const;
   std::vector<ObjectPtr> list() const;
   std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const;
+  // The keys indexed under `value`, in key order: nothing decoded (cheap in compact mode too).
+  std::vector<NamespacedName> keysByIndex(const std::string& indexName,
+                                          const std::string& value) const;
   std::vector<NamespacedName> keys() const;
   size_t size() const;
 

@@ -41,7 +41,7 @@ runtime::IndexFunc openRequestsIndex() {
 
 int InformerRequestLookup::countOpen(std::string_view policy, std::string_view username) const {
   return static_cast<int>(
-      informer_.store().byIndex(kOpenRequestsIndex, keyOf(policy, username)).size());
+      informer_.store().keysByIndex(kOpenRequestsIndex, keyOf(policy, username)).size());
 }
 
 }  // namespace kubegrant::webhooks

@@ -502,7 +502,12 @@ TEST_P(InformerCache, ARelistLeavesTheIndexEqualToOneBuiltFromAFreshList) {
       EXPECT_EQ(o->body, client.peek(kConfigMaps, o->key())->body);
     }
     EXPECT_EQ(got, want);  // byIndex answers in key order
+    std::vector<std::string> keys;
+    for (const auto& k : inf.store().keysByIndex("owner", owner)) keys.push_back(k.toString());
+    EXPECT_EQ(keys, want) << "keysByIndex: the same keys, in the same order";
   }
+  EXPECT_TRUE(inf.store().keysByIndex("owner", "nobody").empty());
+  EXPECT_TRUE(inf.store().keysByIndex("no-such-index", "o0").empty());
   // 8 removed, 5 changed, 1 new; deletions of the relist come in key order.
   auto events = rec.events();
   std::vector<std::string> deletes;

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Memory of the REAL kubegrant-operator holding many AccessRequests (issue 15), started the way
+# `make run` starts it (operator/deploy/run-local.sh: control plane, CRDs, RBAC, seal keys,
+# both webhook configurations, the operator as user kubegrant-operator):
+#   1. waits for /readyz and reads the operator's idle RSS,
+#   2. creates N AccessRequests as alice through both webhooks with CLIENTS parallel
+#      `kubectl create` processes: half under policies that need no approval (Active, one
+#      RoleBinding each), half under policies that need bob (Pending); a policy allows one
+#      requester 1,000 open requests, so there is one policy per 1,000,
+#   3. reports the create rate, waits until the operator has moved every request to its phase
+#      (kubegrant_accessrequest_transitions_total) and its work queue is empty, and reads its
+#      RSS and peak RSS (VmHWM); then once more after SETTLE seconds (the paced Events drain).
+#
+#   bench/operator_scale_bench.sh [BUILD_DIR] [DIR] [N] [CLIENTS] [SETTLE]
+#   (defaults: build, /tmp/kg-scale, 10000, 4, 60)
+#   HEAPTRACK=1 runs the operator under heaptrack (Debian's heaptrack) and prints where its
+#   memory is held at the end: DIR.heaptrack.zst, read with heaptrack_print.
+# The control plane is stopped at the end (tests/controlplane/down.sh --purge DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build}
+dir=${2:-/tmp/kg-scale}
+n=${3:-10000}
+clients=${4:-4}
+settle=${5:-60}
+[ -x "$build/operator/kubegrant-operator" ] || { echo "build it first (make build)" >&2; exit 1; }
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+health=$(free_port)
+metrics=$(free_port)
+mkdir -p "$dir"
+log="$dir/run-local.log"
+prefix=()
+if [ "${HEAPTRACK:-0}" = 1 ]; then prefix=(heaptrack -o "$dir/heaptrack"); fi
+
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  tests/controlplane/down.sh --purge "$dir" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+env -u KUBECONFIG WEBHOOK_PORT="$(free_port)" HEALTH_ADDR="127.0.0.1:$health" \
+  METRICS_ADDR="127.0.0.1:$metrics" AUDIT_LOG=/dev/null OPERATOR_PREFIX="${prefix[*]}" \
+  operator/deploy/run-local.sh "$build" "$dir" >"$log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$health/readyz" >/dev/null 2>&1 && break
+  kill -0 "$pid" 2>/dev/null || { cat "$log"; exit 1; }
+  sleep 0.1
+done
+curl -sf "http://127.0.0.1:$health/readyz" >/dev/null || { echo "never ready" >&2; cat "$log"; exit 1; }
+opid=$(pgrep -n -f -- "kubegrant-operator --kubeconfig $(cd "$dir" && pwd)/kubeconfig/operator.yaml")
+# shellcheck source=/dev/null
+source "$dir/env"
+k() { kubectl --kubeconfig "$KUBEGRANT_KUBECONFIG_ADMIN" "$@"; }
+status() { # VmRSS and VmHWM in MiB, Threads as is
+  awk -v k="$1:" '$1 == k {if ($3 == "kB") printf "%.1f MiB", $2 / 1024; else print $2}' "/proc/$opid/status"
+}
+metric() { # sum of a metric's samples whose labels contain $2
+  curl -sf "http://127.0.0.1:$metrics/metrics" | awk -v m="$1" -v l="${2:-}" \
+    'index($0, m) == 1 && index($0, l) > 0 {s += $NF} END {printf "%d", s}'
+}
+sleep 5
+echo "operator pid $opid, idle: RSS $(status VmRSS), peak $(status VmHWM), threads $(status Threads)"
+
+policies=$(((n + 999) / 1000))
+k create namespace scale --dry-run=client -o yaml | k apply -f - >/dev/null
+for i in $(seq 0 $((policies - 1))); do
+  required=$((i % 2)) # even: no approval needed (Active), odd: bob's (Pending)
+  for _ in $(seq 1 50); do
+    k apply -f - >/dev/null 2>&1 <<YAML && break
+apiVersion: kubegrant.io/v1alpha1
+kind: AccessPolicy
+metadata: {name: scale-$i}
+spec:
+  requesters: {groups: [payments-devs]}
+  namespaces: [scale]
+  roles: [{kind: ClusterRole, name: view}]
+  defaultDuration: 4h
+  maxDuration: 4h
+  maxOpenRequests: 1000
+  approval: {approvers: {groups: [payments-leads]}, required: $required}
+YAML
+    sleep 0.2
+  done
+done
+work=$(mktemp -d)
+for c in $(seq 0 $((clients - 1))); do
+  for j in $(seq "$c" "$clients" $((n - 1))); do
+    printf -- '---\napiVersion: kubegrant.io/v1alpha1\nkind: AccessRequest\nmetadata: {name: r-%d, namespace: scale}\nspec: {policy: scale-%d, reason: scale bench, roles: [{kind: ClusterRole, name: view}]}\n' \
+      "$j" $((j / 1000))
+  done >"$work/c$c.yaml"
+done
+echo "load average before the creates: $(cut -d' ' -f1-3 /proc/loadavg)"
+t0=$(date +%s.%N)
+for c in $(seq 0 $((clients - 1))); do
+  kubectl --kubeconfig "$KUBEGRANT_KUBECONFIG_ALICE" create -f "$work/c$c.yaml" \
+    >"$work/c$c.out" 2>&1 &
+done
+wait_failed=0
+for job in $(jobs -p); do [ "$job" = "$pid" ] || wait "$job" || wait_failed=1; done
+t1=$(date +%s.%N)
+created=$(cat "$work"/c*.out | grep -c ' created$' || true)
+awk -v n="$created" -v t0="$t0" -v t1="$t1" -v c="$clients" \
+  'BEGIN {printf "created %d AccessRequests with %d clients in %.1f s (%.0f/s)\n", n, c, t1 - t0, n / (t1 - t0)}'
+[ "$wait_failed" = 0 ] || { echo "some creates failed:" >&2; grep -v ' created$' "$work"/c*.out | head >&2; }
+rm -rf "$work"
+
+t0=$(date +%s)
+phases() { k get accessrequests -n scale --no-headers -o custom-columns=P:.status.phase | sort | uniq -c | tr -s ' ' | paste -sd, -; }
+while :; do
+  now=$(phases)
+  with_phase=$(awk -F, '{for (i = 1; i <= NF; i++) {split($i, a, " "); if (a[2] != "<none>") s += a[1]}} END {print s + 0}' <<<"$now")
+  [ "$with_phase" -ge "$created" ] && [ "$(metric kubegrant_workqueue_depth)" = 0 ] && break
+  [ $(($(date +%s) - t0)) -lt 900 ] || { echo "not settled after 900 s: $now" >&2; break; }
+  sleep 5
+done
+echo "all $created have a phase ($now) $(($(date +%s) - t0)) s after the last create:" \
+  "RSS $(status VmRSS), peak $(status VmHWM), threads $(status Threads)"
+echo "RoleBindings in scale: $(k get rolebindings -n scale --no-headers 2>/dev/null | wc -l)"
+sleep "$settle"
+echo "after $settle s more: RSS $(status VmRSS), peak $(status VmHWM)," \
+  "Events dropped $(metric kubegrant_events_dropped)"
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "${HEAPTRACK:-0}" = 1 ]; then
+  # SIGTERM to the operator itself: it shuts down cleanly and heaptrack (its parent) writes out.
+  kill "$opid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  pid=
+  # Kept beside DIR (which is purged at exit) for heaptrack_print or heaptrack_gui.
+  file="$dir.heaptrack.zst"
+  mv "$(find "$dir" -maxdepth 1 -name 'heaptrack.*' | head -1)" "$file"
+  echo "heaptrack: $file"
+  heaptrack_print --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
+    --peak-limit 25 "$file" 2>/dev/null | sed -n '/^MOST MEMORY CONSUMING/,$p' | head -150
+fi
