@@ -1,5 +1,3 @@
-#include "webhooks/server/informer_lookup.h"
-
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,6 +8,7 @@
 #include "operator/runtime/informer.h"
 #include "operator/runtime/testing/fake_client.h"
 #include "operator/runtime/typed_store.h"
+#include "webhooks/server/informer_lookup.h"
 
 namespace kubegrant::webhooks {
 namespace {
