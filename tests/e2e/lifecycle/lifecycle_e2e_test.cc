@@ -536,7 +536,7 @@ spec:
   ASSERT_TRUE(waitPhase("toomuch", "Failed"));
   auto msg = get("toomuch")["status"]["message"].get<std::string>();
   EXPECT_NE(msg.find("bind"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("rbac-operator.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("operator.bindableClusterRoles"), std::string::npos) << msg;
   EXPECT_TRUE(roleBindings().empty()) << "nothing partial is left";
   EXPECT_FALSE(aliceCanListPods());
 }
