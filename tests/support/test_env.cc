@@ -35,6 +35,23 @@ std::string TestEnv::pgAdminConnString() const {
          " password=" + pgAdminPassword + " connect_timeout=5";
 }
 
+std::vector<std::string> auditEvents(const std::string& logPath, const std::string& ns,
+                                     const std::string& name) {
+  std::vector<std::string> out;
+  std::ifstream in(logPath);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("kind", "") != "kubegrant.audit" || !j.contains("request")) {
+      continue;
+    }
+    if (j["request"].value("name", "") != name || j["request"].value("namespace", "") != ns) {
+      continue;
+    }
+    out.push_back(j.value("event", ""));
+  }
+  return out;
+}
+
 std::set<std::string> registeredMetrics(const std::string& sourceDir) {
   std::set<std::string> out;
   const std::regex literal("\"(kubegrant_[a-z_]+)\"");

@@ -53,6 +53,11 @@ CommandResult kubectl(const TestEnv& env, std::string_view user, std::vector<std
 nlohmann::json getAccessRequest(const TestEnv& env, const std::string& ns, const std::string& name);
 std::string accessRequestPhase(const TestEnv& env, const std::string& ns, const std::string& name);
 
+// The audit events ("requested", "approved", "revoked", ...) of AccessRequest ns/name, in
+// order, from the operator's stdout (one JSON line each, kind kubegrant.audit) at `logPath`.
+std::vector<std::string> auditEvents(const std::string& logPath, const std::string& ns,
+                                     const std::string& name);
+
 // Every "kubegrant_..." string literal in the operator's, controllers' and webhooks' .cc files
 // under `sourceDir`: the metrics the operator registers, for tests of what dashboards and
 // alerts query.

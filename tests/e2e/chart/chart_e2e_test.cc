@@ -194,17 +194,9 @@ spec:
       << "the request is gone";
   EXPECT_TRUE(grants().empty()) << grants().dump(2);
   EXPECT_FALSE(aliceCanListPods());
-  bool revoked = false;
-  std::istringstream audit(readFile(harness_.logPath()));
-  for (std::string line; std::getline(audit, line);) {
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("kind", "") == "kubegrant.audit" &&
-        j["request"]["name"] == "debug" && j["request"]["namespace"] == ns_ &&
-        j["event"] == "revoked") {
-      revoked = true;
-    }
-  }
-  EXPECT_TRUE(revoked) << "the audit log records the revocation";
+  auto events = testing::auditEvents(harness_.logPath(), ns_, "debug");
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back(), "revoked") << "the audit log records the revocation";
   // The release is gone, its webhook configurations with it; the CRDs and seal keys stay.
   auto releases = testing::runCommand(
       {env_.helm, "list", "-n", kNamespace, "-q", "--kubeconfig", env_.kubeconfig("admin")});
