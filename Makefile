@@ -21,7 +21,7 @@ build: deps $(BUILD_DIR)/build.ninja ## Build the operator, libraries and tests
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 .PHONY: controlplane
-controlplane: deps ## Build (or reuse cached) kube-apiserver and etcd for the local control plane
+controlplane: deps ## Build (or reuse cached) kube-apiserver, etcd and Helm for the local control plane and chart tests
 	tests/controlplane/build.sh
 
 .PHONY: test

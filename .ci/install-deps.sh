@@ -33,7 +33,7 @@ fi
 
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
   if [ -z "${KUBEGRANT_KUBE_APISERVER:-}" ] || [ -z "${KUBEGRANT_ETCD:-}" ]; then
-    echo "install-deps: Go is needed to build the test control plane (kube-apiserver, etcd);" >&2
+    echo "install-deps: Go is needed to build the test control plane (kube-apiserver, etcd) and Helm;" >&2
     echo "  install Go, or set KUBEGRANT_KUBE_APISERVER and KUBEGRANT_ETCD to existing binaries." >&2
     exit 1
   fi

@@ -4,7 +4,7 @@
 #   1. unit tests (ctest -L unit)
 #   2. a throwaway control plane in a temp dir: tests/controlplane/up.sh (etcd, kube-apiserver,
 #      PostgreSQL), always stopped and removed at the end, also on failure or Ctrl-C
-#   3. integration and e2e tests (ctest -L 'integration|e2e') with DIR/env sourced
+#   3. integration, e2e and chart tests (ctest -L 'integration|e2e|chart') with DIR/env sourced
 # Prints the time of each phase and the CTest summaries; exits non-zero if anything failed.
 #
 # Usage: .ci/run-tests.sh BUILD_DIR
@@ -120,10 +120,10 @@ if [ "$rc" -eq 0 ]; then
   # shellcheck disable=SC1091
   source "$CP_DIR/env"
   # ---- 3. integration + e2e ---------------------------------------------------------------------
-  kg_log "phase integration|e2e: ctest -L 'integration|e2e' (API server $KUBEGRANT_API_SERVER)"
+  kg_log "phase integration|e2e: ctest -L 'integration|e2e|chart' (API server $KUBEGRANT_API_SERVER)"
   t=$(kg_now_ms) phase="integration+e2e" phase_start=$t
   rc=0
-  ctest --test-dir "$BUILD_DIR" -L 'integration|e2e' --output-on-failure --no-tests=error 2>&1 |
+  ctest --test-dir "$BUILD_DIR" -L 'integration|e2e|chart' --output-on-failure --no-tests=error 2>&1 |
     tee "$LOG_DIR/integration.log" || rc=$?
   record "integration+e2e" "$rc" "$t" "$(ctest_summary "$LOG_DIR/integration.log")"
   tally "$LOG_DIR/integration.log"

@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  auto config = kube::loadDefaultConfig(flags->kubeconfig);
+  auto config = kube::loadDefaultConfig(flags->kubeconfig, {}, {.saDir = flags->serviceAccountDir});
   if (!config) {
     log::error("main", "cannot load cluster configuration", {{"error", config.error().message}});
     return 1;

@@ -36,8 +36,9 @@ std::optional<GrantRefused> refusal(const DesiredRoleBinding& rb, const Error& e
           "GrantForbidden",
           fmt::format("cannot create {} for {}: the operator may not bind it "
                       "(Kubernetes RBAC escalation rules require the operator to hold the role's "
-                      "permissions or have `bind` on it; add it to "
-                      "operator/deploy/rbac-operator.yaml); nothing was granted. API server "
+                      "permissions or have `bind` on it; add it to the Helm chart's "
+                      "operator.bindableClusterRoles or operator.bindableRoles); nothing was "
+                      "granted. API server "
                       "said: {}",
                       bindingName(rb), what, e.message)};
     case ErrorCode::NotFound:
@@ -77,6 +78,11 @@ Executor::Executor(kube::Client& client, Clock& clock, ExecutorOptions options)
                   "unreachable); retried with backoff capped at 30 s, never given up.",
                   {})
              .with({});
+    breakGlass_ = &m->counter("kubegrant_accessrequest_break_glass_total",
+                              "Requests approved automatically under a policy's break-glass "
+                              "rule (the BreakGlass Event), for alerting.",
+                              {})
+                       .with({});
   }
 }
 
@@ -250,6 +256,9 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request, const Dele
 }
 
 Executor::Outcome Executor::perform(const v1::AccessRequest&, const Record& e) const {
+  if (breakGlass_ && e.event == AuditEvent::Approved && e.reason == "BreakGlass") {
+    breakGlass_->inc();
+  }
   if (options_.audit) {
     options_.audit->write(auditRecord(e.event, e.subject, e.approvers, clock_.now()));
   }

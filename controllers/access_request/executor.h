@@ -97,6 +97,7 @@ class Executor {
   metrics::Family<metrics::Histogram>* expiryLag_ = nullptr;
   metrics::Family<metrics::Counter>* grantOps_ = nullptr;
   metrics::Gauge* revocationsPending_ = nullptr;
+  metrics::Counter* breakGlass_ = nullptr;
   mutable std::mutex pendingMu_;
   mutable std::set<std::string> pendingUids_;  // requests whose database user is not gone yet
 };

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Renders operator/deploy/webhooks.yaml for a webhook served at URL with a serving
+# Renders kubegrant's webhook configurations from the Helm chart
+# (charts/kubegrant/templates/webhooks.yaml) for a webhook served at URL with a serving
 # certificate signed by the CA in CA_FILE (PEM). Prints the manifests on stdout:
 #   operator/deploy/render-webhooks.sh https://127.0.0.1:9443 DIR/ca.crt kubegrant-operator \
 #     | kubectl apply -f -
@@ -10,12 +11,11 @@
 # and render-rbac.sh's argument:
 #   USERNAME                          any username, e.g. kubegrant-operator from a client
 #                                     certificate (the local user of `make run` and tests)
-#   --service-account NAMESPACE/NAME  the in-cluster operator's ServiceAccount, rendered as
+#   --service-account NAMESPACE/NAME  a ServiceAccount, rendered as
 #                                     system:serviceaccount:NAMESPACE:NAME (the username the
 #                                     API server gives a ServiceAccount token)
-# e.g. render-webhooks.sh https://kubegrant-webhook.kubegrant-system.svc:443 ca.crt \
-#        --service-account kubegrant-system/kubegrant-operator
-# See operator-identity.sh for what is accepted.
+# See operator-identity.sh for what is accepted. In a cluster, install the chart instead: it
+# points the configurations at its webhook Service.
 # WEBHOOK_CONFIG_NAME (environment, default kubegrant) names both configurations, so tests
 # sharing a control plane can register their own and delete exactly those.
 set -euo pipefail
@@ -23,6 +23,8 @@ usage="usage: $0 WEBHOOK_URL CA_FILE (OPERATOR_USERNAME | --service-account NAME
 here="$(cd "$(dirname "$0")" && pwd)"
 # shellcheck source=operator-identity.sh
 source "$here/operator-identity.sh"
+# shellcheck source=chart.sh
+source "$here/chart.sh"
 [ $# -ge 3 ] && [ $# -le 4 ] || { echo "$usage" >&2; exit 2; }
 url=${1%/}
 ca_file=$2
@@ -33,9 +35,8 @@ if [ "$rc" = 2 ]; then echo "$usage" >&2; exit 2; fi
 if [ "$rc" != 0 ]; then echo "$0: see the message above" >&2; exit 1; fi
 [ -s "$ca_file" ] || { echo "$0: CA file $ca_file is missing or empty" >&2; exit 1; }
 case "$url" in https://*) ;; *) echo "$0: WEBHOOK_URL must be https://..." >&2; exit 1 ;; esac
-ca_bundle=$(base64 -w0 <"$ca_file")
-# Plain substitution of exactly these three placeholders (no envsubst dependency, nothing
-# else in the template is touched).
-sed -e "s|\${WEBHOOK_URL}|$url|g" -e "s|\${CA_BUNDLE}|$ca_bundle|g" \
-  -e "s|\${OPERATOR_USERNAME}|$operator_username|g" \
-  -e "s|^  name: kubegrant\$|  name: ${WEBHOOK_CONFIG_NAME:-kubegrant}|" "$here/webhooks.yaml"
+kg_render_chart webhooks.yaml -- \
+  --set-string "webhook.url=$url" \
+  --set-string "webhook.caBundle=$(base64 -w0 <"$ca_file")" \
+  --set-string "webhook.configurationName=${WEBHOOK_CONFIG_NAME:-kubegrant}" \
+  --set-string "operator.identity=$operator_username"

@@ -281,14 +281,20 @@ Result<ClusterConfig> loadInClusterConfig(const InClusterSource& source) {
 }
 
 Result<ClusterConfig> loadDefaultConfig(const fs::path& explicitPath,
-                                        const KubeconfigOptions& options) {
+                                        const KubeconfigOptions& options,
+                                        const InClusterSource& inCluster) {
   if (!explicitPath.empty()) return loadKubeconfig(explicitPath, options);
   if (const char* env = std::getenv("KUBECONFIG"); env != nullptr && *env != '\0') {
     return loadKubeconfigFiles(splitKubeconfigPaths(env), options);
   }
-  if (const char* host = std::getenv("KUBERNETES_SERVICE_HOST"); host != nullptr && *host) {
-    return loadInClusterConfig();
+  std::string host;
+  if (!inCluster.env.empty()) {
+    auto it = inCluster.env.find("KUBERNETES_SERVICE_HOST");
+    if (it != inCluster.env.end()) host = it->second;
+  } else if (const char* h = std::getenv("KUBERNETES_SERVICE_HOST"); h != nullptr) {
+    host = h;
   }
+  if (!host.empty()) return loadInClusterConfig(inCluster);
   const char* home = std::getenv("HOME");
   if (home == nullptr) return fail(ErrorCode::Invalid, "no kubeconfig: KUBECONFIG and HOME unset");
   return loadKubeconfig(fs::path(home) / ".kube" / "config", options);

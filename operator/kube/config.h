@@ -63,10 +63,11 @@ struct InClusterSource {
 [[nodiscard]] Result<ClusterConfig> loadInClusterConfig(const InClusterSource& source = {});
 
 // kubectl's loading rules: an explicit path when non-empty (it must exist), else $KUBECONFIG
-// (every file, merged as loadKubeconfigFiles does), else in-cluster when KUBERNETES_SERVICE_HOST is
-// set, else
-// ~/.kube/config. KubeconfigOptions::context picks a context other than the current one.
+// (every file, merged as loadKubeconfigFiles does), else in-cluster (from `inCluster`) when
+// KUBERNETES_SERVICE_HOST is set, else ~/.kube/config. KubeconfigOptions::context picks a
+// context other than the current one.
 [[nodiscard]] Result<ClusterConfig> loadDefaultConfig(
-    const std::filesystem::path& explicitPath = {}, const KubeconfigOptions& options = {});
+    const std::filesystem::path& explicitPath = {}, const KubeconfigOptions& options = {},
+    const InClusterSource& inCluster = {});
 
 }  // namespace kubegrant::kube

@@ -49,6 +49,15 @@ const std::map<std::string, Spec>& specs() {
           f.kubeconfig = v;
           return ok();
         }}},
+      {"service-account-dir",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          if (v.empty()) {
+            return fail(ErrorCode::Invalid, "--service-account-dir: want a folder, got \"\"");
+          }
+          f.serviceAccountDir = v;
+          return ok();
+        }}},
       {"leader-elect",
        {true,
         [](Flags& f, const std::string& v) -> Result<void> {
@@ -274,6 +283,10 @@ Result<std::string> resolveOperatorIdentity(const Flags& flags, const std::strin
   return user;
 }
 
+Result<std::string> resolveOperatorIdentity(const Flags& flags) {
+  return resolveOperatorIdentity(flags, flags.serviceAccountDir + "/token");
+}
+
 int defaultHttpThreads() {
   return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
 }
@@ -362,6 +375,11 @@ Usage: kubegrant-operator [flags]
 Connection:
   --kubeconfig PATH            kubeconfig to use. Default: $KUBECONFIG, else the in-cluster
                                service account, else ~/.kube/config.
+  --service-account-dir DIR    In a cluster (no kubeconfig, KUBERNETES_SERVICE_HOST/PORT
+                               set): the folder with the ServiceAccount's token, ca.crt and
+                               namespace (default
+                               /var/run/secrets/kubernetes.io/serviceaccount). The token is
+                               re-read when it changes (the kubelet rotates it).
   --leader-elect               Run the controller only while holding the Lease
                                <leader-election-namespace>/<leader-election-id>; losing it
                                exits with status 1. The webhook serves on every replica.

@@ -20,6 +20,9 @@ int defaultHttpThreads();
 
 struct Flags {
   std::string kubeconfig;  // "" = $KUBECONFIG, in-cluster, ~/.kube/config
+  // The in-cluster ServiceAccount folder (token, ca.crt, namespace), used without a
+  // kubeconfig when KUBERNETES_SERVICE_HOST/PORT are set.
+  std::string serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount";
   bool leaderElect = false;
   std::string leaderElectionNamespace = "kubegrant-system";
   std::string leaderElectionId = "kubegrant-operator";
@@ -65,8 +68,9 @@ std::string helpText();
 
 // --operator-identity, or else the ServiceAccount of the in-cluster token at `tokenPath`.
 // Invalid, saying how to set it, when neither is there: no identity is built in.
-[[nodiscard]] Result<std::string> resolveOperatorIdentity(
-    const Flags& flags,
-    const std::string& tokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token");
+[[nodiscard]] Result<std::string> resolveOperatorIdentity(const Flags& flags,
+                                                          const std::string& tokenPath);
+// The same, with the token of --service-account-dir.
+[[nodiscard]] Result<std::string> resolveOperatorIdentity(const Flags& flags);
 
 }  // namespace kubegrant::manager

@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
-# Builds (or reuses) kube-apiserver and etcd for the local test control plane.
+# Builds (or reuses) kube-apiserver and etcd for the local test control plane, and the Helm
+# CLI the chart tests use.
 #
 # The binaries are built from the Go wrapper modules next to this script and cached in
 #   ${KUBEGRANT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kubegrant}/controlplane/<hash>/
 # where <hash> covers go.mod, go.sum and main.go of both modules and the build recipe, so they
-# are rebuilt only when a pinned version changes. KUBEGRANT_KUBE_APISERVER / KUBEGRANT_ETCD point
+# are rebuilt only when a pinned version changes. Helm (helm/, helm.sh/helm/v4 at the version
+# in helm/go.mod) is cached the same way, apart, in .../helm/<hash>/helm, so a Helm bump does
+# not rebuild the API server. KUBEGRANT_KUBE_APISERVER / KUBEGRANT_ETCD / KUBEGRANT_HELM point
 # at existing binaries instead (e.g. from setup-envtest) and skip the build for that binary.
 #
-# stdout: two lines, `KUBEGRANT_KUBE_APISERVER=<path>` and `KUBEGRANT_ETCD=<path>` (eval-able);
-# progress goes to stderr.
+# `build.sh helm` builds (or finds) Helm only and prints its line.
+#
+# stdout: three lines, `KUBEGRANT_KUBE_APISERVER=<path>`, `KUBEGRANT_ETCD=<path>` and
+# `KUBEGRANT_HELM=<path>` (eval-able); progress goes to stderr.
 set -euo pipefail
 # shellcheck source=tests/controlplane/lib.sh
 source "$(cd "$(dirname "$0")" && pwd)/lib.sh"
+only=${1:-}
+case "$only" in "" | helm) ;; *) kg_die "usage: $0 [helm]" ;; esac
 
 modules=(kube-apiserver etcd)
 
@@ -40,8 +47,10 @@ hash=$(
 )
 out_dir="$(kg_cache_root)/controlplane/$hash"
 
-build_one() {
-  local module=$1 ldflags=$2 out="$out_dir/$1"
+build_one() { # module ldflags [out_dir]
+  local module=$1 ldflags=$2
+  local out_dir=${3:-$out_dir}
+  local out="$out_dir/$1"
   if [ -x "$out" ]; then
     kg_log "$module: cached at $out"
     return 0
@@ -75,7 +84,7 @@ if [ -n "$etcd" ]; then
   kg_log "etcd: using KUBEGRANT_ETCD=$etcd"
 fi
 
-if [ -z "$kas" ] || [ -z "$etcd" ]; then
+if [ -z "$only" ] && { [ -z "$kas" ] || [ -z "$etcd" ]; }; then
   mkdir -p "$out_dir"
   # One build at a time per cache dir: parallel `make test` runs would otherwise race.
   exec 9>"$out_dir/.lock"
@@ -88,5 +97,40 @@ if [ -z "$kas" ] || [ -z "$etcd" ]; then
   exec 9>&-
 fi
 
-echo "KUBEGRANT_KUBE_APISERVER=$kas"
-echo "KUBEGRANT_ETCD=$etcd"
+# Helm: its own cache folder, keyed by its own module files.
+helm_bin="${KUBEGRANT_HELM:-}"
+if [ -n "$helm_bin" ]; then
+  [ -x "$helm_bin" ] || kg_die "KUBEGRANT_HELM=$helm_bin is not an executable file"
+  kg_log "helm: using KUBEGRANT_HELM=$helm_bin"
+else
+  helm_version=$(awk '{ for (i = 1; i < NF; i++) if ($i == "helm.sh/helm/v4") { print $(i + 1); exit } }' \
+    "$KG_CP_DIR/helm/go.mod")
+  [ -n "$helm_version" ] || kg_die "cannot read the helm.sh/helm/v4 version from helm/go.mod"
+  helm_ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=$helm_version"
+  helm_ldflags+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+  helm_hash=$(
+    {
+      echo "v1 trimpath helm[$helm_ldflags]"
+      for f in go.mod go.sum main.go; do
+        echo "== helm/$f"
+        cat "$KG_CP_DIR/helm/$f"
+      done
+    } | sha256sum | cut -c1-16
+  )
+  helm_dir="$(kg_cache_root)/helm/$helm_hash"
+  mkdir -p "$helm_dir"
+  exec 9>"$helm_dir/.lock"
+  if ! flock -n 9; then
+    kg_log "another build holds $helm_dir/.lock; waiting"
+    flock 9
+  fi
+  build_one helm "$helm_ldflags" "$helm_dir"
+  exec 9>&-
+  helm_bin="$helm_dir/helm"
+fi
+
+if [ -z "$only" ]; then
+  echo "KUBEGRANT_KUBE_APISERVER=$kas"
+  echo "KUBEGRANT_ETCD=$etcd"
+fi
+echo "KUBEGRANT_HELM=$helm_bin"

@@ -556,6 +556,7 @@ q() { printf '%q' "$1"; }
   echo "export KUBEGRANT_PG_BIN=$(q "$KG_PG_BIN")"
   echo "export KUBEGRANT_PG_CTL=$(q "$DIR/pg-ctl")"
   echo "export KUBEGRANT_ETCD_URL=$(q "$ETCD_URL")"
+  echo "export KUBEGRANT_HELM=$(q "$KUBEGRANT_HELM")"
 } >"$DIR/env.tmp"
 chmod 600 "$DIR/env.tmp"
 mv -f "$DIR/env.tmp" "$DIR/env"

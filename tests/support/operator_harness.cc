@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
@@ -104,6 +105,10 @@ void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix)
   ASSERT_NO_FATAL_FAILURE(
       mustAdmin({"wait", "--for", "condition=Established", "--timeout=60s",
                  "crd/accessrequests.kubegrant.io", "crd/accesspolicies.kubegrant.io"}));
+  if (chart_) {
+    ASSERT_NO_FATAL_FAILURE(setUpChart(configPrefix));
+    return;
+  }
   // RBAC for the one operator identity the operator runs as (kubeconfig "operator").
   auto rbac = runCommand({src + "/operator/deploy/render-rbac.sh", kOperatorIdentity});
   ASSERT_EQ(rbac.exitCode, 0) << rbac.err;
@@ -123,16 +128,7 @@ void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix)
   // Serving certificate from a fresh CA, registered with a name of our own.
   auto certs = runCommand({bins_.certsBin, "--dir", dir_ + "/certs", "--ip", "127.0.0.1"});
   ASSERT_EQ(certs.exitCode, 0) << certs.err;
-  // Registrations left by a crashed earlier run would point at a dead port.
-  auto stale = kubectl(env_, "admin", {"get", "validatingwebhookconfigurations", "-o", "name"});
-  std::istringstream names(stale.out);
-  for (std::string n; std::getline(names, n);) {
-    if (n.find(configPrefix + "-") == std::string::npos) continue;
-    std::string name = n.substr(n.find('/') + 1);
-    kubectl(env_, "admin",
-            {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
-    kubectl(env_, "admin", {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
-  }
+  removeStaleWebhooks(configPrefix);
   auto rendered = runCommand({"env", "WEBHOOK_CONFIG_NAME=" + webhookConfig_,
                               src + "/operator/deploy/render-webhooks.sh",
                               fmt::format("https://127.0.0.1:{}", webhookPort_),
@@ -144,19 +140,64 @@ void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix)
   ASSERT_NO_FATAL_FAILURE(registerWebhooks());
 }
 
+void OperatorHarness::removeStaleWebhooks(const std::string& configPrefix) {
+  // Registrations left by a crashed earlier run would point at a dead port. (In chart mode
+  // the release's own are replaced by the upgrade that follows.)
+  auto stale = kubectl(env_, "admin", {"get", "validatingwebhookconfigurations", "-o", "name"});
+  std::istringstream names(stale.out);
+  for (std::string n; std::getline(names, n);) {
+    if (n.find(configPrefix + "-") == std::string::npos) continue;
+    std::string name = n.substr(n.find('/') + 1);
+    if (name == webhookConfig_ && chart_) continue;
+    kubectl(env_, "admin",
+            {"delete", "validatingwebhookconfiguration", name, "--ignore-not-found"});
+    kubectl(env_, "admin", {"delete", "mutatingwebhookconfiguration", name, "--ignore-not-found"});
+  }
+}
+
+std::string OperatorHarness::base64File(const std::string& path) {
+  auto r = runCommand({"base64", "-w0", path});
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  return r.out;
+}
+
 void OperatorHarness::registerWebhooks() {
   auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, webhookYaml_);
   ASSERT_EQ(reg.exitCode, 0) << reg.err;
 }
 
 void OperatorHarness::startOperator() {
-  operator_.start(
-      bins_.operatorBin,
-      {"--kubeconfig", env_.kubeconfig("operator"), "--operator-identity", kOperatorIdentity,
-       "--webhook-port", std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs",
-       "--health-addr", fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0",
-       "--sweep-interval", "2s", "--log-level", "info"},
-      logPath_);
+  const std::vector<std::string> local = {
+      "--webhook-port",     std::to_string(webhookPort_),
+      "--webhook-cert-dir", dir_ + "/certs",
+      "--health-addr",      fmt::format("127.0.0.1:{}", healthPort_),
+      "--metrics-addr",     "0",
+      "--sweep-interval",   "2s",
+      "--log-level",        "info"};
+  if (chart_) {
+    // In-cluster: no kubeconfig anywhere, the ServiceAccount folder, the service address, and
+    // the configuration file the chart mounts (its ConfigMap), with local addresses on top.
+    auto cm = kubectl(env_, "admin",
+                      {"get", "configmap", fullname() + "-config", "-n", chart_->namespace_, "-o",
+                       "jsonpath={.data.config\\.yaml}"});
+    ASSERT_EQ(cm.exitCode, 0) << cm.err;
+    ASSERT_FALSE(cm.out.empty());
+    std::ofstream(dir_ + "/config.yaml") << cm.out;
+    std::vector<std::string> args = {"--config", dir_ + "/config.yaml", "--service-account-dir",
+                                     dir_ + "/serviceaccount"};
+    args.insert(args.end(), local.begin(), local.end());
+    const auto hostPort = env_.apiServer.substr(env_.apiServer.find("://") + 3);
+    const auto colon = hostPort.rfind(':');
+    operator_.start(bins_.operatorBin, args, logPath_,
+                    {"KUBECONFIG",  // no '=': removed from the child's environment
+                     "KUBERNETES_SERVICE_HOST=" + hostPort.substr(0, colon),
+                     "KUBERNETES_SERVICE_PORT=" + hostPort.substr(colon + 1)});
+  } else {
+    std::vector<std::string> args = {"--kubeconfig", env_.kubeconfig("operator"),
+                                     "--operator-identity", kOperatorIdentity};
+    args.insert(args.end(), local.begin(), local.end());
+    operator_.start(bins_.operatorBin, args, logPath_);
+  }
   bool ready = waitFor(
       [&] {
         auto r = runCommand({"curl", "-fsS", "--max-time", "1",
@@ -165,6 +206,118 @@ void OperatorHarness::startOperator() {
       },
       30s);
   ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(logPath_);
+}
+
+std::string OperatorHarness::fullname() const {
+  if (!chart_) return "kubegrant";
+  return chart_->release.find("kubegrant") != std::string::npos ? chart_->release
+                                                                : chart_->release + "-kubegrant";
+}
+
+std::string OperatorHarness::serviceAccountUsername() const {
+  return chart_
+             ? fmt::format("system:serviceaccount:{}:{}-operator", chart_->namespace_, fullname())
+             : std::string(kOperatorIdentity);
+}
+
+void OperatorHarness::setUpChart(const std::string& configPrefix) {
+  // Serving certificate from a fresh CA; registrations left by a crashed earlier run would
+  // point at a dead port.
+  auto certs = runCommand({bins_.certsBin, "--dir", dir_ + "/certs", "--ip", "127.0.0.1"});
+  ASSERT_EQ(certs.exitCode, 0) << certs.err;
+  removeStaleWebhooks(configPrefix);
+  std::vector<std::string> values = {
+      "--namespace",  chart_->namespace_,
+      "--set-string", "webhook.url=" + fmt::format("https://127.0.0.1:{}", webhookPort_),
+      "--set-string", "webhook.caBundle=" + base64File(dir_ + "/certs/ca.crt"),
+      "--set-string", "webhook.configurationName=" + webhookConfig_};
+  for (const auto& kv : chart_->set) {
+    values.push_back("--set");
+    values.push_back(kv);
+  }
+  const std::string chartDir = bins_.sourceDir + "/charts/kubegrant";
+  std::vector<std::string> install = {env_.helm,      "upgrade",
+                                      "--install",    chart_->release,
+                                      chartDir,       "--create-namespace",
+                                      "--kubeconfig", env_.kubeconfig("admin")};
+  install.insert(install.end(), values.begin(), values.end());
+  auto installed = runCommand(install);
+  ASSERT_EQ(installed.exitCode, 0) << installed.out << installed.err;
+  // The webhook configurations as the chart rendered them, for re-registering.
+  std::vector<std::string> tmpl = {env_.helm, "template",    chart_->release,
+                                   chartDir,  "--show-only", "templates/webhooks.yaml"};
+  tmpl.insert(tmpl.end(), values.begin(), values.end());
+  auto rendered = runCommand(tmpl);
+  ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+  webhookYaml_ = rendered.out;
+  // Requesters and approvers, bound the way the chart's NOTES.txt tells a platform team.
+  for (const char* role : {"requester", "approver"}) {
+    const std::string name = fmt::format("{}-{}-demo-users", fullname(), role);
+    kubectl(env_, "admin", {"delete", "clusterrolebinding", name, "--ignore-not-found"});
+    auto bound = kubectl(
+        env_, "admin",
+        {"create", "clusterrolebinding", name, fmt::format("--clusterrole={}-{}", fullname(), role),
+         "--group=payments-devs", "--group=payments-leads", "--user=mallory"});
+    ASSERT_EQ(bound.exitCode, 0) << bound.err;
+  }
+  ASSERT_NO_FATAL_FAILURE(writeServiceAccountDir());
+  ASSERT_NO_FATAL_FAILURE(startOperator());
+}
+
+void OperatorHarness::writeServiceAccountDir() {
+  // The TokenRequest API (what the kubelet uses for the projected token), as the admin.
+  auto token = kubectl(
+      env_, "admin",
+      {"create", "token", fullname() + "-operator", "-n", chart_->namespace_, "--duration=2h"});
+  ASSERT_EQ(token.exitCode, 0) << token.err;
+  const std::string sa = dir_ + "/serviceaccount";
+  std::filesystem::create_directories(sa);
+  {
+    std::ofstream out(sa + "/token");
+    out << token.out;
+  }
+  std::filesystem::permissions(
+      sa + "/token", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  std::filesystem::copy_file(env_.caCert, sa + "/ca.crt",
+                             std::filesystem::copy_options::overwrite_existing);
+  std::ofstream(sa + "/namespace") << chart_->namespace_;
+  // The same identity for kubectl (uninstallChart), reading the token by path.
+  std::ofstream(sa + "/kubeconfig") << fmt::format(R"(apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "{}", certificate-authority: "{}"}}}}]
+users: [{{name: sa, user: {{tokenFile: "{}"}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: sa}}}}]
+current-context: c
+)",
+                                                   env_.apiServer, sa + "/ca.crt", sa + "/token");
+}
+
+CommandResult OperatorHarness::kubectlAsServiceAccount(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {"kubectl", "--kubeconfig", dir_ + "/serviceaccount/kubeconfig"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return runCommand(argv);
+}
+
+void OperatorHarness::uninstallChart() {
+  ASSERT_TRUE(chart_);
+  auto hooks = runCommand({env_.helm, "get", "hooks", chart_->release, "-n", chart_->namespace_,
+                           "--kubeconfig", env_.kubeconfig("admin")});
+  ASSERT_EQ(hooks.exitCode, 0) << hooks.err;
+  auto json =
+      kubectl(env_, "admin", {"create", "--dry-run=client", "-o", "json", "-f", "-"}, hooks.out);
+  ASSERT_EQ(json.exitCode, 0) << json.err;
+  auto job = nlohmann::json::parse(json.out);
+  if (job.value("kind", "") == "List") job = job["items"][0];
+  ASSERT_EQ(job.value("kind", ""), "Job") << json.out;
+  const auto& container = job["spec"]["template"]["spec"]["containers"][0];
+  ASSERT_NE(container["image"].get<std::string>().find("kubectl"), std::string::npos);
+  ASSERT_EQ(job["spec"]["template"]["spec"]["serviceAccountName"].get<std::string>(),
+            fullname() + "-operator");
+  auto hook = kubectlAsServiceAccount(container["args"].get<std::vector<std::string>>());
+  ASSERT_EQ(hook.exitCode, 0) << "the pre-delete hook failed: " << hook.out << hook.err;
+  auto removed = runCommand({env_.helm, "uninstall", chart_->release, "-n", chart_->namespace_,
+                             "--no-hooks", "--kubeconfig", env_.kubeconfig("admin")});
+  ASSERT_EQ(removed.exitCode, 0) << removed.err;
 }
 
 void OperatorHarness::unregisterWebhooks() {

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ class ChildProcess {
   // -signal), or nullopt when it is still running.
   std::optional<int> wait(std::chrono::milliseconds timeout);
   bool running() const;
+  pid_t pid() const { return pid_; }
 
  private:
   pid_t pid_ = -1;
@@ -55,9 +57,32 @@ struct OperatorBinaries {
 // configured with (--operator-identity), trusted by the webhook and bound by the RBAC.
 inline constexpr const char* kOperatorIdentity = "kubegrant-operator";
 
+// How kubegrant is installed around the operator.
+struct ChartInstall {
+  // `helm upgrade --install RELEASE charts/kubegrant -n NAMESPACE` (KUBEGRANT_HELM) with these
+  // extra --set values; the webhook configurations point at this machine (webhook.url) with
+  // the test's serving certificate. The operator then runs as the chart's ServiceAccount: no
+  // kubeconfig, a token from the TokenRequest API written with the CA and namespace into a
+  // folder laid out like /var/run/secrets/kubernetes.io/serviceaccount
+  // (--service-account-dir), KUBERNETES_SERVICE_HOST/PORT set, and the chart's own
+  // configuration file (--config, from its ConfigMap) with local addresses on top.
+  std::string release = "kgchart";
+  std::string namespace_ = "kgchart-system";
+  std::vector<std::string> set;  // "key=value" for --set
+};
+
 class OperatorHarness {
  public:
-  explicit OperatorHarness(OperatorBinaries bins) : bins_(std::move(bins)) {}
+  explicit OperatorHarness(OperatorBinaries bins) : bins_(std::move(bins)) {
+    // KUBEGRANT_E2E_INSTALL=chart runs a whole suite against the Helm-installed kubegrant
+    // (one replica, no leader election: suites restart the operator at will).
+    if (const char* v = std::getenv("KUBEGRANT_E2E_INSTALL"); v && std::string(v) == "chart") {
+      chart_ = ChartInstall{.set = {"replicaCount=1", "leaderElection.enabled=false"}};
+    }
+  }
+  // Installs with the chart instead of operator/deploy's manifests (call before setUp).
+  void useChart(ChartInstall chart) { chart_ = std::move(chart); }
+  const std::optional<ChartInstall>& chart() const { return chart_; }
 
   // Installs kubegrant and starts the operator; webhooks are registered as
   // `<configPrefix>-<pid>` (stale ones with that prefix, left by a crashed run, are removed
@@ -74,10 +99,29 @@ class OperatorHarness {
 
   const std::string& dir() const { return dir_; }          // temp folder of this run
   const std::string& logPath() const { return logPath_; }  // operator stdout (audit) + stderr
+  pid_t operatorPid() const { return operator_.pid(); }
+
+  // Chart mode: the ServiceAccount's username (the operator's identity) and what
+  // `helm uninstall` does here. Its pre-delete hook is a Job, which cannot run on a control
+  // plane without nodes, so the hook's own container command (kubectl ARGS from the rendered
+  // Job) runs here with the same identity, the ServiceAccount's token; then
+  // `helm uninstall --no-hooks`. Records fatal failures.
+  std::string serviceAccountUsername() const;
+  void uninstallChart();
 
  private:
+  // <release>-kubegrant, or the release when it names kubegrant ("kubegrant" outside charts).
+  std::string fullname() const;
+  void setUpChart(const std::string& configPrefix);
+  void writeServiceAccountDir();
+  void removeStaleWebhooks(const std::string& configPrefix);
+  static std::string base64File(const std::string& path);
+  // kubectl ARGS as the chart's ServiceAccount (its token, the API server, the CA).
+  CommandResult kubectlAsServiceAccount(const std::vector<std::string>& args) const;
+
   OperatorBinaries bins_;
   TestEnv env_;
+  std::optional<ChartInstall> chart_;
   std::string dir_, logPath_, webhookConfig_, webhookYaml_;
   int webhookPort_ = 0, healthPort_ = 0;
   ChildProcess operator_;

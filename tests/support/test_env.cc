@@ -10,6 +10,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
 
 namespace kubegrant::testing {
 namespace {
@@ -31,6 +35,51 @@ std::string TestEnv::pgAdminConnString() const {
          " password=" + pgAdminPassword + " connect_timeout=5";
 }
 
+std::vector<std::string> auditEvents(const std::string& logPath, const std::string& ns,
+                                     const std::string& name) {
+  std::vector<std::string> out;
+  std::ifstream in(logPath);
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_object() || j.value("kind", "") != "kubegrant.audit" || !j.contains("request")) {
+      continue;
+    }
+    if (j["request"].value("name", "") != name || j["request"].value("namespace", "") != ns) {
+      continue;
+    }
+    out.push_back(j.value("event", ""));
+  }
+  return out;
+}
+
+std::set<std::string> registeredMetrics(const std::string& sourceDir) {
+  std::set<std::string> out;
+  const std::regex literal("\"(kubegrant_[a-z_]+)\"");
+  for (const char* dir : {"operator", "controllers", "webhooks"}) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(sourceDir + "/" + dir)) {
+      if (e.path().extension() != ".cc") continue;
+      std::ifstream in(e.path());
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string text = ss.str();
+      for (std::sregex_iterator it(text.begin(), text.end(), literal), end; it != end; ++it) {
+        out.insert((*it)[1]);
+      }
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> requireHelm() {
+  auto v = var("KUBEGRANT_HELM");
+  if (!v) {
+    ADD_FAILURE() << "KUBEGRANT_HELM is not set: the chart tests need the Helm CLI that "
+                     "tests/controlplane/build.sh builds. Run them with `make test`, or "
+                     "`eval $(tests/controlplane/build.sh helm) && export KUBEGRANT_HELM`.";
+  }
+  return v;
+}
+
 std::optional<TestEnv> requireEnv() {
   TestEnv env;
   struct Field {
@@ -46,6 +95,7 @@ std::optional<TestEnv> requireEnv() {
       {"KUBEGRANT_PG_DATABASE", &env.pgDatabase},
       {"KUBEGRANT_PG_ADMIN_USER", &env.pgAdminUser},
       {"KUBEGRANT_PG_ADMIN_PASSWORD", &env.pgAdminPassword},
+      {"KUBEGRANT_HELM", &env.helm},
   };
   for (auto& f : fields) {
     auto v = var(f.name);

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +19,7 @@ struct TestEnv {
   std::string caCert;     // KUBEGRANT_CA_CERT, the test CA (API server, clients, webhooks)
   std::string caKey;      // KUBEGRANT_CA_KEY
   std::string pgHost, pgPort, pgDatabase, pgAdminUser, pgAdminPassword;
+  std::string helm;  // KUBEGRANT_HELM, the Helm CLI tests/controlplane/build.sh built
 
   // DIR/kubeconfig/<user>.yaml for admin, operator, alice, bob, carol, mallory.
   std::string kubeconfig(std::string_view user) const;
@@ -28,6 +30,10 @@ struct TestEnv {
 // Loads once. On a missing variable, records a fatal failure naming it and returns nullopt;
 // callers do `auto env = requireEnv(); if (!env) return;` or use KG_REQUIRE_ENV.
 std::optional<TestEnv> requireEnv();
+
+// KUBEGRANT_HELM alone, for the chart tests that need no control plane: the path, or a fatal
+// failure naming the variable and nullopt.
+std::optional<std::string> requireHelm();
 
 struct CommandResult {
   int exitCode = -1;
@@ -46,6 +52,16 @@ CommandResult kubectl(const TestEnv& env, std::string_view user, std::vector<std
 // be read; and its status.phase ("" while it has none).
 nlohmann::json getAccessRequest(const TestEnv& env, const std::string& ns, const std::string& name);
 std::string accessRequestPhase(const TestEnv& env, const std::string& ns, const std::string& name);
+
+// The audit events ("requested", "approved", "revoked", ...) of AccessRequest ns/name, in
+// order, from the operator's stdout (one JSON line each, kind kubegrant.audit) at `logPath`.
+std::vector<std::string> auditEvents(const std::string& logPath, const std::string& ns,
+                                     const std::string& name);
+
+// Every "kubegrant_..." string literal in the operator's, controllers' and webhooks' .cc files
+// under `sourceDir`: the metrics the operator registers, for tests of what dashboards and
+// alerts query.
+std::set<std::string> registeredMetrics(const std::string& sourceDir);
 
 // A DNS-1123 name unique within this test process run: "<prefix>-<pid>-<counter>".
 std::string uniqueName(std::string_view prefix);

@@ -12,7 +12,7 @@
 //   if (auto r = server.start(); !r) { log + exit 1 }
 //   ... run ...; server.stop();
 //
-// Paths (operator/deploy/webhooks.yaml registers them):
+// Paths (charts/kubegrant/templates/webhooks.yaml registers them):
 //   POST /mutate-accessrequest     stamps spec.requester (create), approver/time (status)
 //   POST /validate-accessrequest   create, spec update and status (approval) rules
 //   POST /validate-accesspolicy    AccessPolicy sanity

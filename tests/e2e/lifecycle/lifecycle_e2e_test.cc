@@ -155,15 +155,7 @@ spec:
 
   // Audit events for `name`, in order, from the operator's stdout.
   std::vector<std::string> auditEvents(const std::string& name) {
-    std::vector<std::string> out;
-    std::istringstream in(readFile(auditPath_));
-    for (std::string line; std::getline(in, line);) {
-      auto j = json::parse(line, nullptr, false);
-      if (!j.is_object() || j.value("kind", "") != "kubegrant.audit") continue;
-      if (j["request"]["name"] != name || j["request"]["namespace"] != ns_) continue;
-      out.push_back(j["event"]);
-    }
-    return out;
+    return testing::auditEvents(auditPath_, ns_, name);
   }
   std::vector<json> auditRecords(const std::string& name) {
     std::vector<json> out;
@@ -536,7 +528,7 @@ spec:
   ASSERT_TRUE(waitPhase("toomuch", "Failed"));
   auto msg = get("toomuch")["status"]["message"].get<std::string>();
   EXPECT_NE(msg.find("bind"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("rbac-operator.yaml"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("operator.bindableClusterRoles"), std::string::npos) << msg;
   EXPECT_TRUE(roleBindings().empty()) << "nothing partial is left";
   EXPECT_FALSE(aliceCanListPods());
 }

@@ -1,7 +1,7 @@
 // End to end: the real API server calls the real admission webhook (WebhookServer with the
-// informer-backed policy lookup, registered from operator/deploy/webhooks.yaml with the test
-// CA), and users act through kubectl with their own kubeconfigs. Every rejection is checked
-// by its exact message, as kubectl prints it.
+// informer-backed policy lookup, registered from charts/kubegrant/templates/webhooks.yaml
+// (render-webhooks.sh) with the test CA), and users act through kubectl with their own kubeconfigs.
+// Every rejection is checked by its exact message, as kubectl prints it.
 
 #include "tests/support/webhook_e2e.h"
 

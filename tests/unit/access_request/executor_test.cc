@@ -77,6 +77,29 @@ TEST(Executor, PerformsEachEffectInOrderAndStopsAtARefusedGrant) {
   for (const auto& a : client.actions()) EXPECT_NE(a.verb, "updateStatus");
 }
 
+// A break-glass approval (the BreakGlass Event) is counted for the chart's
+// KubegrantBreakGlassUsed alert; an ordinary approval is not.
+TEST(Executor, CountsBreakGlassApprovals) {
+  FakeClock clock(at("2026-11-29T10:05:00Z"));
+  FakeClient client(&clock);
+  auto request = *v1::fromJson<v1::AccessRequest>(makeRequest());
+  metrics::Registry registry;
+  Executor executor(client, clock, {.metrics = &registry});
+  auto done = executor.run(
+      request,
+      {Record{AuditEvent::Approved, request, {"bob"}, "Normal", "Approved", "approved by bob"},
+       Record{AuditEvent::Approved,
+              request,
+              {},
+              "Warning",
+              "BreakGlass",
+              "approved automatically (break-glass)"}});
+  ASSERT_TRUE(done) << done.error().describe();
+  EXPECT_NE(registry.render().find("kubegrant_accessrequest_break_glass_total 1\n"),
+            std::string::npos)
+      << registry.render();
+}
+
 // A RoleBinding of the wanted name that is another request's (or not kubegrant's) is never
 // adopted, replaced or deleted: the grant is refused (GrantConflict) and nothing after it runs.
 TEST(Executor, RefusesToAdoptARoleBindingOwnedByAnotherRequest) {

@@ -1,4 +1,4 @@
-// operator/deploy/grafana-dashboard.json: a well-formed Grafana dashboard (the fields of the
+// charts/kubegrant/files/grafana-dashboard.json: a well-formed Grafana dashboard (the fields of the
 // dashboard JSON model that Grafana requires to import it), and every metric it queries is one
 // the operator registers (found as a string literal in the operator's sources), so no panel
 // stays empty because of a misspelt or imagined name.
@@ -13,6 +13,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/test_env.h"
+
 namespace kubegrant::deploy {
 namespace {
 
@@ -26,21 +28,8 @@ std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-json dashboard() { return json::parse(slurp(kSource + "/operator/deploy/grafana-dashboard.json")); }
-
-// Every "kubegrant_..." string literal in the operator's, controllers' and webhooks' sources.
-std::set<std::string> registeredMetrics() {
-  std::set<std::string> out;
-  const std::regex literal("\"(kubegrant_[a-z_]+)\"");
-  for (const char* dir : {"operator", "controllers", "webhooks"}) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(kSource + "/" + dir)) {
-      if (e.path().extension() != ".cc") continue;
-      const std::string text = slurp(e.path());
-      for (std::sregex_iterator it(text.begin(), text.end(), literal), end; it != end; ++it)
-        out.insert((*it)[1]);
-    }
-  }
-  return out;
+json dashboard() {
+  return json::parse(slurp(kSource + "/charts/kubegrant/files/grafana-dashboard.json"));
 }
 
 TEST(GrafanaDashboard, HasTheFieldsGrafanaNeedsToImportIt) {
@@ -74,7 +63,7 @@ TEST(GrafanaDashboard, HasTheFieldsGrafanaNeedsToImportIt) {
 }
 
 TEST(GrafanaDashboard, QueriesOnlyMetricsTheOperatorRegisters) {
-  const auto known = registeredMetrics();
+  const auto known = testing::registeredMetrics(kSource);
   ASSERT_TRUE(known.count("kubegrant_accessrequest_transitions_total")) << "scan found nothing";
   const std::regex name("kubegrant_[a-z_]+");
   int queried = 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -171,6 +172,28 @@ TEST(LoadInClusterConfig, ReadsServiceAccountFiles) {
        .saDir = dir.path()});
   ASSERT_TRUE(v6.has_value());
   EXPECT_EQ(v6->server, "https://[fd00::1]:443");
+}
+
+// No --kubeconfig and no $KUBECONFIG: the in-cluster path, from the folder the operator's
+// --service-account-dir names (the e2e test lays one out like the kubelet does).
+TEST(LoadDefaultConfig, WithoutAKubeconfigReadsTheServiceAccountFolderItIsGiven) {
+  TempDir dir;
+  dir.write("ca.crt", kCa);
+  dir.write("token", "t0k3n");
+  dir.write("namespace", "kg\n");
+  const char* saved = std::getenv("KUBECONFIG");
+  std::string keep = saved ? saved : "";
+  ::unsetenv("KUBECONFIG");
+  auto cfg = loadDefaultConfig(
+      {}, {},
+      {.env = {{"KUBERNETES_SERVICE_HOST", "127.0.0.1"}, {"KUBERNETES_SERVICE_PORT", "6443"}},
+       .saDir = dir.path()});
+  if (saved) ::setenv("KUBECONFIG", keep.c_str(), 1);
+  ASSERT_TRUE(cfg.has_value()) << cfg.error().describe();
+  EXPECT_EQ(cfg->server, "https://127.0.0.1:6443");
+  EXPECT_EQ(cfg->caPem, kCa);
+  EXPECT_EQ(cfg->tokenFile, (dir.path() / "token").string()) << "re-read on rotation";
+  EXPECT_EQ(cfg->namespace_, "kg");
 }
 
 TEST(LoadInClusterConfig, FailsOutsideACluster) {

@@ -1,8 +1,10 @@
 #include "operator/manager/flags.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 namespace kubegrant::manager {
@@ -53,6 +55,63 @@ TEST(OperatorFlags, ConfigFileIsOverriddenByTheCommandLine) {
   EXPECT_EQ(f->metricsAddr, ":9000");
   EXPECT_EQ(f->workers, 3);
   std::remove(path.c_str());
+}
+
+// What the chart's ConfigMap holds (charts/kubegrant/templates/configmap.yaml): booleans and
+// numbers as YAML scalars, every key a flag name.
+TEST(OperatorFlags, ConfigFileTakesTheChartsKeysWithYamlScalars) {
+  std::string path = ::testing::TempDir() + "/kubegrant-chart-config.yaml";
+  {
+    std::ofstream out(path);
+    out << "health-addr: :8081\nkube-api-burst: 400\nkube-api-qps: 200\nleader-elect: true\n"
+           "leader-election-id: kubegrant-operator\nleader-election-namespace: kg\n"
+           "log-level: info\nmetrics-addr: :8080\n"
+           "operator-identity: system:serviceaccount:kg:kubegrant-operator\n"
+           "seal-keys-secret: kg/kubegrant-seal-keys\nservice-account-dir: /var/run/sa\n"
+           "sweep-interval: 60s\nwebhook-cert-dir: /etc/kubegrant/webhook-certs\n"
+           "webhook-port: 9443\nworkers: 4\nadmin-group: ops,sec\n";
+  }
+  auto f = parseFlags({"--config", path});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_TRUE(f->leaderElect);
+  EXPECT_EQ(f->leaderElectionNamespace, "kg");
+  EXPECT_EQ(f->operatorIdentity, "system:serviceaccount:kg:kubegrant-operator");
+  EXPECT_EQ(f->sealKeysSecret, "kg/kubegrant-seal-keys");
+  EXPECT_EQ(f->serviceAccountDir, "/var/run/sa");
+  EXPECT_EQ(f->webhookCertDir, "/etc/kubegrant/webhook-certs");
+  EXPECT_EQ(f->adminGroups, (std::vector<std::string>{"ops", "sec"}));
+  {
+    std::ofstream out(path);
+    out << "leader-elect: true\nwebhook-prot: 1\n";
+  }
+  auto bad = parseFlags({"--config", path});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("unknown key \"webhook-prot\""), std::string::npos)
+      << bad.error().message;
+  std::remove(path.c_str());
+}
+
+// --service-account-dir: where the in-cluster token, CA and namespace are; the operator's
+// identity defaults to the ServiceAccount of the token found there.
+TEST(OperatorFlags, ServiceAccountDirNamesTheTokenTheIdentityComesFrom) {
+  auto d = parseFlags({});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->serviceAccountDir, "/var/run/secrets/kubernetes.io/serviceaccount");
+  std::string dir = ::testing::TempDir() + "/kg-sa-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/token") << "eyJhbGciOiJSUzI1NiJ9."
+                                << "eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6a3ViZWdyYW50LXN5c3"
+                                   "RlbTprdWJlZ3JhbnQtb3BlcmF0b3IifQ"
+                                << ".c2ln\n";
+  auto f = parseFlags({"--service-account-dir", dir});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->serviceAccountDir, dir);
+  auto id = resolveOperatorIdentity(*f);
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, "system:serviceaccount:kubegrant-system:kubegrant-operator");
+  EXPECT_FALSE(parseFlags({"--service-account-dir="}));
+  EXPECT_NE(helpText().find("--service-account-dir DIR"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(OperatorFlags, SecurityFlags) {

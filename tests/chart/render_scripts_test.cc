@@ -1,5 +1,7 @@
-// operator/deploy/render-webhooks.sh: the identity excluded by the matchConditions, local
-// username or in-cluster ServiceAccount, and what it refuses.
+// operator/deploy/render-webhooks.sh and render-rbac.sh, which render parts of the Helm chart
+// (charts/kubegrant) for an operator run outside the cluster: the identity excluded by the
+// matchConditions and bound by the RBAC, local username or ServiceAccount, and what they
+// refuse. They run Helm (KUBEGRANT_HELM), hence the `chart` label.
 
 #include <gtest/gtest.h>
 
@@ -29,6 +31,7 @@ int countOf(const std::string& haystack, const std::string& needle) {
 class RenderWebhooksTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    ASSERT_TRUE(testing::requireHelm());
     ca_ = (std::filesystem::temp_directory_path() /
            ("kg-render-test-" + std::to_string(::getpid()) + ".crt"))
               .string();
@@ -105,6 +108,7 @@ const std::string kRbacScript =
     std::string(KUBEGRANT_SOURCE_DIR) + "/operator/deploy/render-rbac.sh";
 
 TEST(RenderRbacTest, BindsTheOneIdentityAndNoGroup) {
+  ASSERT_TRUE(testing::requireHelm());
   auto user = runCommand({kRbacScript, "kubegrant-operator"});
   ASSERT_EQ(user.exitCode, 0) << user.err;
   EXPECT_EQ(countOf(user.out,
@@ -126,6 +130,11 @@ TEST(RenderRbacTest, BindsTheOneIdentityAndNoGroup) {
   // The ServiceAccount's username is bound as the ServiceAccount too.
   auto saName = runCommand({kRbacScript, "system:serviceaccount:ops:kg"});
   EXPECT_EQ(countOf(saName.out, "- {kind: ServiceAccount, name: kg, namespace: ops}"), 3);
+  // The ClusterRoles teams bind come from the chart too, and the namespace of the Lease.
+  EXPECT_NE(user.out.find("name: kubegrant-requester\n"), std::string::npos);
+  EXPECT_NE(user.out.find("name: kubegrant-approver\n"), std::string::npos);
+  EXPECT_NE(user.out.find("kind: Namespace\nmetadata:\n  name: kubegrant-system"),
+            std::string::npos);
   EXPECT_NE(runCommand({kRbacScript}).exitCode, 0);
   EXPECT_NE(runCommand({kRbacScript, "x' || true"}).exitCode, 0);
 }
