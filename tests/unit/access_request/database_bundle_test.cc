@@ -207,6 +207,30 @@ TEST_F(DatabaseBundleTest, AChangedProfileTheDatabaseRefusesFailsTheRequestWithN
   EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
 }
 
+TEST_F(DatabaseBundleTest, AStaleCachedTargetWithoutTheProfileRevokesNothing) {
+  auto req = activate();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  // The cache still has an old copy without profile readonly; the API server has it.
+  auto stale = *v1::fromJson<v1::DatabaseTarget>(
+      client_.peek(kube::resources::databaseTargets(), {"", "orders-db"})->body);
+  stale.spec.profiles[0].name = "support";
+  auto cached = std::make_shared<const v1::DatabaseTarget>(stale);
+  AccessRequestReconciler withCache(
+      client_, clock_, &audit_, {}, &metrics_,
+      ReconcilerOptions{.databases = provider_,
+                        .targetReader = [cached](const std::string&) { return cached; }});
+  auto r = withCache.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(stored().status->phase, v1::Phase::Active) << "only the API server's word revokes";
+  EXPECT_EQ(provider_->roles().size(), 1u);
+  // The API server agrees the profile is gone: revoked.
+  changeProfile(client_, [](json& p) { p["name"] = "support"; });
+  r = withCache.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(stored().status->phase, v1::Phase::Revoked);
+  EXPECT_TRUE(provider_->roles().empty());
+}
+
 TEST_F(DatabaseBundleTest, ExpiryRemovesTheWholeBundle) {
   auto req = activate();
   const std::string role = database::roleNameFor(req.metadata.uid, "orders-db");
