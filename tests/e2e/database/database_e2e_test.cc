@@ -166,6 +166,16 @@ spec:
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
+  // bob approves `name` (seen Pending first); it must become Active.
+  void approveUntilActive(const std::string& name) {
+    ASSERT_TRUE(waitPhase(name, "Pending")) << get(name).dump(2);
+    auto approved = kubectl(
+        env_, "bob",
+        {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p", kApprove});
+    ASSERT_EQ(approved.exitCode, 0) << approved.err;
+    ASSERT_TRUE(waitPhase(name, "Active")) << get(name).dump(2);
+  }
+
   json get(const std::string& name) { return getAccessRequest(env_, ns_, name); }
   std::string phase(const std::string& name) { return accessRequestPhase(env_, ns_, name); }
   bool waitPhase(const std::string& name, const std::string& want,
@@ -355,12 +365,7 @@ TEST_F(DatabaseE2eTest, ApprovedProfilesWithholdAndMaskPiiAndExpiryEndsEverythin
 // its database user and Secret are gone.
 TEST_F(DatabaseE2eTest, ATargetChangeReappliesTheProfileAndARemovedProfileRevokes) {
   ASSERT_NO_FATAL_FAILURE(request("live", "readonly", "5m"));
-  ASSERT_TRUE(waitPhase("live", "Pending")) << get("live").dump(2);
-  auto approved = kubectl(
-      env_, "bob",
-      {"patch", "areq", "live", "-n", ns_, "--subresource=status", "--type=json", "-p", kApprove});
-  ASSERT_EQ(approved.exitCode, 0) << approved.err;
-  ASSERT_TRUE(waitPhase("live", "Active")) << get("live").dump(2);
+  ASSERT_NO_FATAL_FAILURE(approveUntilActive("live"));
   const Issued issued = aliceReadsSecret("live");
   std::vector<std::string> outputs;
   auto run = [&](const std::string& sql) {
@@ -434,12 +439,7 @@ TEST_F(DatabaseE2eTest, DatabaseDownAtExpiryRevokesKubernetesOnTimeAndTheRoleWhe
   const char* pgCtl = std::getenv("KUBEGRANT_PG_CTL");
   ASSERT_TRUE(pgCtl && *pgCtl) << "KUBEGRANT_PG_CTL (DIR/pg-ctl from up.sh) is not set";
   ASSERT_NO_FATAL_FAILURE(request("down", "readonly", "25s"));
-  ASSERT_TRUE(waitPhase("down", "Pending")) << get("down").dump(2);
-  auto approved = kubectl(
-      env_, "bob",
-      {"patch", "areq", "down", "-n", ns_, "--subresource=status", "--type=json", "-p", kApprove});
-  ASSERT_EQ(approved.exitCode, 0) << approved.err;
-  ASSERT_TRUE(waitPhase("down", "Active")) << get("down").dump(2);
+  ASSERT_NO_FATAL_FAILURE(approveUntilActive("down"));
   const Issued issued = aliceReadsSecret("down");
   ASSERT_TRUE(roleExists(issued.username));
   const auto expiresAt = parseRfc3339(get("down")["status"].value("expiresAt", ""));
