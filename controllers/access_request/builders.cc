@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
 
 #include "crds/v1alpha1/duration.h"
 #include "crds/v1alpha1/policy.h"
@@ -82,6 +83,10 @@ std::string grantNames(const std::vector<v1::Grant>& grants) {
       names.push_back(fmt::format("ClusterRoleBinding {}", g.name));
     } else if (g.kind == v1::GrantKind::Secret) {
       names.push_back(fmt::format("Secret {}/{}", g.namespace_, g.name));
+    } else if (g.kind == v1::GrantKind::Role) {
+      names.push_back(fmt::format("Role {}/{}", g.namespace_, g.name));
+    } else if (g.kind == v1::GrantKind::ClusterRole) {
+      names.push_back(fmt::format("ClusterRole {}", g.name));
     } else {
       names.push_back(fmt::format("DatabaseUser {}/{}", g.target, g.name));
     }
@@ -153,6 +158,15 @@ std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& req
       out.push_back(std::move(rb));
     }
   }
+  for (const auto& temporary : desiredTemporaryRoles(request)) {
+    DesiredRoleBinding rb;
+    rb.namespace_ = temporary.namespace_;
+    rb.roleKind = isClusterRole(temporary) ? v1::RoleKind::ClusterRole : v1::RoleKind::Role;
+    rb.roleName = temporary.name;
+    rb.name = temporary.name;  // a role and its binding share the name (different kinds)
+    rb.user = request.spec.requester->username;
+    out.push_back(std::move(rb));
+  }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
     return std::tie(a.namespace_, a.name) < std::tie(b.namespace_, b.name);
   });
@@ -180,6 +194,66 @@ nlohmann::json roleBindingJson(const DesiredRoleBinding& rb, const v1::AccessReq
   j["subjects"] =
       nlohmann::json::array({{{"apiGroup", kRbacApiGroup}, {"kind", "User"}, {"name", rb.user}}});
   return j;
+}
+
+std::vector<DesiredTemporaryRole> desiredTemporaryRoles(const v1::AccessRequest& request) {
+  std::map<std::string, DesiredTemporaryRole> byNamespace;
+  if (!request.spec.requester || request.spec.requester->username.empty()) return {};
+  for (const auto& rule : request.spec.rules) {
+    std::vector<std::string> namespaces = rule.namespaces;
+    if (rule.scope == v1::RoleScope::Cluster) {
+      namespaces = {""};
+    } else if (namespaces.empty()) {
+      namespaces.push_back(request.metadata.namespace_);
+    }
+    v1::RequestedRule only = rule;
+    only.namespaces.clear();
+    only.scope = v1::RoleScope::Namespace;
+    for (const auto& ns : namespaces) {
+      auto& role = byNamespace[ns];
+      if (role.name.empty()) {
+        role.namespace_ = ns;
+        role.name = roleBindingName(request.metadata.uid, request.metadata.name,
+                                    ns.empty() ? v1::RoleKind::ClusterRole : v1::RoleKind::Role,
+                                    kTemporaryRoleName);
+      }
+      if (std::find(role.rules.begin(), role.rules.end(), only) == role.rules.end())
+        role.rules.push_back(only);
+    }
+  }
+  std::vector<DesiredTemporaryRole> out;
+  for (auto& [ns, role] : byNamespace) out.push_back(std::move(role));
+  return out;
+}
+
+nlohmann::json temporaryRoleJson(const DesiredTemporaryRole& role,
+                                 const v1::AccessRequest& request) {
+  nlohmann::json j;
+  j["apiVersion"] = "rbac.authorization.k8s.io/v1";
+  j["kind"] = isClusterRole(role) ? "ClusterRole" : "Role";
+  j["metadata"]["name"] = role.name;
+  if (!isClusterRole(role)) j["metadata"]["namespace"] = role.namespace_;
+  j["metadata"]["labels"][std::string(kManagedByLabel)] = kManagedByValue;
+  j["metadata"]["labels"][std::string(kRequestUidLabel)] = request.metadata.uid;
+  j["metadata"]["annotations"][std::string(kRequestNameAnnotation)] = request.metadata.name;
+  j["metadata"]["annotations"][std::string(kRequestNamespaceAnnotation)] =
+      request.metadata.namespace_;
+  j["rules"] = nlohmann::json::array();
+  for (const auto& r : role.rules) {
+    nlohmann::json rule = {
+        {"apiGroups", r.apiGroups}, {"resources", r.resources}, {"verbs", r.verbs}};
+    if (!r.resourceNames.empty()) rule["resourceNames"] = r.resourceNames;
+    j["rules"].push_back(std::move(rule));
+  }
+  return j;
+}
+
+v1::Grant grantFor(const DesiredTemporaryRole& role) {
+  v1::Grant g;
+  g.kind = isClusterRole(role) ? v1::GrantKind::ClusterRole : v1::GrantKind::Role;
+  g.namespace_ = role.namespace_;
+  g.name = role.name;
+  return g;
 }
 
 bool roleBindingMatches(const nlohmann::json& existing, const DesiredRoleBinding& rb,
@@ -231,7 +305,15 @@ void setCondition(std::vector<v1::Condition>& conditions, v1::Condition c) {
   conditions.push_back(std::move(c));
 }
 
-Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now) {
+const v1::DatabaseProfile* findProfile(const v1::DatabaseTarget& target, std::string_view name) {
+  for (const auto& p : target.spec.profiles) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
+                const DatabaseTargets& targets) {
   Decision p;
   const v1::AccessRequestStatus empty;
   const v1::AccessRequestStatus& st = request.status ? *request.status : empty;
@@ -309,6 +391,22 @@ Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy
         fmt::format("{}: AccessPolicy {} (generation {}) no longer allows this request: {}",
                     cur == v1::Phase::Active ? "access revoked" : "request ended", policyName,
                     policy->metadata.generation.value_or(0), v1::describe(violations)));
+  }
+  // Live targets, like live policies: granted access to a profile the target no longer has
+  // ends. (Before activation a missing target or profile is the executor's refusal: Failed.)
+  for (const auto& db : request.spec.databases) {
+    auto it = targets.find(db.target);
+    if (cur != v1::Phase::Active || it == targets.end()) continue;
+    if (!it->second) {
+      return end(v1::Phase::Revoked, "DatabaseTargetDeleted",
+                 fmt::format("access revoked: DatabaseTarget {} was deleted", db.target));
+    }
+    if (!findProfile(*it->second, db.profile)) {
+      return end(v1::Phase::Revoked, "DatabaseTargetChanged",
+                 fmt::format("access revoked: DatabaseTarget {} (generation {}) no longer has "
+                             "profile {}",
+                             db.target, it->second->metadata.generation.value_or(0), db.profile));
+    }
   }
 
   const auto tally = v1::countApprovals(*policy, request);
@@ -455,10 +553,19 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Decis
   if (p.approvedNow && !st.approvedAt) st.approvedAt = t;
 
   auto keepOthers = [&](std::vector<v1::Grant> rbs) {
+    // The same object (kind, namespace, name, target) is listed once, as `grants` says now
+    // (a DatabaseUser's profileHash changes when its profile is re-applied).
+    auto same = [](const v1::Grant& a, const v1::Grant& b) {
+      return a.kind == b.kind && a.namespace_ == b.namespace_ && a.name == b.name &&
+             a.target == b.target;
+    };
     for (const auto& g : st.grants) {
       const bool binding =
           g.kind == v1::GrantKind::RoleBinding || g.kind == v1::GrantKind::ClusterRoleBinding;
-      if (!binding && std::find(rbs.begin(), rbs.end(), g) == rbs.end()) rbs.push_back(g);
+      if (!binding &&
+          std::none_of(rbs.begin(), rbs.end(), [&](const v1::Grant& r) { return same(r, g); })) {
+        rbs.push_back(g);
+      }
     }
     return rbs;
   };
@@ -492,11 +599,6 @@ v1::AccessRequestStatus nextStatus(const v1::AccessRequest& request, const Decis
     message = fmt::format("access granted until {} ({}): {}",
                           st.expiresAt ? formatRfc3339(*st.expiresAt) : std::string("?"), how,
                           grantNames(st.grants));
-    // Said wherever the grant is reported, so nobody takes the request for database access.
-    if (!request.spec.databases.empty()) {
-      message +=
-          "; spec.databases is not granted: this kubegrant version creates no database users";
-    }
   }
   if (p.step != Step::Delete && !message.empty()) st.message = message;
 

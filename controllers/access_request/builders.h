@@ -5,6 +5,8 @@
 // plan() (plan.h) turns a decision into effects, and only the executor (executor.h) talks to
 // the API server.
 
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -55,14 +57,36 @@ std::string roleBindingName(std::string_view requestUid, std::string_view reques
                             v1::RoleKind roleKind, std::string_view roleName);
 
 // One RoleBinding per (role, namespace) of spec.roles (namespaces default to the request's
-// own), and one ClusterRoleBinding (namespace "") per role of scope Cluster, for
-// spec.requester.username. Empty when the requester is unknown. Sorted and
-// de-duplicated.
+// own), one ClusterRoleBinding (namespace "") per role of scope Cluster, and one binding per
+// temporary role of spec.rules (desiredTemporaryRoles), for spec.requester.username. Empty when the
+// requester is unknown. Sorted and de-duplicated.
 std::vector<DesiredRoleBinding> desiredRoleBindings(const v1::AccessRequest& request);
 
 // The RoleBinding object (rbac.authorization.k8s.io/v1) for `rb`, labelled with
 // managed-by and the request uid, annotated with the request's namespace/name.
 nlohmann::json roleBindingJson(const DesiredRoleBinding& rb, const v1::AccessRequest& request);
+
+// The temporary role of spec.rules (issue 16) in one namespace: a Role holding exactly the
+// request's Namespace-scope rules that apply there, or, with namespace_ "", the ClusterRole
+// holding exactly its Cluster-scope rules. Named like its binding (roleBindingName over the
+// request UID and the reserved name "kubegrant:rules"), labelled like every grant, and bound
+// to the requester by a binding of the same name (part of desiredRoleBindings()).
+inline constexpr std::string_view kTemporaryRoleName = "kubegrant:rules";
+struct DesiredTemporaryRole {
+  std::string namespace_;  // "" = a ClusterRole
+  std::string name;
+  std::vector<v1::RequestedRule> rules;  // their RBAC fields; namespaces and scope are spent
+  bool operator==(const DesiredTemporaryRole&) const = default;
+};
+inline bool isClusterRole(const DesiredTemporaryRole& r) { return r.namespace_.empty(); }
+// One per namespace with Namespace-scope rules (default: the request's own) and one
+// ClusterRole when there are Cluster-scope rules; sorted. Empty when the requester is unknown.
+std::vector<DesiredTemporaryRole> desiredTemporaryRoles(const v1::AccessRequest& request);
+// The Role or ClusterRole object (rbac.authorization.k8s.io/v1) for `role`.
+nlohmann::json temporaryRoleJson(const DesiredTemporaryRole& role,
+                                 const v1::AccessRequest& request);
+// Its entry in status.grants (kind Role or ClusterRole).
+v1::Grant grantFor(const DesiredTemporaryRole& role);
 
 // Whether an existing RoleBinding (JSON as read from the API server) is exactly `rb` for this
 // request: same roleRef, the single User subject, and our request-uid label. An existing
@@ -104,6 +128,14 @@ struct Decision {
   std::optional<TimePoint> requeueAt;  // when the world changes by itself next
 };
 
+// What the reconciler read of the DatabaseTargets that spec.databases names: target name ->
+// the target, or nullptr when the API server says it does not exist. A name not in the map
+// was not read, and nothing is decided about it (no revocation, no re-apply).
+using DatabaseTargets = std::map<std::string, std::shared_ptr<const v1::DatabaseTarget>>;
+
+// The profile `name` of `target`, or nullptr.
+const v1::DatabaseProfile* findProfile(const v1::DatabaseTarget& target, std::string_view name);
+
 // Decides the next step for `request` (which carries the finalizer already) under `policy`
 // (nullptr = the policy does not exist) at `now`. See the lifecycle in API.md:
 //  - deletion -> RemoveGrants, Revoked;
@@ -113,8 +145,12 @@ struct Decision {
 //  - Pending: any Deny -> Denied; break-glass, required 0 or enough approvals -> approved;
 //    pendingTimeout after creation -> Expired with no access; otherwise wait;
 //  - approved: startAt in the future -> Approved and wait; else Activate;
+//  - Active, and a DatabaseTarget of spec.databases (as read into `targets`) was deleted or no
+//    longer has the requested profile -> RemoveGrants, Revoked (reason DatabaseTargetDeleted or
+//    DatabaseTargetChanged, the message names the target and profile);
 //  - Active: expiresAt reached -> RemoveGrants, Expired; else EnsureGrants until expiresAt.
-Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
+Decision decide(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
+                const DatabaseTargets& targets = {});
 
 // The status to write once `decision`'s step succeeded at `now`, starting from the current one
 // (kept as is where the decision says nothing, so a no-op reconcile writes nothing). `grants` is

@@ -79,10 +79,7 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
   }
   auto target = v1::fromJson<v1::DatabaseTarget>(got->body);
   if (!target) return refused("DatabaseTargetInvalid", target.error().message);
-  const v1::DatabaseProfile* profile = nullptr;
-  for (const auto& p : target->spec.profiles) {
-    if (p.name == e.profile) profile = &p;
-  }
+  const v1::DatabaseProfile* profile = findProfile(*target, e.profile);
   if (!profile) {
     return refused("DatabaseProfileNotFound",
                    fmt::format("DatabaseTarget {} has no profile {}", e.target, e.profile));
@@ -199,10 +196,68 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
 }
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,
+                                    const ReapplyDatabaseProfile& e) const {
+  if (!options_.databases) return std::nullopt;
+  auto got = client_.get(kube::resources::databaseTargets(), {"", e.target});
+  if (!got) {
+    if (got.error().code != ErrorCode::NotFound) return std::unexpected(got.error());
+    return fail(ErrorCode::Conflict,
+                fmt::format("DatabaseTarget {} was deleted; deciding again", e.target));
+  }
+  auto target = v1::fromJson<v1::DatabaseTarget>(got->body);
+  if (!target) return refused("DatabaseTargetInvalid", target.error().message);
+  const v1::DatabaseProfile* profile = findProfile(*target, e.profile);
+  if (!profile) {
+    // The plan was made from an older copy: the next reconcile revokes.
+    return fail(ErrorCode::Conflict, fmt::format("DatabaseTarget {} no longer has profile {}; "
+                                                 "deciding again",
+                                                 e.target, e.profile));
+  }
+  auto access = targetAccessFor(*target);
+  if (!access) return std::unexpected(access.error());
+  if (auto* f = std::get_if<GrantRefused>(&*access)) return *f;
+  database::ReapplyInput in;
+  in.access = std::get<database::TargetAccess>(*access);
+  in.profile = *profile;
+  in.roles = {e.role};
+  in.auditStatements = target->spec.auditStatements;
+  auto report = options_.databases->reapplyProfile(in);
+  if (!report) {
+    log::warn(kLogger, "database profile re-apply failed",
+              {{"request", requestName(request)},
+               {"target", e.target},
+               {"profile", e.profile},
+               {"error", report.error().describe()}});
+    if (report.error().retryable()) return std::unexpected(report.error());
+    // The changed profile cannot be applied (a table it names does not exist): the user does
+    // not keep what the target no longer describes.
+    return GrantRefused{"DatabaseReapplyFailed",
+                        fmt::format("cannot re-apply the changed profile {} of DatabaseTarget {} "
+                                    "to database user {}: {}; access was revoked",
+                                    e.profile, e.target, e.role, report.error().message)};
+  }
+  log::info(kLogger, "database profile re-applied",
+            {{"request", requestName(request)},
+             {"target", e.target},
+             {"profile", e.profile},
+             {"role", e.role},
+             {"viewsRecreated", std::to_string(report->viewsRecreated)}});
+  if (options_.events) {
+    options_.events(request,
+                    {"Normal", "DatabaseProfileReapplied",
+                     fmt::format("DatabaseTarget {} changed profile {}: its grants and masking "
+                                 "views were re-applied to database user {} ({} views re-created)",
+                                 e.target, e.profile, e.role, report->viewsRecreated)});
+  }
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                                     const RemoveLabelled& e) const {
-  return removeOurs(
-      e.kind == LabelledKind::Secret ? kube::resources::secrets() : kube::resources::roles(), e.key,
-      request, false);
+  const auto ref = e.kind == LabelledKind::Secret ? kube::resources::secrets()
+                   : e.kind == LabelledKind::Role ? kube::resources::roles()
+                                                  : kube::resources::clusterRoles();
+  return removeOurs(ref, e.key, request, false);
 }
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,

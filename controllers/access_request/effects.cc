@@ -18,13 +18,26 @@ std::string describe(const Effect& effect) {
       return fmt::format("remove RoleBinding {}{}", e.key.toString(),
                          e.recorded ? "" : " (if labelled with the request's uid)");
     }
+    std::string operator()(const EnsureTemporaryRole& e) const {
+      return isClusterRole(e.role)
+                 ? fmt::format("ensure ClusterRole {} ({} rules)", e.role.name, e.role.rules.size())
+                 : fmt::format("ensure Role {}/{} ({} rules)", e.role.namespace_, e.role.name,
+                               e.role.rules.size());
+    }
     std::string operator()(const EnsureDatabaseUser& e) const {
       return fmt::format("ensure database user on {} (profile {}){}", e.target, e.profile,
                          e.keep ? ", kept as issued" : "");
     }
+    std::string operator()(const ReapplyDatabaseProfile& e) const {
+      return fmt::format("re-apply profile {} of {} to database user {}", e.profile, e.target,
+                         e.role);
+    }
     std::string operator()(const RemoveLabelled& e) const {
-      return fmt::format("remove {} {} (if labelled with the request's uid)",
-                         e.kind == LabelledKind::Secret ? "Secret" : "Role", e.key.toString());
+      const char* kind = e.kind == LabelledKind::Secret ? "Secret"
+                         : e.kind == LabelledKind::Role ? "Role"
+                                                        : "ClusterRole";
+      return fmt::format("remove {} {} (if labelled with the request's uid)", kind,
+                         e.key.toString());
     }
     std::string operator()(const RevokeDatabaseUsers& e) const {
       std::vector<std::string> users;
@@ -60,6 +73,7 @@ std::vector<std::string> describe(const std::vector<Effect>& effects) {
 bool Plan::grants() const {
   return std::any_of(effects.begin(), effects.end(), [](const Effect& e) {
     return std::holds_alternative<EnsureRoleBinding>(e) ||
+           std::holds_alternative<EnsureTemporaryRole>(e) ||
            std::holds_alternative<EnsureDatabaseUser>(e);
   });
 }

@@ -52,8 +52,33 @@ struct EnsureDatabaseUser {
   bool operator==(const EnsureDatabaseUser&) const = default;
 };
 
-// A database Secret or its reader Role, deleted when it carries the request's uid label.
-enum class LabelledKind { Secret, Role };
+// The DatabaseTarget's profile changed since the request's user got it (status.grants
+// records another profileHash): the provider re-creates the profile's masking views and
+// re-applies its grants to the user (CredentialProvider::reapplyProfile), keeping its
+// password and open sessions. Planned after the EnsureDatabaseUser of the same target; the
+// executor reads the target afresh and emits a Normal Event "DatabaseProfileReapplied". A
+// target that no longer has the profile is a retryable error (the next reconcile revokes);
+// a profile the database refuses (a table that does not exist) is a refusal.
+struct ReapplyDatabaseProfile {
+  std::string target;
+  std::string profile;
+  std::string role;
+  bool operator==(const ReapplyDatabaseProfile&) const = default;
+};
+
+// The temporary Role (or ClusterRole) of spec.rules exists holding exactly the requested
+// rules: created, adopted when it is ours and exact, re-created when ours but altered. One of
+// that name that is not ours is refused (never bound to the requester); so is a create the
+// API server forbids (RBAC escalation: the operator must hold every permission it puts in a
+// role, see operator/deploy/rbac-operator.yaml). Planned before the binding to it.
+struct EnsureTemporaryRole {
+  DesiredTemporaryRole role;
+  bool operator==(const EnsureTemporaryRole&) const = default;
+};
+
+// A database Secret, its reader Role or a temporary Role/ClusterRole of spec.rules, deleted
+// (and verified gone) when it carries the request's uid label.
+enum class LabelledKind { Secret, Role, ClusterRole };
 struct RemoveLabelled {
   LabelledKind kind = LabelledKind::Secret;
   kube::ObjectKey key;
@@ -113,9 +138,10 @@ struct ObserveLatency {
   bool operator==(const ObserveLatency&) const = default;
 };
 
-using Effect = std::variant<EnsureRoleBinding, RemoveRoleBinding, EnsureDatabaseUser,
-                            RemoveLabelled, RevokeDatabaseUsers, WriteStatus, DeleteRequest, Record,
-                            CountTransition, ObserveLatency>;
+using Effect =
+    std::variant<EnsureRoleBinding, RemoveRoleBinding, EnsureTemporaryRole, EnsureDatabaseUser,
+                 ReapplyDatabaseProfile, RemoveLabelled, RevokeDatabaseUsers, WriteStatus,
+                 DeleteRequest, Record, CountTransition, ObserveLatency>;
 
 // One line per effect, for tests and logs: "ensure RoleBinding payments/kubegrant-...",
 // "write status Active", "record granted (Normal Granted)", ...

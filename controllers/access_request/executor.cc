@@ -195,6 +195,82 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request,
 }
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,
+                                    const EnsureTemporaryRole& e) const {
+  const DesiredTemporaryRole& role = e.role;
+  const auto ref = isClusterRole(role) ? kube::resources::clusterRoles() : kube::resources::roles();
+  const kube::ObjectKey key{role.namespace_, role.name};
+  const std::string what = isClusterRole(role)
+                               ? fmt::format("ClusterRole {}", role.name)
+                               : fmt::format("Role {}/{}", role.namespace_, role.name);
+  const nlohmann::json desired = temporaryRoleJson(role, request);
+  kube::WriteOptions wo;
+  wo.fieldManager = options_.fieldManager;
+  auto refuseOr = [&](const Error& err) -> Outcome {
+    count("create", "error");
+    if (err.retryable()) return std::unexpected(err);
+    log::warn(kLogger, "temporary role refused",
+              {{"request", requestName(request)}, {"role", what}, {"error", err.describe()}});
+    if (err.code == ErrorCode::Forbidden) {
+      return GrantRefused{
+          "GrantForbidden",
+          fmt::format("cannot create {} for spec.rules: the operator may not create a role "
+                      "with these permissions (Kubernetes RBAC escalation rules require the "
+                      "operator to hold every permission it puts in a role; add the policy's "
+                      "spec.rules to the kubegrant-operator-rules ClusterRole, the chart's "
+                      "operator.adHocRules); nothing was granted. API server "
+                      "said: {}",
+                      what, err.message)};
+    }
+    if (err.code == ErrorCode::NotFound) {
+      return GrantRefused{"NamespaceNotFound",
+                          fmt::format("cannot create {} for spec.rules: namespace {} does not "
+                                      "exist; nothing was granted",
+                                      what, role.namespace_)};
+    }
+    return GrantRefused{"GrantInvalid", fmt::format("cannot create {} for spec.rules: {}; "
+                                                    "nothing was granted",
+                                                    what, err.message)};
+  };
+  // Read first: a reconcile that finds the role in place writes nothing.
+  auto existing = client_.get(ref, key);
+  if (!existing) {
+    if (existing.error().code != ErrorCode::NotFound) return std::unexpected(existing.error());
+    auto created = client_.create(ref, kube::Object(desired), wo);
+    if (created) {
+      count("create", "ok");
+      return std::nullopt;
+    }
+    if (created.error().code == ErrorCode::AlreadyExists)
+      return fail(ErrorCode::Conflict, what + " appeared meanwhile; retrying");
+    return refuseOr(created.error());
+  }
+  const auto labels = existing->labels();
+  const auto owner = labels.find(std::string(kRequestUidLabel));
+  if (owner == labels.end() || owner->second != request.metadata.uid) {
+    count("create", "conflict");
+    return GrantRefused{
+        "GrantConflict",
+        fmt::format("cannot create {} for spec.rules: one of that name {}; "
+                    "kubegrant never deletes, adopts or binds it, and nothing "
+                    "was granted",
+                    what,
+                    owner == labels.end()
+                        ? std::string("exists and is not kubegrant's")
+                        : fmt::format("belongs to another request (uid {})", owner->second))};
+  }
+  if (existing->body.value("rules", nlohmann::json()) == desired["rules"]) return std::nullopt;
+  // Ours but altered (someone widened it): put back exactly the requested rules.
+  kube::DeleteOptions d;
+  d.preconditionUid = existing->uid();
+  if (auto r = client_.remove(ref, key, d); !r && r.error().code != ErrorCode::NotFound)
+    return std::unexpected(r.error());
+  auto again = client_.create(ref, kube::Object(desired), wo);
+  if (!again) return refuseOr(again.error());
+  count("replace", "ok");
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest& request,
                                     const RemoveRoleBinding& e) const {
   auto r = removeOurs(bindingResource(e.key.namespace_), e.key, request, e.recorded);
   count("delete", r ? "ok" : "error");

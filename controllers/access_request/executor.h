@@ -69,7 +69,9 @@ class Executor {
   using Outcome = Result<std::optional<GrantRefused>>;
   Outcome perform(const v1::AccessRequest& request, const EnsureRoleBinding& e) const;
   Outcome perform(const v1::AccessRequest& request, const RemoveRoleBinding& e) const;
+  Outcome perform(const v1::AccessRequest& request, const EnsureTemporaryRole& e) const;
   Outcome perform(const v1::AccessRequest& request, const EnsureDatabaseUser& e) const;
+  Outcome perform(const v1::AccessRequest& request, const ReapplyDatabaseProfile& e) const;
   Outcome perform(const v1::AccessRequest& request, const RemoveLabelled& e) const;
   Outcome perform(const v1::AccessRequest& request, const RevokeDatabaseUsers& e) const;
   Outcome perform(const v1::AccessRequest& request, const WriteStatus& e) const;

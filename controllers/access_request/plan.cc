@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "controllers/access_request/database_bundle.h"
 #include "controllers/database/credentials.h"
@@ -57,6 +58,21 @@ void removeAll(const v1::AccessRequest& request, std::vector<Effect>& out) {
     targets.try_emplace({rb.namespace_, rb.name}, false);
   }
   for (const auto& [key, recorded] : targets) out.push_back(RemoveRoleBinding{key, recorded});
+  // The temporary roles of spec.rules, once nothing binds them.
+  std::set<std::pair<LabelledKind, kube::ObjectKey>> temporary;
+  for (const auto& role : desiredTemporaryRoles(request)) {
+    temporary.insert({isClusterRole(role) ? LabelledKind::ClusterRole : LabelledKind::Role,
+                      {role.namespace_, role.name}});
+  }
+  if (request.status) {
+    for (const auto& g : request.status->grants) {
+      if (g.kind == v1::GrantKind::Role)
+        temporary.insert({LabelledKind::Role, {g.namespace_, g.name}});
+      if (g.kind == v1::GrantKind::ClusterRole)
+        temporary.insert({LabelledKind::ClusterRole, {"", g.name}});
+    }
+  }
+  for (const auto& [kind, key] : temporary) out.push_back(RemoveLabelled{kind, key});
   if (users.empty()) return;
   const std::string& ns = request.metadata.namespace_;
   RevokeDatabaseUsers revoke;
@@ -69,11 +85,21 @@ void removeAll(const v1::AccessRequest& request, std::vector<Effect>& out) {
   out.push_back(std::move(revoke));
 }
 
+// The DatabaseUser grant recorded for `target`, or nullptr.
+const v1::Grant* recordedUser(const v1::AccessRequest& request, const std::string& target) {
+  if (!request.status) return nullptr;
+  for (const auto& g : request.status->grants) {
+    if (g.kind == v1::GrantKind::DatabaseUser && g.target == target) return &g;
+  }
+  return nullptr;
+}
+
 // The grants of Activate/EnsureGrants, database parts first: until the RoleBindings exist the
 // requester can read neither a database Secret nor anything else, so a failure on the way
 // leaves no access behind.
 void ensureAll(const v1::AccessRequest& request, const Decision& d, TimePoint now,
-               std::vector<Effect>& out, std::vector<v1::Grant>& grants) {
+               const DatabaseTargets& targets, std::vector<Effect>& out,
+               std::vector<v1::Grant>& grants) {
   auto bindings = desiredRoleBindings(request);
   if (!request.spec.databases.empty()) {
     const bool keep = d.step == Step::EnsureGrants;
@@ -81,13 +107,34 @@ void ensureAll(const v1::AccessRequest& request, const Decision& d, TimePoint no
                                     ? *request.status->expiresAt
                                     : v1::expiryFor(now, d.duration);
     for (const auto& db : request.spec.databases) {
+      const std::string role = database::roleNameFor(request.metadata.uid, db.target);
       out.push_back(EnsureDatabaseUser{db.target, db.profile, expiresAt, keep});
-      grants.push_back({v1::GrantKind::DatabaseUser, "",
-                        database::roleNameFor(request.metadata.uid, db.target), db.target});
+      v1::Grant user{v1::GrantKind::DatabaseUser, "", role, db.target};
+      user.profile = db.profile;
+      const v1::Grant* recorded = recordedUser(request, db.target);
+      if (recorded) user.profileHash = recorded->profileHash;
+      auto t = targets.find(db.target);
+      const v1::DatabaseProfile* profile =
+          t != targets.end() && t->second ? findProfile(*t->second, db.profile) : nullptr;
+      if (profile) {
+        const std::string hash = database::profileHash(*t->second, *profile);
+        // An issued user (kept) whose profile changed since: re-applied in place. A user issued
+        // now gets the profile as it is.
+        if (keep && user.profileHash != hash) {
+          out.push_back(ReapplyDatabaseProfile{db.target, db.profile, role});
+        }
+        user.profileHash = hash;
+      }
+      grants.push_back(std::move(user));
       grants.push_back({v1::GrantKind::Secret, request.metadata.namespace_,
                         database::connectionSecretName(request.metadata.name, db.target), ""});
       bindings.push_back(secretReaderBinding(request, db.target));
     }
+  }
+  // A temporary role exists before the binding that hands it to the requester.
+  for (auto& role : desiredTemporaryRoles(request)) {
+    grants.push_back(grantFor(role));
+    out.push_back(EnsureTemporaryRole{std::move(role)});
   }
   for (auto& rb : bindings) {
     grants.push_back(grantFor(rb));
@@ -167,14 +214,15 @@ void writeStatus(const v1::AccessRequest& request, const Decision& d,
 
 }  // namespace
 
-Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now) {
-  const Decision d = decide(request, policy, now);
+Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
+          const DatabaseTargets& targets) {
+  const Decision d = decide(request, policy, now, targets);
   Plan out;
   std::vector<v1::Grant> grants;
   switch (d.step) {
     case Step::Activate:
     case Step::EnsureGrants:
-      ensureAll(request, d, now, out.effects, grants);
+      ensureAll(request, d, now, targets, out.effects, grants);
       break;
     case Step::RemoveGrants:
       removeAll(request, out.effects);

@@ -14,7 +14,12 @@ namespace kubegrant::controllers::access_request {
 // The effects for `request` (carrying the finalizer) under `policy` (nullptr = the policy
 // does not exist) at `now`. The status of a request that already ended is its audit record:
 // never rewritten. A reconcile that finds nothing to change plans no effect.
-Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
+// `targets`: the DatabaseTargets of spec.databases as read now (builders.h). A target that was
+// deleted or lost the profile revokes the request (decide()); while Active, a profile whose
+// definition changed since the user got it (profileHash in status.grants) is re-applied
+// (ReapplyDatabaseProfile) and the new fingerprint recorded.
+Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
+          const DatabaseTargets& targets = {});
 
 // After `refused` stopped a plan: remove whatever the request has, then write Failed with
 // the refusal's actionable message.

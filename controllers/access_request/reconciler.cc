@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <map>
+
 #include "controllers/access_request/plan.h"
 #include "operator/common/log.h"
 #include "operator/runtime/finalizer.h"
@@ -89,10 +92,42 @@ Result<PolicyPtr> AccessRequestReconciler::readPolicy(const std::string& name) {
   return std::make_shared<const v1::AccessPolicy>(std::move(*decoded));
 }
 
+Result<DatabaseTargets> AccessRequestReconciler::readTargets(const v1::AccessRequest& request) {
+  DatabaseTargets out;
+  if (request.status && request.status->phase && v1::isTerminal(*request.status->phase)) return out;
+  std::map<std::string, std::vector<std::string>> profiles;  // target -> requested profiles
+  for (const auto& db : request.spec.databases) profiles[db.target].push_back(db.profile);
+  for (const auto& [name, wanted] : profiles) {
+    if (options_.targetReader) {
+      // The cache is believed when it has every requested profile; anything it lacks is only
+      // believed from the API server.
+      auto cached = options_.targetReader(name);
+      if (cached && std::all_of(wanted.begin(), wanted.end(), [&](const std::string& p) {
+            return findProfile(*cached, p) != nullptr;
+          })) {
+        out[name] = std::move(cached);
+        continue;
+      }
+    }
+    auto t = client_.get(kube::resources::databaseTargets(), {"", name});
+    if (!t) {
+      if (t.error().code != ErrorCode::NotFound) return std::unexpected(t.error());
+      out[name] = nullptr;
+      continue;
+    }
+    auto decoded = v1::fromJson<v1::DatabaseTarget>(t->body);
+    // Undecodable: nothing decided from it (the executor refuses it at activation).
+    if (!decoded) continue;
+    out[name] = std::make_shared<const v1::DatabaseTarget>(std::move(*decoded));
+  }
+  return out;
+}
+
 Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& request,
                                                    const v1::AccessPolicy* policy,
+                                                   const DatabaseTargets& targets,
                                                    TimePoint now) const {
-  if (!options_.sealer) return plan(request, policy, now);
+  if (!options_.sealer) return plan(request, policy, now, targets);
   seal::Trust trust = seal::assess(request, policy, *options_.sealer, now);
   if (trust.unavailable) return std::unexpected(*trust.unavailable);  // keys not loaded yet
   const v1::Phase observed =
@@ -126,7 +161,7 @@ Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& requ
     believed.status->expiresAt = trust.request.status->expiresAt;
     believed.status->approvals = trust.request.status->approvals;
   }
-  Plan p = plan(believed, policy, now);
+  Plan p = plan(believed, policy, now, targets);
   // The status written keeps every recorded decision: it is the audit record.
   if (request.status) {
     for (Effect& e : p.effects) {
@@ -139,7 +174,9 @@ Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& requ
 Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr request, bool fresh) {
   auto policy = readPolicy(request->spec.policy);
   if (!policy) return std::unexpected(policy.error());
-  auto planned = planBelieved(*request, policy->get(), clock_.now());
+  auto targets = readTargets(*request);
+  if (!targets) return std::unexpected(targets.error());
+  auto planned = planBelieved(*request, policy->get(), *targets, clock_.now());
   if (!planned) return std::unexpected(planned.error());
   Plan p = std::move(*planned);
   if (!fresh && p.grants()) {

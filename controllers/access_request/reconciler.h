@@ -60,6 +60,12 @@ using PolicyReader = std::function<PolicyPtr(const std::string& name)>;
 // it, so NotFound is only ever believed from the API server.
 using RequestReader = std::function<RequestPtr(const runtime::NamespacedName& key)>;
 
+// Where DatabaseTargets are read from: the manager passes its typed DatabaseTarget store.
+// nullptr = not in the cache. A cached target that lacks a requested profile is confirmed
+// with the API server before it revokes anything (a lagging cache never revokes by mistake).
+using TargetPtr = std::shared_ptr<const v1::DatabaseTarget>;
+using TargetReader = std::function<TargetPtr(const std::string& name)>;
+
 struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
   // Mints and ends database users for spec.databases; null = a request with databases fails.
@@ -69,6 +75,7 @@ struct ReconcilerOptions {
   std::shared_ptr<const seal::Sealer> sealer;
   PolicyReader policyReader;            // empty = always GET from the API server
   RequestReader requestReader;          // empty = always GET from the API server
+  TargetReader targetReader;            // empty = always GET from the API server
   RoleBindingReader roleBindingReader;  // empty = GET each binding before creating it
 };
 
@@ -87,11 +94,14 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   // GET and decode; nullptr when the request is gone.
   Result<RequestPtr> readRequest(const runtime::NamespacedName& key);
   Result<PolicyPtr> readPolicy(const std::string& name);
+  // The DatabaseTargets spec.databases names (none for a terminal request): from the cache
+  // when it has the requested profile, else from the API server (NotFound = nullptr).
+  Result<DatabaseTargets> readTargets(const v1::AccessRequest& request);
   // plan() over what may be believed of `request` (operator/seal/trust.h): sealed decisions
   // only, breakGlass and expiresAt recomputed; planRefusal() with the rule when kubegrant
   // did not seal what the request says.
   Result<Plan> planBelieved(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
-                            TimePoint now) const;
+                            const DatabaseTargets& targets, TimePoint now) const;
 
   kube::Client& client_;
   Clock& clock_;

@@ -26,6 +26,7 @@ Sweeper::Sweeper(kube::Client& client, Clock& clock, const runtime::Store& roleB
       enqueue_(std::move(enqueue)),
       interval_(interval),
       databases_(std::move(databases)) {
+  swept_.push_back({kube::resources::roleBindings(), &roleBindings, true});
   if (metrics) {
     removed_ = &metrics->counter("kubegrant_sweep_removed_total",
                                  "RoleBindings (and kg_ database roles, cause database-orphan) "
@@ -35,6 +36,10 @@ Sweeper::Sweeper(kube::Client& client, Clock& clock, const runtime::Store& roleB
 }
 
 Sweeper::~Sweeper() { stop(); }
+
+void Sweeper::alsoSweep(const kube::ResourceRef& ref, const runtime::Store& store) {
+  swept_.push_back({ref, &store, false});
+}
 
 Result<void> Sweeper::start() {
   thread_ = std::jthread([this](std::stop_token st) { loop(st); });
@@ -99,46 +104,55 @@ Result<Sweeper::Report> Sweeper::sweepOnce() {
     byUid.emplace(r->metadata.uid, std::move(r));
   }
 
-  for (const auto& rb : roleBindings_.list()) {
-    ++report.roleBindings;
-    const std::string uid = valueOf(rb->labels(), kRequestUidLabel);
-    std::string cause;
-    const v1::AccessRequest* owner = nullptr;
-    if (uid.empty()) {
-      cause = "unlabelled";
-    } else if (auto found = byUid.find(uid); found == byUid.end()) {
-      // The request cache may lag the RoleBinding cache: ask the API server.
-      auto gone = ownerGone(*rb, uid);
-      if (!gone) {
-        log::warn(kLogger, "cannot tell whether a RoleBinding's request exists",
-                  {{"roleBinding", rb->key().toString()}, {"error", gone.error().describe()}});
+  for (const auto& swept : swept_) {
+    for (const auto& rb : swept.store->list()) {
+      ++report.roleBindings;
+      const std::string uid = valueOf(rb->labels(), kRequestUidLabel);
+      std::string cause;
+      const v1::AccessRequest* owner = nullptr;
+      if (uid.empty()) {
+        // Only RoleBindings: a role or ClusterRoleBinding without the uid label may be someone
+        // else's who borrowed the managed-by label (an installer's own RBAC), never ours.
+        if (!swept.removeUnlabelled) continue;
+        cause = "unlabelled";
+      } else if (auto found = byUid.find(uid); found == byUid.end()) {
+        // The request cache may lag the RoleBinding cache: ask the API server.
+        auto gone = ownerGone(*rb, uid);
+        if (!gone) {
+          log::warn(kLogger, "cannot tell whether an object's request exists",
+                    {{"kind", swept.ref.kind},
+                     {"object", rb->key().toString()},
+                     {"error", gone.error().describe()}});
+          continue;
+        }
+        if (*gone) cause = "orphan";
+      } else {
+        owner = found->second.get();
+        const auto& st = owner->status;
+        const v1::Phase phase = st && st->phase ? *st->phase : v1::Phase::Pending;
+        if (v1::isTerminal(phase)) {
+          cause = "terminal";
+        } else if (phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
+          cause = "overdue";
+        }
+      }
+      if (cause.empty()) continue;
+      kube::DeleteOptions d;
+      d.preconditionUid = rb->uid();
+      auto r = client_.remove(swept.ref, rb->key(), d);
+      if (!r && r.error().code != ErrorCode::NotFound && r.error().code != ErrorCode::Conflict) {
+        log::warn(kLogger, "sweep could not remove an object",
+                  {{"kind", swept.ref.kind},
+                   {"object", rb->key().toString()},
+                   {"error", r.error().describe()}});
         continue;
       }
-      if (*gone) cause = "orphan";
-    } else {
-      owner = found->second.get();
-      const auto& st = owner->status;
-      const v1::Phase phase = st && st->phase ? *st->phase : v1::Phase::Pending;
-      if (v1::isTerminal(phase)) {
-        cause = "terminal";
-      } else if (phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
-        cause = "overdue";
-      }
+      ++report.removed;
+      if (removed_) removed_->with({cause}).inc();
+      log::info(kLogger, "sweep removed an object",
+                {{"kind", swept.ref.kind}, {"object", rb->key().toString()}, {"cause", cause}});
+      if (owner) enqueue_({owner->metadata.namespace_, owner->metadata.name});
     }
-    if (cause.empty()) continue;
-    kube::DeleteOptions d;
-    d.preconditionUid = rb->uid();
-    auto r = client_.remove(kube::resources::roleBindings(), rb->key(), d);
-    if (!r && r.error().code != ErrorCode::NotFound && r.error().code != ErrorCode::Conflict) {
-      log::warn(kLogger, "sweep could not remove RoleBinding",
-                {{"roleBinding", rb->key().toString()}, {"error", r.error().describe()}});
-      continue;
-    }
-    ++report.removed;
-    if (removed_) removed_->with({cause}).inc();
-    log::info(kLogger, "sweep removed RoleBinding",
-              {{"roleBinding", rb->key().toString()}, {"cause", cause}});
-    if (owner) enqueue_({owner->metadata.namespace_, owner->metadata.name});
   }
   sweepDatabases(report);
   return report;

@@ -2,7 +2,8 @@
 
 // The safety net behind the AccessRequest controller: every `interval` (and once at start,
 // so grants that expired while the operator was down go at once) it looks at kubegrant's
-// RoleBindings and removes those that belong to no live request (request gone, another
+// RoleBindings (and whatever alsoSweep() adds: ClusterRoleBindings, temporary Roles and
+// ClusterRoles) and removes those that belong to no live request (request gone, another
 // incarnation, or ended) or whose request's expiresAt has passed; overdue requests are also
 // handed back to the controller for their status.
 //
@@ -56,8 +57,14 @@ class Sweeper final : public runtime::Runnable {
           DatabaseSweep databases = {});
   ~Sweeper() override;
 
+  // Sweeps `store` (a cache of objects of `ref` labelled managed-by=kubegrant, which must
+  // outlive the sweeper) by the same rules as the RoleBindings: ClusterRoleBindings, and the
+  // temporary Roles and ClusterRoles of spec.rules. Unlike a RoleBinding, one without the
+  // request-uid label is left alone. Call before start().
+  void alsoSweep(const kube::ResourceRef& ref, const runtime::Store& store);
+
   struct Report {
-    int roleBindings = 0;          // seen with kubegrant's labels
+    int roleBindings = 0;          // seen with kubegrant's labels (RoleBindings and alsoSweep's)
     int removed = 0;               // orphaned or overdue, deleted
     int enqueued = 0;              // overdue requests handed to the controller
     int databaseRoles = 0;         // kg_ roles listed on the targets
@@ -80,6 +87,12 @@ class Sweeper final : public runtime::Runnable {
   kube::Client& client_;
   Clock& clock_;
   const runtime::Store& roleBindings_;
+  struct Swept {
+    kube::ResourceRef ref;
+    const runtime::Store* store;
+    bool removeUnlabelled;  // one without the request-uid label is removed too
+  };
+  std::vector<Swept> swept_;  // roleBindings_ first
   const runtime::TypedStore<v1::AccessRequest>& requests_;
   EnqueueFn enqueue_;
   Duration interval_;

@@ -140,6 +140,19 @@ std::vector<std::string> orphanRoles(const std::vector<DatabaseRole>& listed,
   return out;
 }
 
+std::string profileHash(const v1alpha1::DatabaseTarget& target,
+                        const v1alpha1::DatabaseProfile& profile) {
+  // Through the CRD codec (nlohmann's objects keep their keys sorted): the same definition
+  // always gives the same text, whatever order the YAML had.
+  v1alpha1::DatabaseTarget only;
+  only.spec.auditStatements = target.spec.auditStatements;
+  only.spec.profiles.push_back(profile);
+  const auto spec = v1alpha1::toJson(only).value("spec", nlohmann::json::object());
+  nlohmann::json canonical = {{"auditStatements", target.spec.auditStatements},
+                              {"grants", spec["profiles"][0].value("grants", nlohmann::json())}};
+  return sha256Hex(canonical.dump()).substr(0, 16);
+}
+
 std::chrono::seconds revocationBackoff(int attempt) {
   if (attempt < 0) attempt = 0;
   if (attempt >= 5) return std::chrono::seconds(30);

@@ -58,6 +58,14 @@ std::string profileSummary(std::string_view target, const v1alpha1::DatabaseProf
 std::vector<std::string> orphanRoles(const std::vector<DatabaseRole>& listed,
                                      const std::set<std::string>& live);
 
+// The fingerprint of what an issued user of `profile` on `target` gets: the profile's grants
+// (tables, privileges, excludeColumns, maskColumns) and the target's auditStatements, as 16
+// hex characters of SHA-256 over their canonical JSON. Recorded in the request's
+// status.grants when the user is issued; a different value later means the DatabaseTarget
+// changed and the profile must be re-applied (CredentialProvider::reapplyProfile).
+std::string profileHash(const v1alpha1::DatabaseTarget& target,
+                        const v1alpha1::DatabaseProfile& profile);
+
 // Delay before retry `attempt` (0-based) of a database revocation: 1 s, 2 s, 4 s, ... capped at
 // 30 s. Revocation never gives up; only the delay is capped.
 std::chrono::seconds revocationBackoff(int attempt);

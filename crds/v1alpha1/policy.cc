@@ -176,6 +176,186 @@ void checkClusterRole(const AccessPolicy& policy, const RequestedRole& role, siz
   }
 }
 
+// Ad hoc rules (spec.rules). "{apiGroups: [\"\"], resources: [pods], verbs: [get, list]}"
+template <typename R>
+std::string describeRule(const R& r) {
+  std::vector<std::string> groups;
+  for (const auto& g : r.apiGroups) groups.push_back(fmt::format("\"{}\"", g));
+  std::string out =
+      fmt::format("{{apiGroups: [{}], resources: [{}], verbs: [{}]", fmt::join(groups, ", "),
+                  fmt::join(r.resources, ", "), fmt::join(r.verbs, ", "));
+  if (!r.resourceNames.empty())
+    out += fmt::format(", resourceNames: [{}]", fmt::join(r.resourceNames, ", "));
+  return out + "}";
+}
+
+bool isEscalationVerb(std::string_view v) {
+  for (const char* e : kEscalationVerbs) {
+    if (v == e) return true;
+  }
+  return false;
+}
+
+// Whether policy rule `p` names every escalation verb (what a requested "*" verb includes).
+bool namesEveryEscalationVerb(const PolicyRule& p) {
+  for (const char* e : kEscalationVerbs) {
+    if (!contains(p.verbs, e)) return false;
+  }
+  return true;
+}
+
+// Whether `p` allows the requested value `v` of a field: a requested "*" only where the
+// policy's rule has "*" itself; a name where the policy lists it or has "*".
+bool allowsValue(const std::vector<std::string>& allowed, const std::string& v) {
+  return contains(allowed, v) || (v != "*" && contains(allowed, "*"));
+}
+
+// Whether `p` allows `verb`: escalation verbs only where named explicitly; a requested "*"
+// (which includes them) only where "*" and every escalation verb are named.
+bool allowsVerb(const PolicyRule& p, const std::string& verb) {
+  if (verb == "*") return contains(p.verbs, "*") && namesEveryEscalationVerb(p);
+  if (isEscalationVerb(verb)) return contains(p.verbs, verb);
+  return allowsValue(p.verbs, verb);
+}
+
+// Whether `p` covers the requested (group, resource, verb) with the rule's resourceNames.
+bool covers(const PolicyRule& p, const RequestedRule& r, const std::string& group,
+            const std::string& resource, const std::string& verb) {
+  if (!allowsValue(p.apiGroups, group) || !allowsValue(p.resources, resource) ||
+      !allowsVerb(p, verb)) {
+    return false;
+  }
+  if (p.resourceNames.empty()) return true;
+  return !r.resourceNames.empty() &&
+         std::all_of(r.resourceNames.begin(), r.resourceNames.end(),
+                     [&](const std::string& n) { return contains(p.resourceNames, n); });
+}
+
+void checkRules(const AccessPolicy& policy, const AccessRequestSpec& spec,
+                std::string_view requestNamespace, std::vector<Violation>& out) {
+  const std::string pname = policyName(policy);
+  const auto& ps = policy.spec;
+  for (size_t i = 0; i < spec.rules.size(); ++i) {
+    const RequestedRule& rule = spec.rules[i];
+    const std::string field = fmt::format("spec.rules[{}]", i);
+    const std::string desc = describeRule(rule);
+    const bool cluster = rule.scope == RoleScope::Cluster;
+    std::vector<const PolicyRule*> candidates;
+    std::vector<std::string> allowed;
+    for (const auto& p : ps.rules) {
+      if (p.scope != rule.scope) continue;
+      candidates.push_back(&p);
+      allowed.push_back(describeRule(p));
+    }
+    if (rule.apiGroups.empty() || rule.resources.empty() || rule.verbs.empty()) {
+      out.push_back({field, fmt::format("rule {} must name at least one apiGroup (\"\" is the "
+                                        "core group), resource and verb",
+                                        desc)});
+      continue;
+    }
+    if (cluster && !rule.namespaces.empty()) {
+      out.push_back({field + ".namespaces",
+                     fmt::format("rule {} has scope Cluster, so it names no namespaces (a "
+                                 "ClusterRoleBinding applies in every namespace)",
+                                 desc)});
+    }
+    if (candidates.empty()) {
+      out.push_back(
+          {cluster ? field + ".scope" : field,
+           cluster ? fmt::format("cluster-wide rule {} is not allowed: policy {} allows no "
+                                 "cluster-wide rules (no spec.rules entry with scope Cluster)",
+                                 desc, pname)
+                   : fmt::format("rule {} is not allowed: policy {} allows no ad hoc rules "
+                                 "(its spec.rules is empty)",
+                                 desc, pname)});
+      continue;
+    }
+    if (!cluster) {
+      if (rule.namespaces.empty() && !contains(ps.namespaces, requestNamespace)) {
+        out.push_back({field + ".namespaces",
+                       fmt::format("namespace {} (the request's own, the default) is not allowed "
+                                   "by policy {} (allowed: {})",
+                                   requestNamespace, pname, joinOrNone(ps.namespaces))});
+      }
+      for (size_t k = 0; k < rule.namespaces.size(); ++k) {
+        if (!contains(ps.namespaces, rule.namespaces[k])) {
+          out.push_back({fmt::format("{}.namespaces[{}]", field, k),
+                         fmt::format("namespace {} is not allowed by policy {} (allowed: {})",
+                                     rule.namespaces[k], pname, joinOrNone(ps.namespaces))});
+        }
+      }
+    }
+    // Wildcards and escalation verbs first, each with its own message.
+    bool specific = false;
+    // A "*" is allowed where one policy rule has "*" in that field and allows the rule's
+    // other values.
+    auto allowsAll = [](const std::vector<std::string>& allowed,
+                        const std::vector<std::string>& values) {
+      return std::all_of(values.begin(), values.end(),
+                         [&](const std::string& v) { return allowsValue(allowed, v); });
+    };
+    auto wildcard = [&](const std::vector<std::string>& values, const char* name,
+                        auto policyField) {
+      if (!contains(values, "*")) return;
+      const bool ok = std::any_of(candidates.begin(), candidates.end(), [&](const PolicyRule* p) {
+        return contains(policyField(*p), "*") && allowsAll(p->apiGroups, rule.apiGroups) &&
+               allowsAll(p->resources, rule.resources);
+      });
+      if (ok) return;
+      specific = true;
+      out.push_back({fmt::format("{}.{}", field, name),
+                     fmt::format("wildcard \"*\" in {} of rule {} is not allowed by policy {} "
+                                 "(allowed rules: {})",
+                                 name, desc, pname, fmt::join(allowed, "; "))});
+    };
+    wildcard(rule.apiGroups, "apiGroups", [](const PolicyRule& p) { return p.apiGroups; });
+    wildcard(rule.resources, "resources", [](const PolicyRule& p) { return p.resources; });
+    wildcard(rule.verbs, "verbs", [](const PolicyRule& p) { return p.verbs; });
+    for (const auto& v : rule.verbs) {
+      if (!isEscalationVerb(v) && v != "*") continue;
+      if (v == "*" && specific) continue;
+      const bool named = std::any_of(candidates.begin(), candidates.end(),
+                                     [&](const PolicyRule* p) { return allowsVerb(*p, v); });
+      if (named) continue;
+      specific = true;
+      out.push_back(
+          {field + ".verbs",
+           v == "*" ? fmt::format("verb \"*\" of rule {} includes the escalation verbs escalate, "
+                                  "bind and impersonate, which policy {} does not name explicitly",
+                                  desc, pname)
+                    : fmt::format("verb {} of rule {} is an escalation verb that policy {} does "
+                                  "not name explicitly (a \"*\" does not count)",
+                                  v, desc, pname)});
+    }
+    if (specific) continue;
+    // Every (group, resource, verb) within one of the policy's rules; the first that is not
+    // is named.
+    auto uncovered = [&]() -> std::optional<std::string> {
+      for (const auto& g : rule.apiGroups) {
+        for (const auto& res : rule.resources) {
+          for (const auto& v : rule.verbs) {
+            if (std::none_of(candidates.begin(), candidates.end(),
+                             [&](const PolicyRule* p) { return covers(*p, rule, g, res, v); })) {
+              return fmt::format("{} on {} (apiGroup \"{}\")", v, res, g);
+            }
+          }
+        }
+      }
+      return std::nullopt;
+    };
+    if (auto what = uncovered()) {
+      out.push_back(
+          {field,
+           fmt::format("rule {} is outside policy {}: {}{} is not allowed (allowed rules: {})",
+                       desc, pname, *what,
+                       rule.resourceNames.empty()
+                           ? std::string()
+                           : fmt::format(" named {}", fmt::join(rule.resourceNames, ", ")),
+                       fmt::join(allowed, "; "))});
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<Violation> checkRequest(const AccessPolicy& policy, const AccessRequestSpec& spec,
@@ -194,11 +374,12 @@ std::vector<Violation> checkRequest(const AccessPolicy& policy, const AccessRequ
         {"spec.policy", fmt::format("{} is not a requester of policy {} (requesters: {})",
                                     describeUser(caller), pname, describeSubjects(ps.requesters))});
   }
-  if (spec.roles.empty() && spec.databases.empty()) {
+  if (spec.roles.empty() && spec.rules.empty() && spec.databases.empty()) {
     out.push_back({"spec",
-                   "the request asks for nothing: list at least one entry in spec.roles "
-                   "or spec.databases"});
+                   "the request asks for nothing: list at least one entry in spec.roles, "
+                   "spec.rules or spec.databases"});
   }
+  checkRules(policy, spec, requestNamespace, out);
 
   std::vector<std::string> allowedRoles;
   for (const auto& r : ps.roles)
@@ -463,6 +644,15 @@ std::vector<Violation> validatePolicy(const AccessPolicy& policy) {
   checkDuration(s.retainFor, "retainFor");
   checkDuration(s.maxStartDelay, "maxStartDelay");
   checkDuration(s.approvalValidFor, "approvalValidFor");
+  for (size_t i = 0; i < s.rules.size(); ++i) {
+    const auto& r = s.rules[i];
+    if (r.apiGroups.empty() || r.resources.empty() || r.verbs.empty()) {
+      out.push_back({fmt::format("spec.rules[{}]", i),
+                     fmt::format("rule {} must name at least one apiGroup (\"\" is the core "
+                                 "group), resource and verb",
+                                 describeRule(r))});
+    }
+  }
   if (s.maxOpenRequests < 1) {
     out.push_back(
         {"spec.maxOpenRequests", fmt::format("must be 1 or more, got {}", s.maxOpenRequests)});

@@ -123,12 +123,16 @@ const char* toString(GrantKind kind) {
       return "DatabaseUser";
     case GrantKind::ClusterRoleBinding:
       return "ClusterRoleBinding";
+    case GrantKind::Role:
+      return "Role";
+    case GrantKind::ClusterRole:
+      return "ClusterRole";
   }
   return "?";
 }
 std::optional<GrantKind> parseGrantKind(std::string_view s) {
   for (GrantKind k : {GrantKind::RoleBinding, GrantKind::Secret, GrantKind::DatabaseUser,
-                      GrantKind::ClusterRoleBinding}) {
+                      GrantKind::ClusterRoleBinding, GrantKind::Role, GrantKind::ClusterRole}) {
     if (s == toString(k)) return k;
   }
   return std::nullopt;
@@ -325,6 +329,21 @@ E asEnum(const json& v, const std::string& field, std::optional<E> (*parse)(std:
   return *e;
 }
 
+// The RBAC fields and scope of a policy's or a request's spec.rules entry.
+template <typename Rule>
+Rule decodeRule(const json& e, const std::string& path) {
+  asObject(e, path);
+  Rule r;
+  r.apiGroups = stringList(e, path, "apiGroups");
+  r.resources = stringList(e, path, "resources");
+  r.verbs = stringList(e, path, "verbs");
+  r.resourceNames = stringList(e, path, "resourceNames");
+  if (e.contains("scope")) {
+    r.scope = asEnum(e["scope"], sub(path, "scope"), parseRoleScope, "Namespace, Cluster");
+  }
+  return r;
+}
+
 void checkTypeMeta(const json& j, std::string_view kind) {
   if (auto k = optString(j, "", "kind"); k && *k != kind) {
     bad("kind", fmt::format("expected {}, got {}", kind, *k));
@@ -414,6 +433,9 @@ AccessPolicy decodePolicy(const json& j) {
     p.spec.roles.push_back(std::move(r));
   });
   p.spec.clusterRoles = stringList(s, sp, "clusterRoles");
+  forEach(s, sp, "rules", [&](const json& e, const std::string& path) {
+    p.spec.rules.push_back(decodeRule<PolicyRule>(e, path));
+  });
   forEach(s, sp, "databases", [&](const json& e, const std::string& path) {
     asObject(e, path);
     PolicyDatabase d;
@@ -545,10 +567,12 @@ AccessRequestStatus decodeRequestStatus(const json& st, const std::string& path)
     asObject(e, p);
     Grant g;
     g.kind = asEnum(*need(e, p, "kind"), sub(p, "kind"), parseGrantKind,
-                    "RoleBinding, Secret, DatabaseUser, ClusterRoleBinding");
+                    "RoleBinding, Secret, DatabaseUser, ClusterRoleBinding, Role, ClusterRole");
     g.namespace_ = emptyString(e, p, "namespace");
     g.name = reqString(e, p, "name");
     g.target = emptyString(e, p, "target");
+    g.profile = emptyString(e, p, "profile");
+    g.profileHash = emptyString(e, p, "profileHash");
     s.grants.push_back(std::move(g));
   });
   s.conditions = decodeConditions(st, path);
@@ -581,6 +605,11 @@ AccessRequest decodeRequest(const json& j) {
       role.scope = asEnum(e["scope"], sub(path, "scope"), parseRoleScope, "Namespace, Cluster");
     }
     r.spec.roles.push_back(std::move(role));
+  });
+  forEach(s, sp, "rules", [&](const json& e, const std::string& path) {
+    auto rule = decodeRule<RequestedRule>(e, path);
+    rule.namespaces = stringList(e, path, "namespaces");
+    r.spec.rules.push_back(std::move(rule));
   });
   forEach(s, sp, "databases", [&](const json& e, const std::string& path) {
     asObject(e, path);
@@ -627,6 +656,17 @@ void putTime(json& j, std::string_view key, const std::optional<TimePoint>& v) {
 }
 void putList(json& j, std::string_view key, const std::vector<std::string>& v) {
   if (!v.empty()) j[std::string(key)] = v;
+}
+
+// apiGroups always (its "" is the core group); the rest when set; scope when not the default.
+template <typename Rule>
+json ruleJson(const Rule& r) {
+  json e = {{"apiGroups", r.apiGroups}};
+  putList(e, "resources", r.resources);
+  putList(e, "verbs", r.verbs);
+  putList(e, "resourceNames", r.resourceNames);
+  if (r.scope != RoleScope::Namespace) e["scope"] = toString(r.scope);
+  return e;
 }
 
 json subjectsJson(const Subjects& s) {
@@ -748,6 +788,11 @@ json toJson(const AccessPolicy& p) {
     s["roles"] = std::move(roles);
   }
   putList(s, "clusterRoles", p.spec.clusterRoles);
+  if (!p.spec.rules.empty()) {
+    json rules = json::array();
+    for (const auto& r : p.spec.rules) rules.push_back(ruleJson(r));
+    s["rules"] = std::move(rules);
+  }
   if (!p.spec.databases.empty()) {
     json dbs = json::array();
     for (const auto& d : p.spec.databases) {
@@ -849,6 +894,15 @@ json toJson(const AccessRequestSpec& spec) {
     }
     s["roles"] = std::move(roles);
   }
+  if (!spec.rules.empty()) {
+    json rules = json::array();
+    for (const auto& r : spec.rules) {
+      json e = ruleJson(r);
+      putList(e, "namespaces", r.namespaces);
+      rules.push_back(std::move(e));
+    }
+    s["rules"] = std::move(rules);
+  }
   if (!spec.databases.empty()) {
     json dbs = json::array();
     for (const auto& d : spec.databases)
@@ -878,6 +932,8 @@ json toJson(const Grant& g) {
   putString(j, "namespace", g.namespace_);
   j["name"] = g.name;
   putString(j, "target", g.target);
+  putString(j, "profile", g.profile);
+  putString(j, "profileHash", g.profileHash);
   return j;
 }
 

@@ -125,6 +125,23 @@ struct PolicyRole {
   bool operator==(const PolicyRole&) const = default;
 };
 
+// Escalation verbs of RBAC: an ad hoc rule may carry them only when a policy rule names them
+// explicitly (a "*" in the policy's verbs does not count).
+inline constexpr const char* kEscalationVerbs[] = {"escalate", "bind", "impersonate"};
+
+// One ad hoc rule a policy allows (spec.rules): RBAC resource-rule fields, and where it may
+// apply. A request's rule must lie within the union of these (checkRequest).
+struct PolicyRule {
+  std::vector<std::string> apiGroups;      // "" = the core group; "*" = any group
+  std::vector<std::string> resources;      // "pods", "pods/log"; "*" = any resource
+  std::vector<std::string> verbs;          // "get", "list", ...; "*" = any verb
+  std::vector<std::string> resourceNames;  // empty = any name
+  // Namespace: granted by a temporary Role in the request's namespaces; Cluster: by a
+  // temporary ClusterRole bound cluster-wide.
+  RoleScope scope = RoleScope::Namespace;
+  bool operator==(const PolicyRule&) const = default;
+};
+
 // Database profiles a policy allows on one DatabaseTarget.
 struct PolicyDatabase {
   std::string target;                 // DatabaseTarget name
@@ -148,6 +165,8 @@ struct AccessPolicySpec {
   // ClusterRoles that may be granted cluster-wide (a ClusterRoleBinding), by name: what a
   // request's `scope: Cluster` roles may name. Empty = the policy is namespaced only.
   std::vector<std::string> clusterRoles;
+  // Ad hoc rules a request may pick from (spec.rules of a request); empty = none.
+  std::vector<PolicyRule> rules;
   std::vector<PolicyDatabase> databases;
   std::optional<std::string> defaultDuration;  // Go duration; see effectiveDuration()
   std::optional<std::string> maxDuration;
@@ -261,7 +280,7 @@ enum class Decision { Approve, Deny };
 const char* toString(Decision decision);
 std::optional<Decision> parseDecision(std::string_view s);
 
-enum class GrantKind { RoleBinding, Secret, DatabaseUser, ClusterRoleBinding };
+enum class GrantKind { RoleBinding, Secret, DatabaseUser, ClusterRoleBinding, Role, ClusterRole };
 const char* toString(GrantKind kind);
 std::optional<GrantKind> parseGrantKind(std::string_view s);
 
@@ -272,6 +291,19 @@ struct RequestedRole {
   // Cluster: kind must be ClusterRole, namespaces empty; bound by a ClusterRoleBinding.
   RoleScope scope = RoleScope::Namespace;
   bool operator==(const RequestedRole&) const = default;
+};
+
+// Ad hoc rules a request asks for (spec.rules): granted through a temporary Role per
+// namespace (scope Namespace) or one temporary ClusterRole (scope Cluster) holding exactly
+// these rules, bound to the requester and removed at the end.
+struct RequestedRule {
+  std::vector<std::string> apiGroups;
+  std::vector<std::string> resources;
+  std::vector<std::string> verbs;
+  std::vector<std::string> resourceNames;  // empty = any name (only if the policy's rule allows)
+  std::vector<std::string> namespaces;     // Namespace scope; empty = the request's own namespace
+  RoleScope scope = RoleScope::Namespace;
+  bool operator==(const RequestedRule&) const = default;
 };
 
 struct RequestedDatabase {
@@ -287,6 +319,7 @@ struct AccessRequestSpec {
   std::optional<std::string> reason;
   std::optional<std::string> ticket;
   std::vector<RequestedRole> roles;
+  std::vector<RequestedRule> rules;
   std::vector<RequestedDatabase> databases;
   bool revoke = false;                // may only go false -> true (CEL rule in the CRD)
   std::optional<UserInfo> requester;  // stamped by the admission webhook at creation
@@ -316,6 +349,11 @@ struct Grant {
   std::string namespace_;  // RoleBinding, Secret ("namespace" on the wire); "" when cluster-scoped
   std::string name;        // object name, or the database role name for DatabaseUser
   std::string target;      // DatabaseUser: the DatabaseTarget name
+  // DatabaseUser: profile name and the fingerprint (database::profileHash) of the profile's
+  // definition as last applied to the user, so that a DatabaseTarget change re-applies it.
+  // Empty for other kinds (and for users issued before it was recorded).
+  std::string profile;
+  std::string profileHash;
   bool operator==(const Grant&) const = default;
 };
 

@@ -23,6 +23,7 @@ namespace {
 namespace ar = controllers::access_request;
 namespace v1 = v1alpha1;
 constexpr const char* kPolicyIndex = "spec.policy";
+constexpr const char* kTargetIndex = "spec.databases.target";
 
 std::string defaultIdentity() {
   char host[256] = {0};
@@ -107,6 +108,12 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   managedByUs.labelSelector = fmt::format("{}={}", ar::kManagedByLabel, ar::kManagedByValue);
   managedByUs.compactCache = true;  // one per Active request; read once per reconcile
   auto& roleBindings = mgr.informer(kube::resources::roleBindings(), managedByUs);
+  // Also kubegrant's: ClusterRoleBindings (scope Cluster), the temporary Roles and ClusterRoles
+  // of spec.rules and the database Secrets' reader Roles. Watched so that a change behind our
+  // back re-checks the request, and swept like the RoleBindings.
+  auto& clusterRoleBindings = mgr.informer(kube::resources::clusterRoleBindings(), managedByUs);
+  auto& roles = mgr.informer(kube::resources::roles(), managedByUs);
+  auto& clusterRoles = mgr.informer(kube::resources::clusterRoles(), managedByUs);
   auto& requestInformer = mgr.informer(kube::resources::accessRequests(), requestCache);
   requestInformer.addIndexer(webhooks::kOpenRequestsIndex, webhooks::openRequestsIndex());
   requestInformer.addIndexer(kPolicyIndex, [](const kube::Object& obj) {
@@ -114,6 +121,16 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     const auto spec = obj.body.value("spec", nlohmann::json::object());
     if (spec.contains("policy") && spec["policy"].is_string())
       out.push_back(spec["policy"].get<std::string>());
+    return out;
+  });
+
+  requestInformer.addIndexer(kTargetIndex, [](const kube::Object& obj) {
+    std::vector<std::string> out;
+    const auto spec = obj.body.value("spec", nlohmann::json::object());
+    for (const auto& d : spec.value("databases", nlohmann::json::array())) {
+      if (d.is_object() && d.contains("target") && d["target"].is_string())
+        out.push_back(d["target"].get<std::string>());
+    }
     return out;
   });
 
@@ -133,6 +150,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   ro.databases = databaseProvider;
   ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
   ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
+  ro.targetReader = [&targets](const std::string& name) { return targets.get({"", name}); };
   ro.roleBindingReader = [&roleBindings](const kube::ObjectKey& key) {
     return roleBindings.store().get(key);
   };
@@ -152,15 +170,25 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
           controller.queue(), [&requestInformer](const kube::Object& policy) {
             return requestInformer.store().keysByIndex(kPolicyIndex, policy.name());
           }));
-  // A binding changed or deleted behind our back: its request re-checks its grants.
-  roleBindings.addEventHandler(
-      runtime::enqueueMapped(controller.queue(), [](const kube::Object& rb) {
-        auto a = rb.annotations();
-        auto ns = a.find(std::string(ar::kRequestNamespaceAnnotation));
-        auto name = a.find(std::string(ar::kRequestNameAnnotation));
-        if (ns == a.end() || name == a.end()) return std::vector<runtime::NamespacedName>{};
-        return std::vector<runtime::NamespacedName>{{ns->second, name->second}};
-      }));
+  // Live DatabaseTargets (as Watches + EnqueueRequestsFromMapFunc): a target that changes or
+  // goes re-checks every request naming it; the plan revokes a profile the target no longer
+  // has and re-applies one whose definition changed (profileHash in status.grants).
+  mgr.informer(kube::resources::databaseTargets())
+      .addEventHandler(runtime::enqueueMapped(
+          controller.queue(), [&requestInformer](const kube::Object& target) {
+            return requestInformer.store().keysByIndex(kTargetIndex, target.name());
+          }));
+  // A binding or temporary role changed or deleted behind our back: its request re-checks
+  // its grants.
+  auto owningRequest = [](const kube::Object& obj) {
+    auto a = obj.annotations();
+    auto ns = a.find(std::string(ar::kRequestNamespaceAnnotation));
+    auto name = a.find(std::string(ar::kRequestNameAnnotation));
+    if (ns == a.end() || name == a.end()) return std::vector<runtime::NamespacedName>{};
+    return std::vector<runtime::NamespacedName>{{ns->second, name->second}};
+  };
+  for (runtime::Informer* informer : {&roleBindings, &clusterRoleBindings, &roles, &clusterRoles})
+    informer->addEventHandler(runtime::enqueueMapped(controller.queue(), owningRequest));
 
   // The sweep drops kg_ roles of no live request; it reaches targets as the executor does.
   ar::DatabaseSweep databaseSweep;
@@ -176,11 +204,14 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     }
     return std::get<database::TargetAccess>(*access);
   };
-  mgr.add(std::make_unique<ar::Sweeper>(
-              mgr.client(), clock, roleBindings.store(), requests,
-              [&controller](const runtime::NamespacedName& k) { controller.enqueue(k); },
-              &mgr.metrics(), flags.sweepInterval, std::move(databaseSweep)),
-          runtime::RunOn::Leader);
+  auto sweeper = std::make_unique<ar::Sweeper>(
+      mgr.client(), clock, roleBindings.store(), requests,
+      [&controller](const runtime::NamespacedName& k) { controller.enqueue(k); }, &mgr.metrics(),
+      flags.sweepInterval, std::move(databaseSweep));
+  sweeper->alsoSweep(kube::resources::clusterRoleBindings(), clusterRoleBindings.store());
+  sweeper->alsoSweep(kube::resources::roles(), roles.store());
+  sweeper->alsoSweep(kube::resources::clusterRoles(), clusterRoles.store());
+  mgr.add(std::move(sweeper), runtime::RunOn::Leader);
 
   if (flags.webhookPort != 0) {
     webhooks::WebhookServerConfig wc;

@@ -103,7 +103,8 @@ TEST_F(RenderWebhooksTest, ValidatesDeletesOfAccessRequests) {
   EXPECT_EQ(count(r.out, "operations: [\"CREATE\", \"UPDATE\", \"DELETE\"]"), 1) << r.out;
 }
 
-// render-rbac.sh binds the same single identity, and no group.
+// render-rbac.sh binds the same single identity, and no group: in its four bindings (the
+// operator's ClusterRole, kubegrant-operator-rules, leader election and the seal keys).
 const std::string kRbacScript =
     std::string(KUBEGRANT_SOURCE_DIR) + "/operator/deploy/render-rbac.sh";
 
@@ -114,7 +115,7 @@ TEST(RenderRbacTest, BindsTheOneIdentityAndNoGroup) {
   EXPECT_EQ(countOf(user.out,
                     "- {kind: User, apiGroup: rbac.authorization.k8s.io, "
                     "name: \"kubegrant-operator\"}"),
-            3)
+            4)
       << user.out;
   EXPECT_EQ(user.out.find("kind: Group"), std::string::npos);
   EXPECT_EQ(user.out.find("kubegrant:operators"), std::string::npos);
@@ -124,12 +125,13 @@ TEST(RenderRbacTest, BindsTheOneIdentityAndNoGroup) {
   EXPECT_EQ(countOf(sa.out,
                     "- {kind: ServiceAccount, name: kubegrant-operator, namespace: "
                     "kubegrant-system}"),
-            3)
+            4)
       << sa.out;
   EXPECT_EQ(sa.out.find("kind: User"), std::string::npos);
   // The ServiceAccount's username is bound as the ServiceAccount too.
   auto saName = runCommand({kRbacScript, "system:serviceaccount:ops:kg"});
-  EXPECT_EQ(countOf(saName.out, "- {kind: ServiceAccount, name: kg, namespace: ops}"), 3);
+  // Bound by the operator's ClusterRole, its ad hoc rules, the Lease and seal-key Roles.
+  EXPECT_EQ(countOf(saName.out, "- {kind: ServiceAccount, name: kg, namespace: ops}"), 4);
   // The ClusterRoles teams bind come from the chart too, and the namespace of the Lease.
   EXPECT_NE(user.out.find("name: kubegrant-requester\n"), std::string::npos);
   EXPECT_NE(user.out.find("name: kubegrant-approver\n"), std::string::npos);

@@ -1,6 +1,7 @@
 #include "webhooks/access_request/rules.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <set>
@@ -275,6 +276,20 @@ std::vector<std::string> explainCreate(const AccessRequest& request, const Acces
         "Secret {}-{} that only you can read",
         d.target, d.profile, request.metadata.name.empty() ? "<name>" : request.metadata.name,
         d.target));
+  }
+  for (size_t i = 0; i < spec.rules.size(); ++i) {
+    const auto& r = spec.rules[i];
+    const bool cluster = r.scope == v1alpha1::RoleScope::Cluster;
+    w.push_back(fmt::format(
+        "spec.rules[{}]: {} on {} (apiGroups [{}]){} granted through a temporary {} {}, "
+        "removed when access ends",
+        i, fmt::join(r.verbs, ","), fmt::join(r.resources, ","), fmt::join(r.apiGroups, ","),
+        r.resourceNames.empty() ? "" : fmt::format(" named {}", fmt::join(r.resourceNames, ",")),
+        cluster ? "ClusterRole" : "Role",
+        cluster ? std::string("cluster-wide")
+                : fmt::format("in {}", r.namespaces.empty()
+                                           ? request.metadata.namespace_
+                                           : fmt::format("{}", fmt::join(r.namespaces, ", ")))));
   }
   if (approval.required > 0 && !v1alpha1::isBreakGlass(policy, requester)) {
     if (auto pending = v1alpha1::effectivePendingTimeout(policy)) {

@@ -166,6 +166,16 @@ spec:
     ASSERT_EQ(r.exitCode, 0) << r.err;
   }
 
+  // bob approves `name` (seen Pending first); it must become Active.
+  void approveUntilActive(const std::string& name) {
+    ASSERT_TRUE(waitPhase(name, "Pending")) << get(name).dump(2);
+    auto approved = kubectl(
+        env_, "bob",
+        {"patch", "areq", name, "-n", ns_, "--subresource=status", "--type=json", "-p", kApprove});
+    ASSERT_EQ(approved.exitCode, 0) << approved.err;
+    ASSERT_TRUE(waitPhase(name, "Active")) << get(name).dump(2);
+  }
+
   json get(const std::string& name) { return getAccessRequest(env_, ns_, name); }
   std::string phase(const std::string& name) { return accessRequestPhase(env_, ns_, name); }
   bool waitPhase(const std::string& name, const std::string& want,
@@ -348,6 +358,78 @@ TEST_F(DatabaseE2eTest, ApprovedProfilesWithholdAndMaskPiiAndExpiryEndsEverythin
   ASSERT_NO_FATAL_FAILURE(expectNoPasswordAnywhere(psqlOutputs));
 }
 
+// A DatabaseTarget change acts on active requests (issue 10, live targets). The platform
+// team changes profile readonly from withholding email to masking it: alice's open Secret
+// credentials (same password, no new request) now read a***@example.com. Then the profile is
+// removed from the target: the request is Revoked with the reason in status and an Event, and
+// its database user and Secret are gone.
+TEST_F(DatabaseE2eTest, ATargetChangeReappliesTheProfileAndARemovedProfileRevokes) {
+  ASSERT_NO_FATAL_FAILURE(request("live", "readonly", "5m"));
+  ASSERT_NO_FATAL_FAILURE(approveUntilActive("live"));
+  const Issued issued = aliceReadsSecret("live");
+  std::vector<std::string> outputs;
+  auto run = [&](const std::string& sql) {
+    auto r = psql(issued, sql);
+    outputs.push_back(r.out + r.err);
+    return r;
+  };
+  auto withheld = run("SELECT email FROM customers WHERE id = 1");
+  EXPECT_NE(withheld.exitCode, 0) << withheld.out;
+  EXPECT_NE(withheld.err.find("permission denied"), std::string::npos) << withheld.err;
+
+  // Profile readonly (index 0): email masked instead of withheld (masking names its tables).
+  mustAdmin({"patch", "databasetarget", target_, "--type=json", "-p",
+             R"([{"op":"replace","path":"/spec/profiles/0/grants/0","value":{
+                  "schema":"public","tables":["customers","orders"],"privileges":["SELECT"],
+                  "excludeColumns":{"customers":["phone","card_number"]},
+                  "maskColumns":{"customers":{"email":"email"}}}}])"});
+  EXPECT_TRUE(waitFor(
+      [&] {
+        auto r = run("SELECT email FROM customers WHERE id = 1");
+        return r.exitCode == 0 && r.out == "a***@example.com\n";
+      },
+      20s, 200ms))
+      << "the changed profile was not re-applied: " << outputs.back() << "\n"
+      << get("live").dump(2);
+  // Same credentials: the Secret alice holds was not re-issued.
+  const Issued again = aliceReadsSecret("live");
+  EXPECT_EQ(again.password, issued.password);
+  auto base = run("SELECT email FROM public.customers");
+  EXPECT_NE(base.exitCode, 0) << base.out;
+  auto phone = run("SELECT phone FROM customers");
+  EXPECT_NE(phone.exitCode, 0) << "phone is still withheld: " << phone.out;
+  auto reapplied =
+      kubectl(env_, "admin",
+              {"get", "events", "-n", ns_, "--field-selector",
+               "involvedObject.name=live,reason=DatabaseProfileReapplied", "-o", "json"});
+  ASSERT_EQ(reapplied.exitCode, 0) << reapplied.err;
+  EXPECT_FALSE(json::parse(reapplied.out)["items"].empty()) << "no DatabaseProfileReapplied Event";
+  EXPECT_EQ(phase("live"), "Active");
+
+  // Profile readonly removed from the target: access revoked, the database user dropped.
+  mustAdmin({"patch", "databasetarget", target_, "--type=json", "-p",
+             R"([{"op":"remove","path":"/spec/profiles/0"}])"});
+  ASSERT_TRUE(waitPhase("live", "Revoked", 30s)) << get("live").dump(2);
+  const auto st = get("live")["status"];
+  EXPECT_NE(st.value("message", "").find("no longer has profile readonly"), std::string::npos)
+      << st.dump(2);
+  EXPECT_FALSE(roleExists(issued.username));
+  EXPECT_NE(
+      kubectl(env_, "admin", {"get", "secret", secretName("live"), "-n", ns_}).err.find("NotFound"),
+      std::string::npos);
+  EXPECT_TRUE(managedRoleBindings().empty()) << managedRoleBindings().dump(2);
+  auto login = run("SELECT 1");
+  EXPECT_NE(login.exitCode, 0) << "a login after revocation succeeded";
+  auto changed = kubectl(env_, "admin",
+                         {"get", "events", "-n", ns_, "--field-selector",
+                          "involvedObject.name=live,reason=DatabaseTargetChanged", "-o", "json"});
+  ASSERT_EQ(changed.exitCode, 0) << changed.err;
+  const auto items = json::parse(changed.out)["items"];
+  ASSERT_FALSE(items.empty()) << "no DatabaseTargetChanged Event";
+  EXPECT_EQ(items[0]["type"], "Warning");
+  ASSERT_NO_FATAL_FAILURE(expectNoPasswordAnywhere(outputs));
+}
+
 // PostgreSQL stopped just before expiry and started about 60 s later: alice's RoleBindings and
 // the Secret go on time anyway; meanwhile the request shows DatabaseRevocationPending (True,
 // with the error, no secret) and a Warning Event, and stays Active; the role is dropped soon
@@ -357,12 +439,7 @@ TEST_F(DatabaseE2eTest, DatabaseDownAtExpiryRevokesKubernetesOnTimeAndTheRoleWhe
   const char* pgCtl = std::getenv("KUBEGRANT_PG_CTL");
   ASSERT_TRUE(pgCtl && *pgCtl) << "KUBEGRANT_PG_CTL (DIR/pg-ctl from up.sh) is not set";
   ASSERT_NO_FATAL_FAILURE(request("down", "readonly", "25s"));
-  ASSERT_TRUE(waitPhase("down", "Pending")) << get("down").dump(2);
-  auto approved = kubectl(
-      env_, "bob",
-      {"patch", "areq", "down", "-n", ns_, "--subresource=status", "--type=json", "-p", kApprove});
-  ASSERT_EQ(approved.exitCode, 0) << approved.err;
-  ASSERT_TRUE(waitPhase("down", "Active")) << get("down").dump(2);
+  ASSERT_NO_FATAL_FAILURE(approveUntilActive("down"));
   const Issued issued = aliceReadsSecret("down");
   ASSERT_TRUE(roleExists(issued.username));
   const auto expiresAt = parseRfc3339(get("down")["status"].value("expiresAt", ""));

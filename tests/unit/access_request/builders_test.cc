@@ -76,6 +76,50 @@ TEST(DesiredRoleBindings, BindsOnlyTheRequesterOncePerRoleAndNamespace) {
   EXPECT_FALSE(roleBindingMatches(body, rbs[0], r));
 }
 
+TEST(TemporaryRoles, HoldExactlyTheRequestedRulesPerNamespaceAndAreBoundToTheRequester) {
+  auto j = makeRequest();
+  j["spec"]["roles"] = json::array();
+  j["spec"]["rules"] = json::parse(R"([
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"], "namespaces": ["payments", "billing"]},
+    {"apiGroups": [""], "resources": ["nodes"], "verbs": ["get"], "resourceNames": ["n1"], "scope": "Cluster"}])");
+  auto r = request(j);
+  auto roles = desiredTemporaryRoles(r);
+  ASSERT_EQ(roles.size(), 3u);
+  EXPECT_EQ(roles[0].namespace_, "") << "the ClusterRole sorts first";
+  EXPECT_EQ(roles[1].namespace_, "billing");
+  EXPECT_EQ(roles[2].namespace_, "payments");
+  EXPECT_EQ(roles[2].rules.size(), 2u);
+  EXPECT_EQ(roles[1].rules.size(), 1u);
+  EXPECT_NE(roles[0].name, roles[2].name) << "a ClusterRole and a Role never share a name";
+  EXPECT_EQ(roles[1].name, roles[2].name) << "one name per request and kind";
+
+  auto role = temporaryRoleJson(roles[2], r);
+  EXPECT_EQ(role["kind"], "Role");
+  EXPECT_EQ(role["metadata"]["namespace"], "payments");
+  EXPECT_EQ(role["metadata"]["labels"]["kubegrant.io/request-uid"], "uid-1");
+  EXPECT_EQ(role["rules"], json::parse(R"([
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]}])"));
+  auto cluster = temporaryRoleJson(roles[0], r);
+  EXPECT_EQ(cluster["kind"], "ClusterRole");
+  EXPECT_FALSE(cluster["metadata"].contains("namespace"));
+  EXPECT_EQ(cluster["rules"][0]["resourceNames"], json::array({"n1"}));
+
+  // Each is bound to alice alone by a binding of the same name and kind.
+  auto rbs = desiredRoleBindings(r);
+  ASSERT_EQ(rbs.size(), 3u);
+  for (const auto& rb : rbs) {
+    EXPECT_EQ(rb.user, "alice");
+    EXPECT_EQ(rb.name, rb.roleName);
+  }
+  EXPECT_EQ(rbs[0].roleKind, v1::RoleKind::ClusterRole);
+  EXPECT_TRUE(isClusterBinding(rbs[0]));
+  EXPECT_EQ(rbs[2].roleKind, v1::RoleKind::Role);
+  EXPECT_EQ(grantFor(roles[0]).kind, v1::GrantKind::ClusterRole);
+  EXPECT_EQ(grantFor(roles[2]).kind, v1::GrantKind::Role);
+}
+
 TEST(DesiredRoleBindings, AClusterScopedRoleIsOneLabelledClusterRoleBinding) {
   auto j = makeRequest();
   j["spec"]["roles"] = json::parse(R"([
@@ -282,21 +326,23 @@ TEST(NextStatus, StartsTheClockAtActivationNotAtCreation) {
   EXPECT_NE(st.message->find("until 2026-11-29T15:30:00Z"), std::string::npos) << *st.message;
 }
 
-TEST(NextStatus, AGrantSaysThatRequestedDatabasesAreNotGranted) {
+TEST(NextStatus, AnActiveMessageNamesTheDatabaseUserItGranted) {
+  // Database users are issued now: the message lists them with the other grants and no longer
+  // claims that spec.databases is not granted.
   auto rj = makeRequest();
   rj["status"]["approvals"] = json::array({approval("bob")});
-  auto withoutDb = request(rj);
   rj["spec"]["databases"] = json::array({{{"target", "orders-db"}, {"profile", "readonly"}}});
   auto withDb = request(rj);
   auto p = policy();
   p.spec.databases = {{"orders-db", {"readonly"}}};
   const TimePoint now = at("2026-11-29T10:05:00Z");
-  v1::Grant g{v1::GrantKind::RoleBinding, "payments", "rb", ""};
-  auto st = nextStatus(withDb, decide(withDb, &p, now), {g}, now);
+  v1::Grant rb{v1::GrantKind::RoleBinding, "payments", "rb", ""};
+  v1::Grant user{v1::GrantKind::DatabaseUser, "", "kg_3f9c2a1b", "orders-db"};
+  auto st = nextStatus(withDb, decide(withDb, &p, now), {rb, user}, now);
   ASSERT_EQ(st.phase, v1::Phase::Active);
-  EXPECT_NE(st.message->find("spec.databases is not granted"), std::string::npos) << *st.message;
-  st = nextStatus(withoutDb, decide(withoutDb, &p, now), {g}, now);
-  EXPECT_EQ(st.message->find("databases"), std::string::npos) << *st.message;
+  EXPECT_NE(st.message->find("DatabaseUser orders-db/kg_3f9c2a1b"), std::string::npos)
+      << *st.message;
+  EXPECT_EQ(st.message->find("not granted"), std::string::npos) << *st.message;
 }
 
 TEST(NextStatus, IsAFixedPointWhenNothingChanges) {

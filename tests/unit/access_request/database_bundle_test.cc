@@ -134,6 +134,103 @@ TEST_F(DatabaseBundleTest, ActivationIssuesTheUserTheSecretAndTheRoleToReadIt) {
   EXPECT_THAT(provider_->calls(), ::testing::ElementsAre("issue " + role, "inspect " + role));
 }
 
+// The stored DatabaseTarget with `change` applied to its profile readonly.
+void changeProfile(FakeClient& client, const std::function<void(json&)>& change) {
+  auto t = client.peek(kube::resources::databaseTargets(), {"", "orders-db"})->body;
+  change(t["spec"]["profiles"][0]);
+  t["metadata"]["generation"] = t["metadata"].value("generation", 1) + 1;
+  client.seed(kube::resources::databaseTargets(), kube::Object(t));
+}
+
+TEST_F(DatabaseBundleTest, AChangedProfileIsReappliedToTheActiveUserKeepingItsPassword) {
+  auto req = activate();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  const std::string role = database::roleNameFor(req.metadata.uid, "orders-db");
+  std::string before;
+  for (const auto& g : req.status->grants) {
+    if (g.kind == v1::GrantKind::DatabaseUser) before = g.profileHash;
+  }
+  ASSERT_FALSE(before.empty());
+  // email withheld -> email masked.
+  changeProfile(client_, [](json& p) {
+    p["grants"][0].erase("excludeColumns");
+    p["grants"][0]["maskColumns"] = {{"customers", {{"email", "email"}}}};
+  });
+  auto r = reconciler_.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_THAT(provider_->calls(),
+              ::testing::ElementsAre("issue " + role, "inspect " + role, "reapply readonly"));
+  req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Active);
+  std::string after;
+  for (const auto& g : req.status->grants) {
+    if (g.kind == v1::GrantKind::DatabaseUser) after = g.profileHash;
+  }
+  EXPECT_NE(after, before) << "the new fingerprint is recorded";
+  auto secret = client_.peek(kube::resources::secrets(), {"payments", secretName()});
+  ASSERT_TRUE(secret);
+  EXPECT_EQ(secret->body["stringData"]["password"], "fake-password-1") << "same credentials";
+  EXPECT_THAT(events_, ::testing::Contains(HasSubstr("Normal DatabaseProfileReapplied")));
+  // Level-based: re-applied once.
+  ASSERT_TRUE(reconciler_.reconcile(kKey));
+  EXPECT_EQ(provider_->calls().size(), 4u) << ::testing::PrintToString(provider_->calls());
+}
+
+TEST_F(DatabaseBundleTest, AProfileRemovedFromTheTargetRevokesTheWholeBundle) {
+  auto req = activate();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  changeProfile(client_, [](json& p) { p["name"] = "support"; });
+  auto r = reconciler_.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Revoked);
+  EXPECT_THAT(req.status->message.value_or(""),
+              HasSubstr("DatabaseTarget orders-db (generation 2) no longer has profile readonly"));
+  EXPECT_TRUE(provider_->roles().empty());
+  EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
+  EXPECT_FALSE(
+      client_.peek(kube::resources::roles(), {"payments", secretReaderRoleName(req, "orders-db")}));
+  EXPECT_THAT(events_, ::testing::Contains(HasSubstr("Warning DatabaseTargetChanged")));
+}
+
+TEST_F(DatabaseBundleTest, AChangedProfileTheDatabaseRefusesFailsTheRequestWithNothingLeft) {
+  auto req = activate();
+  changeProfile(client_, [](json& p) { p["grants"][0]["tables"] = {"no_such_table"}; });
+  provider_->failNext(database::testing::FakeProvider::Op::Reapply,
+                      Error{ErrorCode::Invalid, "relation \"no_such_table\" does not exist"});
+  auto r = reconciler_.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Failed);
+  EXPECT_THAT(req.status->message.value_or(""), HasSubstr("cannot re-apply the changed profile"));
+  EXPECT_TRUE(provider_->roles().empty());
+  EXPECT_FALSE(client_.peek(kube::resources::secrets(), {"payments", secretName()}));
+}
+
+TEST_F(DatabaseBundleTest, AStaleCachedTargetWithoutTheProfileRevokesNothing) {
+  auto req = activate();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active);
+  // The cache still has an old copy without profile readonly; the API server has it.
+  auto stale = *v1::fromJson<v1::DatabaseTarget>(
+      client_.peek(kube::resources::databaseTargets(), {"", "orders-db"})->body);
+  stale.spec.profiles[0].name = "support";
+  auto cached = std::make_shared<const v1::DatabaseTarget>(stale);
+  AccessRequestReconciler withCache(
+      client_, clock_, &audit_, {}, &metrics_,
+      ReconcilerOptions{.databases = provider_,
+                        .targetReader = [cached](const std::string&) { return cached; }});
+  auto r = withCache.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(stored().status->phase, v1::Phase::Active) << "only the API server's word revokes";
+  EXPECT_EQ(provider_->roles().size(), 1u);
+  // The API server agrees the profile is gone: revoked.
+  changeProfile(client_, [](json& p) { p["name"] = "support"; });
+  r = withCache.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  EXPECT_EQ(stored().status->phase, v1::Phase::Revoked);
+  EXPECT_TRUE(provider_->roles().empty());
+}
+
 TEST_F(DatabaseBundleTest, ExpiryRemovesTheWholeBundle) {
   auto req = activate();
   const std::string role = database::roleNameFor(req.metadata.uid, "orders-db");

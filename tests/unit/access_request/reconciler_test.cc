@@ -279,6 +279,113 @@ TEST_F(ReconcilerTest, SweepRemovesBindingsOfGoneRequestsAndOverdueGrants) {
   EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
 }
 
+TEST_F(ReconcilerTest, SweepAlsoRemovesOrphanClusterRoleBindingsAndTemporaryRoles) {
+  const kube::ObjectKey live = activeRequest();
+  const auto gone = *v1::fromJson<v1::AccessRequest>(makeRequest("gone"));
+  json crb = roleBindingJson(
+      DesiredRoleBinding{"", "kubegrant-orphan-crb", v1::RoleKind::ClusterRole, "view", "alice"},
+      gone);
+  crb["metadata"]["labels"]["kubegrant.io/request-uid"] = "no-such-uid";
+  client_.seed(kube::resources::clusterRoleBindings(), kube::Object(crb));
+  json role = temporaryRoleJson(DesiredTemporaryRole{"", "kubegrant-orphan-rules", {}}, gone);
+  role["metadata"]["labels"]["kubegrant.io/request-uid"] = "no-such-uid";
+  client_.seed(kube::resources::clusterRoles(), kube::Object(role));
+  // Not kubegrant's: never touched (the caches hold only what carries the label).
+  client_.seed(kube::resources::clusterRoleBindings(),
+               kube::Object(json{{"metadata", {{"name", "someone-elses"}}},
+                                 {"roleRef", {{"kind", "ClusterRole"}, {"name", "view"}}}}));
+
+  runtime::InformerOptions managedByUs{.labelSelector = "app.kubernetes.io/managed-by=kubegrant"};
+  runtime::Informer roleBindings(client_, kube::resources::roleBindings(), clock_, managedByUs);
+  runtime::Informer clusterRoleBindings(client_, kube::resources::clusterRoleBindings(), clock_,
+                                        managedByUs);
+  runtime::Informer clusterRoles(client_, kube::resources::clusterRoles(), clock_, managedByUs);
+  runtime::Informer requestInformer(client_, kube::resources::accessRequests(), clock_);
+  runtime::TypedStore<v1::AccessRequest> requests(requestInformer, [](const kube::Object& o) {
+    return v1::fromJson<v1::AccessRequest>(o.body);
+  });
+  for (runtime::Informer* i :
+       {&roleBindings, &clusterRoleBindings, &clusterRoles, &requestInformer}) {
+    i->start();
+    ASSERT_TRUE(i->waitForSync(std::chrono::seconds(3)));
+  }
+  Sweeper sweeper(
+      client_, clock_, roleBindings.store(), requests, [](const runtime::NamespacedName&) {},
+      nullptr);
+  sweeper.alsoSweep(kube::resources::clusterRoleBindings(), clusterRoleBindings.store());
+  sweeper.alsoSweep(kube::resources::clusterRoles(), clusterRoles.store());
+  auto report = sweeper.sweepOnce();
+  ASSERT_TRUE(report) << report.error().describe();
+  EXPECT_EQ(report->removed, 2);
+  EXPECT_FALSE(client_.peek(kube::resources::clusterRoleBindings(), {"", "kubegrant-orphan-crb"}));
+  EXPECT_FALSE(client_.peek(kube::resources::clusterRoles(), {"", "kubegrant-orphan-rules"}));
+  EXPECT_TRUE(client_.peek(kube::resources::clusterRoleBindings(), {"", "someone-elses"}));
+  EXPECT_TRUE(client_.peek(kube::resources::roleBindings(), live))
+      << "a live request's grant stays";
+}
+
+TEST_F(ReconcilerTest, AdHocRulesGetATemporaryRoleBoundToTheRequesterAndRemovedAtExpiry) {
+  seedPolicy(json::parse(R"({"spec": {"approval": {"required": 0}, "rules": [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}})"));
+  seedRequest(json::parse(R"({"spec": {"roles": null, "rules": [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}})"));
+  addFinalizer();
+  auto r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  auto req = stored();
+  ASSERT_EQ(req.status->phase, v1::Phase::Active) << req.status->message.value_or("");
+  ASSERT_EQ(req.status->grants.size(), 2u);
+  EXPECT_EQ(req.status->grants[0].kind, v1::GrantKind::Role);
+  const kube::ObjectKey key{"payments", req.status->grants[0].name};
+  auto role = client_.peek(kube::resources::roles(), key);
+  ASSERT_TRUE(role);
+  EXPECT_EQ(role->body["rules"], json::parse(R"([
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}])"));
+  auto binding = client_.peek(kube::resources::roleBindings(), key);
+  ASSERT_TRUE(binding);
+  EXPECT_EQ(binding->body["roleRef"]["kind"], "Role");
+  EXPECT_EQ(binding->body["subjects"][0]["name"], "alice");
+
+  // Someone widens the temporary Role: the next reconcile puts back exactly the rules.
+  auto widened = role->body;
+  widened["rules"].push_back({{"apiGroups", {""}}, {"resources", {"secrets"}}, {"verbs", {"get"}}});
+  client_.seed(kube::resources::roles(), kube::Object(widened));
+  auto again = reconcile();
+  if (!again) again = reconcile();  // the re-create reports a Conflict once, then converges
+  ASSERT_TRUE(again) << again.error().describe();
+  EXPECT_EQ(client_.peek(kube::resources::roles(), key)->body["rules"].size(), 1u);
+
+  clock_.advance(std::chrono::hours(2));
+  ASSERT_TRUE(reconcile());
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+  EXPECT_FALSE(client_.peek(kube::resources::roles(), key));
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), key));
+}
+
+TEST_F(ReconcilerTest, ATemporaryRoleThatIsNotOursIsNeverBound) {
+  seedPolicy(json::parse(R"({"spec": {"approval": {"required": 0}, "rules": [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}})"));
+  seedRequest(json::parse(R"({"spec": {"roles": null, "rules": [
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}})"));
+  addFinalizer();
+  const std::string name = roleBindingName(stored().metadata.uid, "debug-orders",
+                                           v1::RoleKind::Role, kTemporaryRoleName);
+  client_.seed(
+      kube::resources::roles(),
+      kube::Object(
+          json{{"metadata", {{"name", name}, {"namespace", "payments"}}},
+               {"rules",
+                json::array({{{"apiGroups", {"*"}}, {"resources", {"*"}}, {"verbs", {"*"}}}})}}));
+  auto r = reconcile();
+  ASSERT_TRUE(r) << r.error().describe();
+  auto req = stored();
+  EXPECT_EQ(req.status->phase, v1::Phase::Failed);
+  EXPECT_NE(req.status->message->find("exists and is not kubegrant's"), std::string::npos)
+      << *req.status->message;
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), {"payments", name}));
+  EXPECT_TRUE(client_.peek(kube::resources::roles(), {"payments", name})) << "never deleted";
+}
+
 TEST_F(ReconcilerTest, ADenyEndsThePendingRequest) {
   seedPolicy();
   seedRequest();

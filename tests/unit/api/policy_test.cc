@@ -57,10 +57,9 @@ void PrintTo(const RequestCase& c, std::ostream* os) { *os << c.name; }
 
 class CheckRequest : public ::testing::TestWithParam<RequestCase> {};
 
-TEST_P(CheckRequest, ReportsExactlyTheBrokenRules) {
-  const auto& c = GetParam();
-  AccessPolicy policy = paymentsOncall();
-  AccessRequestSpec spec = goodSpec();
+// Applies the case's change to (policy, spec, alice), then checks the violated fields and the
+// first message.
+void expectViolations(const RequestCase& c, AccessPolicy policy, AccessRequestSpec spec) {
   UserInfo caller = kAlice;
   c.change(policy, spec, caller);
   auto vs = checkRequest(policy, spec, caller, "payments");
@@ -70,6 +69,10 @@ TEST_P(CheckRequest, ReportsExactlyTheBrokenRules) {
   if (!c.message.empty() && !vs.empty()) {
     EXPECT_THAT(vs[0].message, HasSubstr(c.message));
   }
+}
+
+TEST_P(CheckRequest, ReportsExactlyTheBrokenRules) {
+  expectViolations(GetParam(), paymentsOncall(), goodSpec());
 }
 
 auto noop = [](AccessPolicy&, AccessRequestSpec&, UserInfo&) {};
@@ -336,6 +339,155 @@ INSTANTIATE_TEST_SUITE_P(Table, CheckRequest,
                                                  "spec.duration", "spec.reason"},
                                                 "mallory"}),
                          [](const auto& info) { return info.param.name; });
+
+// ---------------------------------------------------------------------------------------
+// checkRequest: ad hoc rules (spec.rules, issue 16)
+
+// A policy allowing get/list pods and get pods/log in its namespaces, and get nodes
+// cluster-wide; a request for get,list pods and get pods/log in payments.
+PolicyRule policyRule(std::vector<std::string> resources, std::vector<std::string> verbs,
+                      RoleScope scope = RoleScope::Namespace) {
+  return PolicyRule{{""}, std::move(resources), std::move(verbs), {}, scope};
+}
+RequestedRule requestedRule(std::vector<std::string> resources, std::vector<std::string> verbs) {
+  return RequestedRule{{""}, std::move(resources), std::move(verbs), {}, {}, RoleScope::Namespace};
+}
+
+class CheckRules : public ::testing::TestWithParam<RequestCase> {};
+
+TEST_P(CheckRules, ReportsExactlyTheBrokenRules) {
+  const auto& c = GetParam();
+  AccessPolicy policy = paymentsOncall();
+  policy.spec.rules = {policyRule({"pods"}, {"get", "list"}), policyRule({"pods/log"}, {"get"}),
+                       policyRule({"nodes"}, {"get"}, RoleScope::Cluster)};
+  AccessRequestSpec spec = goodSpec();
+  spec.roles.clear();
+  spec.databases.clear();
+  spec.rules = {requestedRule({"pods"}, {"get", "list"}), requestedRule({"pods/log"}, {"get"})};
+  expectViolations(c, policy, spec);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, CheckRules,
+    ::testing::Values(
+        RequestCase{"ASubsetOfThePolicysRulesIsAllowed", noop, {}, ""},
+        RequestCase{"OneVerbOfARuleIsAllowed",
+                    [](auto&, auto& s, auto&) { s.rules = {requestedRule({"pods"}, {"list"})}; },
+                    {},
+                    ""},
+        RequestCase{"RulesSpanningTwoPolicyRulesAreAllowed",
+                    [](auto&, auto& s, auto&) {
+                      s.rules = {requestedRule({"pods", "pods/log"}, {"get"})};
+                    },
+                    {},
+                    ""},
+        RequestCase{"AResourceOutsideTheSetIsRefusedNamingTheRule",
+                    [](auto&, auto& s, auto&) { s.rules[1] = requestedRule({"secrets"}, {"get"}); },
+                    {"spec.rules[1]"},
+                    "rule {apiGroups: [\"\"], resources: [secrets], verbs: [get]} is outside "
+                    "policy payments-oncall: get on secrets"},
+        RequestCase{"AVerbOutsideTheSetIsRefused",
+                    [](auto&, auto& s, auto&) { s.rules[0] = requestedRule({"pods"}, {"delete"}); },
+                    {"spec.rules[0]"},
+                    "delete on pods"},
+        RequestCase{"AnotherApiGroupIsRefused",
+                    [](auto&, auto& s, auto&) { s.rules[0].apiGroups = {"apps"}; },
+                    {"spec.rules[0]"},
+                    "(apiGroup \"apps\")"},
+        RequestCase{"AWildcardVerbThePolicyDoesNotHaveIsRefused",
+                    [](auto&, auto& s, auto&) { s.rules[0].verbs = {"*"}; },
+                    {"spec.rules[0].verbs"},
+                    "wildcard \"*\" in verbs of rule"},
+        RequestCase{"AWildcardResourceThePolicyDoesNotHaveIsRefused",
+                    [](auto&, auto& s, auto&) { s.rules[0].resources = {"*"}; },
+                    {"spec.rules[0].resources"},
+                    "wildcard \"*\" in resources"},
+        RequestCase{"AWildcardVerbOfThePolicyStillExcludesEscalation",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules[0].verbs = {"*"};
+                      s.rules[0].verbs = {"*"};
+                    },
+                    {"spec.rules[0].verbs"},
+                    "includes the escalation verbs escalate, bind and impersonate"},
+        RequestCase{"AWildcardPolicyAllowsOrdinaryVerbs",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules[0].verbs = {"*"};
+                      s.rules[0].verbs = {"get", "watch", "delete"};
+                    },
+                    {},
+                    ""},
+        RequestCase{"EscalateIsRefusedUnlessNamed",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules.push_back(
+                          PolicyRule{{"rbac.authorization.k8s.io"}, {"roles"}, {"*"}, {}});
+                      s.rules = {RequestedRule{
+                          {"rbac.authorization.k8s.io"}, {"roles"}, {"escalate"}, {}, {}}};
+                    },
+                    {"spec.rules[0].verbs"},
+                    "verb escalate of rule"},
+        RequestCase{"BindIsRefusedUnlessNamed",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules.push_back(
+                          PolicyRule{{"rbac.authorization.k8s.io"}, {"clusterroles"}, {"*"}, {}});
+                      s.rules = {RequestedRule{
+                          {"rbac.authorization.k8s.io"}, {"clusterroles"}, {"bind"}, {}, {}}};
+                    },
+                    {"spec.rules[0].verbs"},
+                    "is an escalation verb that policy payments-oncall does not name"},
+        RequestCase{
+            "ImpersonateIsRefusedUnlessNamed",
+            [](auto&, auto& s, auto&) { s.rules = {requestedRule({"users"}, {"impersonate"})}; },
+            {"spec.rules[0].verbs"},
+            "verb impersonate"},
+        RequestCase{"AnEscalationVerbThePolicyNamesIsAllowed",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules.push_back(policyRule({"users"}, {"impersonate"}));
+                      s.rules = {requestedRule({"users"}, {"impersonate"})};
+                    },
+                    {},
+                    ""},
+        RequestCase{"ResourceNamesWithinThePolicysNamesAreAllowed",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules[0].resourceNames = {"api-0", "api-1"};
+                      s.rules[0].resourceNames = {"api-1"};
+                    },
+                    {},
+                    ""},
+        RequestCase{"AnyNameWhereThePolicyListsNamesIsRefused",
+                    [](auto& p, auto&, auto&) { p.spec.rules[0].resourceNames = {"api-0"}; },
+                    {"spec.rules[0]"},
+                    "get on pods (apiGroup \"\")"},
+        RequestCase{"ANamespaceOutsideThePolicyIsRefused",
+                    [](auto&, auto& s, auto&) { s.rules[0].namespaces = {"kube-system"}; },
+                    {"spec.rules[0].namespaces[0]"},
+                    "namespace kube-system is not allowed"},
+        RequestCase{"AClusterRuleNeedsAClusterPolicyRule",
+                    [](auto&, auto& s, auto&) {
+                      s.rules = {requestedRule({"nodes"}, {"get"})};
+                      s.rules[0].scope = RoleScope::Cluster;
+                    },
+                    {},
+                    ""},
+        RequestCase{"AClusterScopeUnderANamespacedOnlyPolicyIsRefused",
+                    [](auto& p, auto& s, auto&) {
+                      p.spec.rules.pop_back();
+                      s.rules[0].scope = RoleScope::Cluster;
+                    },
+                    {"spec.rules[0].scope"},
+                    "policy payments-oncall allows no cluster-wide rules"},
+        RequestCase{"ANamespacedRuleIsNotGrantedClusterWide",
+                    [](auto&, auto& s, auto&) { s.rules[0].scope = RoleScope::Cluster; },
+                    {"spec.rules[0]"},
+                    "get on pods"},
+        RequestCase{"NoRulesInThePolicyRefusesEveryRule",
+                    [](auto& p, auto&, auto&) { p.spec.rules.clear(); },
+                    {"spec.rules[0]", "spec.rules[1]"},
+                    "allows no ad hoc rules"},
+        RequestCase{"ARuleWithoutVerbsIsRefused",
+                    [](auto&, auto& s, auto&) { s.rules[1].verbs.clear(); },
+                    {"spec.rules[1]"},
+                    "must name at least one"}),
+    [](const auto& info) { return info.param.name; });
 
 // The compiled ticketPattern is cached by its text: a policy whose pattern changes is judged
 // by the new one, and a broken pattern keeps being reported, call after call.
