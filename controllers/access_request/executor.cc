@@ -69,6 +69,10 @@ Executor::Executor(kube::Client& client, Clock& clock, ExecutorOptions options)
     expiryLag_ = &m->histogram("kubegrant_accessrequest_expiry_lag_seconds",
                                "Time from status.expiresAt to every grant being verified gone.", {},
                                {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60});
+    breakGlass_ =
+        &m->counter("kubegrant_breakglass_total",
+                    "Requests approved by break-glass (autoApprove), without an approver.", {})
+             .with({});
     grantOps_ = &m->counter("kubegrant_grant_operations_total",
                             "RoleBinding operations by the controller.", {"operation", "result"});
     revocationsPending_ =
@@ -250,6 +254,8 @@ Executor::Outcome Executor::perform(const v1::AccessRequest& request, const Dele
 }
 
 Executor::Outcome Executor::perform(const v1::AccessRequest&, const Record& e) const {
+  if (breakGlass_ && e.event == AuditEvent::Approved && e.reason == "BreakGlass")
+    breakGlass_->inc();
   if (options_.audit) {
     options_.audit->write(auditRecord(e.event, e.subject, e.approvers, clock_.now()));
   }
@@ -269,6 +275,13 @@ Executor::Outcome Executor::perform(const v1::AccessRequest&, const ObserveLaten
   // approvedAt and expiresAt have second precision; never a negative latency.
   if (h)
     h->with().observe(std::max(0.0, std::chrono::duration<double>(clock_.now() - e.since).count()));
+  return std::nullopt;
+}
+
+Executor::Outcome Executor::perform(const v1::AccessRequest&, const Notify& e) const {
+  // Never waits for a receiver; a full queue drops it (counted and logged by the sink), and
+  // the request still owes it, so a later reconcile or a restart plans it again.
+  if (options_.notifications) options_.notifications->send(e.notification);
   return std::nullopt;
 }
 

@@ -47,6 +47,8 @@ struct ExecutorOptions {
   std::shared_ptr<database::CredentialProvider> databases;
   // Seals every status written (operator/seal); nullptr = sealing off (tests of other rules).
   std::shared_ptr<const seal::Sealer> sealer;
+  // Takes Notify effects (operator/notify); nullptr = they are skipped.
+  std::shared_ptr<notify::Sink> notifications;
 };
 
 class Executor {
@@ -77,6 +79,7 @@ class Executor {
   Outcome perform(const v1::AccessRequest& request, const Record& e) const;
   Outcome perform(const v1::AccessRequest& request, const CountTransition& e) const;
   Outcome perform(const v1::AccessRequest& request, const ObserveLatency& e) const;
+  Outcome perform(const v1::AccessRequest& request, const Notify& e) const;
   Result<runtime::ObjectPtr> existingRoleBinding(const kube::ObjectKey& key) const;
   // Deletes `key` (when not `recorded`: only if it carries the request's uid label) and
   // verifies it is gone; NotFound is success.
@@ -96,6 +99,7 @@ class Executor {
   metrics::Family<metrics::Histogram>* approvalToActive_ = nullptr;
   metrics::Family<metrics::Histogram>* expiryLag_ = nullptr;
   metrics::Family<metrics::Counter>* grantOps_ = nullptr;
+  metrics::Counter* breakGlass_ = nullptr;
   metrics::Gauge* revocationsPending_ = nullptr;
   mutable std::mutex pendingMu_;
   mutable std::set<std::string> pendingUids_;  // requests whose database user is not gone yet

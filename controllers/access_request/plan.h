@@ -8,17 +8,21 @@
 
 #include "controllers/access_request/builders.h"
 #include "controllers/access_request/effects.h"
+#include "controllers/access_request/notifications.h"
 
 namespace kubegrant::controllers::access_request {
 
 // The effects for `request` (carrying the finalizer) under `policy` (nullptr = the policy
 // does not exist) at `now`. The status of a request that already ended is its audit record:
-// never rewritten. A reconcile that finds nothing to change plans no effect.
-Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now);
+// never rewritten. A reconcile that finds nothing to change plans no effect. With `notify`,
+// the lifecycle notifications the request owes (notifications.h) come last, after the status
+// write that makes them true, and the plan wakes the request when "expiring" is due.
+Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
+          const NotifyContext* notify = nullptr);
 
 // After `refused` stopped a plan: remove whatever the request has, then write Failed with
 // the refusal's actionable message.
 Plan planRefusal(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
-                 const GrantRefused& refused, TimePoint now);
+                 const GrantRefused& refused, TimePoint now, const NotifyContext* notify = nullptr);
 
 }  // namespace kubegrant::controllers::access_request

@@ -86,8 +86,10 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
 
 bool ChildProcess::running() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
 
-void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix) {
+void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix,
+                            std::vector<std::string> extraArgs) {
   env_ = env;
+  extraArgs_ = std::move(extraArgs);
   dir_ = (std::filesystem::temp_directory_path() / uniqueName("kg-e2e")).string();
   std::filesystem::create_directories(dir_);
   logPath_ = dir_ + "/operator.log";
@@ -150,13 +152,16 @@ void OperatorHarness::registerWebhooks() {
 }
 
 void OperatorHarness::startOperator() {
-  operator_.start(
-      bins_.operatorBin,
-      {"--kubeconfig", env_.kubeconfig("operator"), "--operator-identity", kOperatorIdentity,
-       "--webhook-port", std::to_string(webhookPort_), "--webhook-cert-dir", dir_ + "/certs",
-       "--health-addr", fmt::format("127.0.0.1:{}", healthPort_), "--metrics-addr", "0",
-       "--sweep-interval", "2s", "--log-level", "info"},
-      logPath_);
+  std::vector<std::string> args = {"--kubeconfig",        env_.kubeconfig("operator"),
+                                   "--operator-identity", kOperatorIdentity,
+                                   "--webhook-port",      std::to_string(webhookPort_),
+                                   "--webhook-cert-dir",  dir_ + "/certs",
+                                   "--health-addr",       fmt::format("127.0.0.1:{}", healthPort_),
+                                   "--metrics-addr",      "0",
+                                   "--sweep-interval",    "2s",
+                                   "--log-level",         "info"};
+  args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
+  operator_.start(bins_.operatorBin, args, logPath_);
   bool ready = waitFor(
       [&] {
         auto r = runCommand({"curl", "-fsS", "--max-time", "1",
