@@ -4,7 +4,9 @@
 // stays empty because of a misspelt or imagined name.
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -98,6 +100,42 @@ TEST(GrafanaDashboard, QueriesOnlyMetricsTheOperatorRegisters) {
     }
   }
   EXPECT_GE(queried, 10);
+}
+
+// operator/deploy/alerts.yaml (issue 14): a Prometheus rule file whose every rule has a name,
+// an expression, a severity and a summary, and whose every kubegrant_ metric is one the operator
+// registers (a histogram's _bucket/_sum/_count series count as the histogram).
+TEST(AlertRules, AreWellFormedAndQueryOnlyMetricsTheOperatorRegisters) {
+  const YAML::Node file = YAML::LoadFile(kSource + "/operator/deploy/alerts.yaml");
+  ASSERT_TRUE(file["groups"].IsSequence());
+  const auto registered = registeredMetrics();
+  const std::regex metric("kubegrant_[a-z_]+");
+  std::set<std::string> alerts;
+  for (const auto& group : file["groups"]) {
+    ASSERT_TRUE(group["name"].IsScalar());
+    ASSERT_TRUE(group["rules"].IsSequence());
+    for (const auto& rule : group["rules"]) {
+      const std::string name = rule["alert"].as<std::string>("");
+      EXPECT_FALSE(name.empty());
+      EXPECT_TRUE(alerts.insert(name).second) << "duplicate alert " << name;
+      EXPECT_TRUE(rule["labels"]["severity"].IsScalar()) << name;
+      EXPECT_FALSE(rule["annotations"]["summary"].as<std::string>("").empty()) << name;
+      const std::string expr = rule["expr"].as<std::string>("");
+      EXPECT_FALSE(expr.empty()) << name;
+      for (std::sregex_iterator it(expr.begin(), expr.end(), metric), end; it != end; ++it) {
+        std::string m = it->str();
+        for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+          if (m.ends_with(suffix) && !registered.count(m)) m.resize(m.size() - strlen(suffix));
+        }
+        EXPECT_TRUE(registered.count(m)) << name << " queries " << it->str();
+      }
+    }
+  }
+  for (const char* want : {"KubegrantDatabaseRevocationPending", "KubegrantRevocationLagging",
+                           "KubegrantBreakGlassUsed", "KubegrantRepeatedSecurityDenials",
+                           "KubegrantWebhookErrors", "KubegrantWebhookSlow"}) {
+    EXPECT_TRUE(alerts.count(want)) << want;
+  }
 }
 
 }  // namespace
