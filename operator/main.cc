@@ -69,11 +69,6 @@ int main(int argc, char** argv) {
     log::error("main", "cannot open the audit log", {{"error", audit.error().message}});
     return 1;
   }
-  if (!flags->notifyUrl.empty()) {
-    log::warn("main", "--notify-url is accepted but notifications are not implemented yet",
-              {{"notifyUrl", flags->notifyUrl}});
-  }
-
   SystemClock clock;
   runtime::Manager mgr(**client, clock, manager::managerOptions(*flags));
   if (auto r = manager::setupOperator(mgr, clock, audit->get(), *flags); !r) {

@@ -59,6 +59,9 @@ std::string describe(const Effect& effect) {
       return e.metric == Latency::ApprovalToActive ? "observe approval-to-active latency"
                                                    : "observe expiry lag";
     }
+    std::string operator()(const Notify& e) const {
+      return fmt::format("notify {} ({})", e.notification.event, e.notification.id);
+    }
   } visitor;
   return std::visit(visitor, effect);
 }

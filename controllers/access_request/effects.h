@@ -15,6 +15,7 @@
 #include "controllers/access_request/audit.h"
 #include "controllers/access_request/builders.h"
 #include "operator/kube/object.h"
+#include "operator/notify/notification.h"
 
 namespace kubegrant::controllers::access_request {
 
@@ -138,10 +139,17 @@ struct ObserveLatency {
   bool operator==(const ObserveLatency&) const = default;
 };
 
+// A lifecycle notification handed to the dispatcher (never waits for a receiver); planned
+// after the status write that makes it true (notifications.h).
+struct Notify {
+  notify::Notification notification;
+  bool operator==(const Notify&) const = default;
+};
+
 using Effect =
     std::variant<EnsureRoleBinding, RemoveRoleBinding, EnsureTemporaryRole, EnsureDatabaseUser,
                  ReapplyDatabaseProfile, RemoveLabelled, RevokeDatabaseUsers, WriteStatus,
-                 DeleteRequest, Record, CountTransition, ObserveLatency>;
+                 DeleteRequest, Record, CountTransition, ObserveLatency, Notify>;
 
 // One line per effect, for tests and logs: "ensure RoleBinding payments/kubegrant-...",
 // "write status Active", "record granted (Normal Granted)", ...

@@ -357,4 +357,11 @@ Executor::Outcome Executor::perform(const v1::AccessRequest&, const ObserveLaten
   return std::nullopt;
 }
 
+Executor::Outcome Executor::perform(const v1::AccessRequest&, const Notify& e) const {
+  // Never waits for a receiver; a full queue drops it (counted and logged by the sink), and
+  // the request still owes it, so a later reconcile or a restart plans it again.
+  if (options_.notifications) options_.notifications->send(e.notification);
+  return std::nullopt;
+}
+
 }  // namespace kubegrant::controllers::access_request

@@ -47,6 +47,8 @@ struct ExecutorOptions {
   std::shared_ptr<database::CredentialProvider> databases;
   // Seals every status written (operator/seal); nullptr = sealing off (tests of other rules).
   std::shared_ptr<const seal::Sealer> sealer;
+  // Takes Notify effects (operator/notify); nullptr = they are skipped.
+  std::shared_ptr<notify::Sink> notifications;
 };
 
 class Executor {
@@ -79,6 +81,7 @@ class Executor {
   Outcome perform(const v1::AccessRequest& request, const Record& e) const;
   Outcome perform(const v1::AccessRequest& request, const CountTransition& e) const;
   Outcome perform(const v1::AccessRequest& request, const ObserveLatency& e) const;
+  Outcome perform(const v1::AccessRequest& request, const Notify& e) const;
   Result<runtime::ObjectPtr> existingRoleBinding(const kube::ObjectKey& key) const;
   // Deletes `key` (when not `recorded`: only if it carries the request's uid label) and
   // verifies it is gone; NotFound is success.

@@ -212,10 +212,25 @@ void writeStatus(const v1::AccessRequest& request, const Decision& d,
   announce(request, after, d, out);
 }
 
+// The request as it is once `effects` are performed: with the status they write, if any.
+v1::AccessRequest after(const v1::AccessRequest& request, const std::vector<Effect>& effects) {
+  v1::AccessRequest out = request;
+  for (const auto& e : effects) {
+    if (const auto* w = std::get_if<WriteStatus>(&e)) out.status = w->status;
+  }
+  return out;
+}
+
+void addNotifications(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
+                      TimePoint now, const NotifyContext* notify, Plan& out) {
+  if (notify == nullptr) return;
+  planNotifications(after(request, out.effects), policy, now, *notify, out.effects, out.requeueAt);
+}
+
 }  // namespace
 
 Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
-          const DatabaseTargets& targets) {
+          const DatabaseTargets& targets, const NotifyContext* notify) {
   const Decision d = decide(request, policy, now, targets);
   Plan out;
   std::vector<v1::Grant> grants;
@@ -235,16 +250,18 @@ Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, Time
   }
   if (v1::isTerminal(phaseOf(request))) {
     out.requeueAt = d.requeueAt;
+    addNotifications(request, policy, now, notify, out);
     return out;
   }
   v1::AccessRequestStatus status = nextStatus(request, d, grants, now);
   if (!request.metadata.deletionTimestamp) out.requeueAt = nextRequeue(d, status, policy);
   writeStatus(request, d, std::move(status), out.effects);
+  addNotifications(request, policy, now, notify, out);
   return out;
 }
 
 Plan planRefusal(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
-                 const GrantRefused& refused, TimePoint now) {
+                 const GrantRefused& refused, TimePoint now, const NotifyContext* notify) {
   Decision d = decide(request, policy, now);
   d.step = Step::RemoveGrants;
   d.phase = v1::Phase::Failed;
@@ -256,6 +273,7 @@ Plan planRefusal(const v1::AccessRequest& request, const v1::AccessPolicy* polic
   v1::AccessRequestStatus status = failedStatus(request, refused.reason, refused.message, now);
   if (!request.metadata.deletionTimestamp) out.requeueAt = nextRequeue(d, status, policy);
   writeStatus(request, d, std::move(status), out.effects);
+  addNotifications(request, policy, now, notify, out);
   return out;
 }
 

@@ -8,6 +8,7 @@
 
 #include "controllers/access_request/builders.h"
 #include "controllers/access_request/effects.h"
+#include "controllers/access_request/notifications.h"
 
 namespace kubegrant::controllers::access_request {
 
@@ -18,12 +19,15 @@ namespace kubegrant::controllers::access_request {
 // deleted or lost the profile revokes the request (decide()); while Active, a profile whose
 // definition changed since the user got it (profileHash in status.grants) is re-applied
 // (ReapplyDatabaseProfile) and the new fingerprint recorded.
+// With `notify`, the lifecycle notifications the request owes (notifications.h) come last,
+// after the status write that makes them true, and the plan wakes the request when
+// "expiring" is due.
 Plan plan(const v1::AccessRequest& request, const v1::AccessPolicy* policy, TimePoint now,
-          const DatabaseTargets& targets = {});
+          const DatabaseTargets& targets = {}, const NotifyContext* notify = nullptr);
 
 // After `refused` stopped a plan: remove whatever the request has, then write Failed with
 // the refusal's actionable message.
 Plan planRefusal(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
-                 const GrantRefused& refused, TimePoint now);
+                 const GrantRefused& refused, TimePoint now, const NotifyContext* notify = nullptr);
 
 }  // namespace kubegrant::controllers::access_request

@@ -42,7 +42,14 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
                  .metrics = metrics,
                  .roleBindings = options_.roleBindingReader,
                  .databases = options_.databases,
-                 .sealer = options_.sealer}) {}
+                 .sealer = options_.sealer,
+                 .notifications = options_.notifications}) {}
+
+std::optional<NotifyContext> AccessRequestReconciler::notifyContext(
+    const v1::AccessRequest& request) const {
+  if (!options_.notify || !options_.notifications) return std::nullopt;
+  return NotifyContext{*options_.notify, deliveredEvents(request, options_.sealer.get())};
+}
 
 Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::NamespacedName& key) {
   RequestPtr request = options_.requestReader ? options_.requestReader(key) : nullptr;
@@ -127,7 +134,9 @@ Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& requ
                                                    const v1::AccessPolicy* policy,
                                                    const DatabaseTargets& targets,
                                                    TimePoint now) const {
-  if (!options_.sealer) return plan(request, policy, now, targets);
+  const auto notify = notifyContext(request);
+  const NotifyContext* n = notify ? &*notify : nullptr;
+  if (!options_.sealer) return plan(request, policy, now, targets, n);
   seal::Trust trust = seal::assess(request, policy, *options_.sealer, now);
   if (trust.unavailable) return std::unexpected(*trust.unavailable);  // keys not loaded yet
   const v1::Phase observed =
@@ -152,7 +161,7 @@ Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& requ
         GrantRefused{reason, fmt::format("{}; every grant was revoked and the request ended as "
                                          "Failed",
                                          rule)},
-        now);
+        now, n);
   }
   // Only sealed, still valid decisions count; breakGlass and expiresAt as recomputed.
   v1::AccessRequest believed = request;
@@ -161,7 +170,7 @@ Result<Plan> AccessRequestReconciler::planBelieved(const v1::AccessRequest& requ
     believed.status->expiresAt = trust.request.status->expiresAt;
     believed.status->approvals = trust.request.status->approvals;
   }
-  Plan p = plan(believed, policy, now, targets);
+  Plan p = plan(believed, policy, now, targets, n);
   // The status written keeps every recorded decision: it is the audit record.
   if (request.status) {
     for (Effect& e : p.effects) {
@@ -193,7 +202,8 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr request, bool f
              {{"request", keyOf(*request).toString()}, {"effects", describe(p.effects)}});
   auto done = executor_.run(*request, p.effects);
   if (done && *done) {
-    p = planRefusal(*request, policy->get(), **done, clock_.now());
+    const auto notify = notifyContext(*request);
+    p = planRefusal(*request, policy->get(), **done, clock_.now(), notify ? &*notify : nullptr);
     done = executor_.run(*request, p.effects);
   }
   const bool deleting = request->metadata.deletionTimestamp.has_value();

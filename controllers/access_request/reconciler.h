@@ -39,6 +39,7 @@
 
 #include "controllers/access_request/audit.h"
 #include "controllers/access_request/executor.h"
+#include "controllers/access_request/notifications.h"
 #include "operator/common/clock.h"
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
@@ -77,6 +78,9 @@ struct ReconcilerOptions {
   RequestReader requestReader;          // empty = always GET from the API server
   TargetReader targetReader;            // empty = always GET from the API server
   RoleBindingReader roleBindingReader;  // empty = GET each binding before creating it
+  // Lifecycle notifications (notifications.h): planned only with both set.
+  std::optional<NotifyOptions> notify;
+  std::shared_ptr<notify::Sink> notifications;
 };
 
 class AccessRequestReconciler final : public runtime::Reconciler {
@@ -102,6 +106,9 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   // did not seal what the request says.
   Result<Plan> planBelieved(const v1::AccessRequest& request, const v1::AccessPolicy* policy,
                             const DatabaseTargets& targets, TimePoint now) const;
+  // The notifications context of `request` (what was delivered, as its sealed annotation
+  // says), or nullopt when notifications are off.
+  std::optional<NotifyContext> notifyContext(const v1::AccessRequest& request) const;
 
   kube::Client& client_;
   Clock& clock_;

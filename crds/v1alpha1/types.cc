@@ -452,6 +452,17 @@ AccessPolicy decodePolicy(const json& j) {
   p.spec.maxOpenRequests = optInt32(s, sp, "maxOpenRequests").value_or(5);
   p.spec.maxStartDelay = optString(s, sp, "maxStartDelay");
   p.spec.approvalValidFor = optString(s, sp, "approvalValidFor");
+  forEach(s, sp, "notify", [&](const json& e, const std::string& path) {
+    asObject(e, path);
+    NotifyReceiver r;
+    r.name = reqString(e, path, "name");
+    const std::string rp = sub(path, "urlSecretRef");
+    const json& ref = reqObject(e, path, "urlSecretRef");
+    r.urlSecretRef.namespace_ = reqString(ref, rp, "namespace");
+    r.urlSecretRef.name = reqString(ref, rp, "name");
+    r.urlSecretRef.key = reqString(ref, rp, "key");
+    p.spec.notify.push_back(std::move(r));
+  });
   const json& a = reqObject(s, sp, "approval");
   const std::string ap = "spec.approval";
   if (const json* v = optObject(a, ap, "approvers")) {
@@ -811,6 +822,17 @@ json toJson(const AccessPolicy& p) {
   s["maxOpenRequests"] = p.spec.maxOpenRequests;
   putOpt(s, "maxStartDelay", p.spec.maxStartDelay);
   putOpt(s, "approvalValidFor", p.spec.approvalValidFor);
+  if (!p.spec.notify.empty()) {
+    json receivers = json::array();
+    for (const auto& r : p.spec.notify) {
+      receivers.push_back({{"name", r.name},
+                           {"urlSecretRef",
+                            {{"namespace", r.urlSecretRef.namespace_},
+                             {"name", r.urlSecretRef.name},
+                             {"key", r.urlSecretRef.key}}}});
+    }
+    s["notify"] = std::move(receivers);
+  }
   json a = json::object();
   a["approvers"] = subjectsJson(p.spec.approval.approvers);
   a["required"] = p.spec.approval.required;

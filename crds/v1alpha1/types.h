@@ -158,6 +158,22 @@ struct ApprovalRule {
   bool operator==(const ApprovalRule&) const = default;
 };
 
+// One key of a Secret (a credential the policy names without holding it).
+struct SecretKeyReference {
+  std::string namespace_;  // "namespace" on the wire
+  std::string name;
+  std::string key;
+  bool operator==(const SecretKeyReference&) const = default;
+};
+
+// A receiver of the notifications about this policy's requests: its webhook URL is a
+// credential, so it lives in a Secret the operator reads when it delivers.
+struct NotifyReceiver {
+  std::string name;  // shown in logs and metrics, never the URL
+  SecretKeyReference urlSecretRef;
+  bool operator==(const NotifyReceiver&) const = default;
+};
+
 struct AccessPolicySpec {
   Subjects requesters;                  // required
   std::vector<std::string> namespaces;  // where access may be granted
@@ -179,6 +195,7 @@ struct AccessPolicySpec {
   std::optional<std::string> maxStartDelay;     // how far ahead spec.startAt may be; default 168h
   std::optional<std::string> approvalValidFor;  // an Approve counts this long; default 24h
   ApprovalRule approval;                        // required
+  std::vector<NotifyReceiver> notify;  // besides --notify-url, which gets every notification
   bool operator==(const AccessPolicySpec&) const = default;
 };
 

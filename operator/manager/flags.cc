@@ -119,7 +119,27 @@ const std::map<std::string, Spec>& specs() {
       {"notify-url",
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
+          if (!v.empty() && !v.starts_with("http://") && !v.starts_with("https://")) {
+            return fail(ErrorCode::Invalid, "--notify-url: must be an http:// or https:// URL");
+          }
           f.notifyUrl = v;
+          return ok();
+        }}},
+      {"notify-secret-file",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.notifySecretFile = v;
+          return ok();
+        }}},
+      {"notify-expiring-lead",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto d = v1alpha1::parseDuration(v);
+          if (!d) return fail(ErrorCode::Invalid, "--notify-expiring-lead: " + d.error().message);
+          if (*d <= Duration::zero()) {
+            return fail(ErrorCode::Invalid, "--notify-expiring-lead: must be greater than zero");
+          }
+          f.notifyExpiringLead = *d;
           return ok();
         }}},
       {"config",
@@ -412,8 +432,18 @@ Behaviour:
                                2-256). Nothing blocks on these threads, so more do not
                                help: on 2 cores, 2 threads serve about twice the reviews
                                per CPU second of cpprestsdk's default 40 (bench/README.md).
-  --notify-url URL             NOT IMPLEMENTED YET: accepted and logged, no notifications are
-                               sent by this version.
+  --notify-url URL             Receives every notification as a JSON POST (Slack/Mattermost
+                               `text` plus structured fields): request created (with who
+                               must approve), approved, denied, active, expiring soon, ended
+                               (expired, revoked, failed), and security denials of the
+                               webhook. Policies add their own receivers (spec.notify).
+                               Retried with backoff; never blocks a reconcile; at least once
+                               (README "Notifications"). Default: none.
+  --notify-secret-file PATH    File holding the HMAC-SHA256 key (at least 32 bytes) that signs
+                               every notification: X-Kubegrant-Signature: v1=hex(HMAC(key,
+                               X-Kubegrant-Timestamp + "." + body)). Default: unsigned.
+  --notify-expiring-lead DUR   How long before expiresAt the "expiring" notification is sent
+                               (Go duration, default 10m).
   --config PATH                YAML file with any of these flags as keys (without "--");
                                flags given on the command line win.
   --log-level LEVEL            debug, info (default), warn or error. Logs are JSON lines on

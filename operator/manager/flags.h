@@ -32,7 +32,9 @@ struct Flags {
   std::string metricsAddr = ":8080";  // "0" = disabled
   std::string healthAddr = ":8081";   // "0" = disabled
   std::string auditLog;               // "" or "-" = stdout
-  std::string notifyUrl;              // accepted, not implemented yet (see --help)
+  std::string notifyUrl;              // "" = only the policies' own receivers
+  std::string notifySecretFile;       // "" = notifications unsigned
+  Duration notifyExpiringLead = std::chrono::minutes(10);
   std::string config;
   Duration sweepInterval = std::chrono::seconds(60);
   int workers = 4;

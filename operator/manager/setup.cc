@@ -7,11 +7,17 @@
 #include <unistd.h>
 
 #include "controllers/access_request/executor.h"
+#include "controllers/access_request/notifications.h"
 #include "controllers/access_request/reconciler.h"
 #include "controllers/access_request/sweeper.h"
 #include "controllers/database/postgres/postgres_provider.h"
 #include "crds/v1alpha1/types.h"
+#include "operator/common/base64.h"
+#include "operator/common/log.h"
 #include "operator/manager/async_event_sink.h"
+#include "operator/notify/dispatcher.h"
+#include "operator/notify/http_poster.h"
+#include "operator/notify/signing.h"
 #include "operator/seal/secret_keyring.h"
 #include "webhooks/server/informer_lookup.h"
 #include "webhooks/server/informer_request_lookup.h"
@@ -58,6 +64,38 @@ class WebhookRunnable final : public runtime::Runnable {
  private:
   webhooks::WebhookServer server_;
 };
+
+// The notification dispatcher (operator/notify) on every replica: the leader's reconciler
+// sends lifecycle notifications, every replica's webhook sends security ones.
+class NotificationRunnable final : public runtime::Runnable {
+ public:
+  NotificationRunnable(std::unique_ptr<notify::Poster> poster,
+                       std::shared_ptr<notify::Dispatcher> dispatcher)
+      : poster_(std::move(poster)), dispatcher_(std::move(dispatcher)) {}
+  ~NotificationRunnable() override { dispatcher_->stop(); }
+  Result<void> start() override { return dispatcher_->start(); }
+  void stop() override { dispatcher_->stop(); }
+
+ private:
+  std::unique_ptr<notify::Poster> poster_;  // used by dispatcher_; outlives its workers
+  std::shared_ptr<notify::Dispatcher> dispatcher_;
+};
+
+// A policy receiver's URL: the Secret key it names, read when a notification is delivered.
+Result<std::string> readSecretKey(kube::Client& client, const v1::SecretKeyReference& ref) {
+  auto secret = client.get(kube::resources::secrets(), {ref.namespace_, ref.name});
+  if (!secret) return std::unexpected(secret.error());
+  const auto data = secret->body.value("data", nlohmann::json::object());
+  auto it = data.find(ref.key);
+  if (it == data.end() || !it->is_string()) {
+    return fail(ErrorCode::NotFound, fmt::format("the Secret has no key {}", ref.key));
+  }
+  auto url = base64Decode(it->get<std::string>(), "url");
+  if (!url) return std::unexpected(url.error());
+  while (!url->empty() && (url->back() == '\n' || url->back() == '\r' || url->back() == ' '))
+    url->pop_back();
+  return *url;
+}
 
 template <typename T>
 typename runtime::TypedStore<T>::Decode decoder() {
@@ -143,7 +181,37 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
       });
   mgr.add(std::move(events), runtime::RunOn::EveryReplica);
 
+  // Notifications (issue 14): delivered from a bounded queue with retries; a delivered lifecycle
+  // notification is recorded on its request (kubegrant.io/notified) so a restart does not
+  // repeat it, and one not delivered is planned again (controllers/access_request/notifications.h).
+  notify::DispatcherOptions no;
+  no.defaultUrl = flags.notifyUrl;
+  if (!flags.notifySecretFile.empty()) {
+    auto key = notify::readSigningKey(flags.notifySecretFile);
+    if (!key) return std::unexpected(key.error());
+    no.signingKey = std::move(*key);
+  }
+  no.metrics = &mgr.metrics();
+  no.resolveUrl = [&client = mgr.client()](const v1::SecretKeyReference& ref) {
+    return readSecretKey(client, ref);
+  };
+  no.onDelivered = [ledger = std::make_shared<ar::NotificationLedger>(mgr.client(), sealer)](
+                       const notify::Notification& n) {
+    if (auto r = ledger->record(n); !r) {
+      // Not recorded: the next reconcile or restart sends it again, with the same id.
+      log::warn("notify", "cannot record a delivered notification on its request",
+                {{"id", n.id}, {"event", n.event}, {"error", r.error().message}});
+    }
+  };
+  auto poster = notify::makeHttpPoster();
+  auto dispatcher = std::make_shared<notify::Dispatcher>(*poster, clock, std::move(no));
+  mgr.add(std::make_unique<NotificationRunnable>(std::move(poster), dispatcher),
+          runtime::RunOn::EveryReplica);
+
   ar::ReconcilerOptions ro;
+  ro.notify = ar::NotifyOptions{.operatorWide = !flags.notifyUrl.empty(),
+                                .expiringLead = flags.notifyExpiringLead};
+  ro.notifications = dispatcher;
   // PostgreSQL users for spec.databases (controllers/database/postgres; admin connections
   // pooled per target, see connection_pool.h).
   auto databaseProvider = std::make_shared<database::postgres::PostgresProvider>();
@@ -226,6 +294,8 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     wc.adminGroups = flags.adminGroups;
     wc.maxBodyBytes = webhooks::maxBodyBytesFor(flags.apiServerMaxRequestBytes);
     if (audit) wc.audit = [audit](const nlohmann::json& line) { audit->write(line); };
+    wc.notifications = dispatcher;
+    wc.metrics = &mgr.metrics();
     mgr.add(std::make_unique<WebhookRunnable>(std::move(wc)), runtime::RunOn::EveryReplica);
     mgr.addReadyzCheck("webhook", [port = flags.webhookPort]() -> Result<void> {
       if (tcpAccepts(port)) return ok();

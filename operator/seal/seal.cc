@@ -32,13 +32,7 @@ bool validKeyId(std::string_view id) {
   });
 }
 
-std::array<unsigned char, kMacBytes> hmac(const Key& key, std::string_view data) {
-  std::array<unsigned char, kMacBytes> mac{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(), &len);
-  return mac;
-}
+std::string hmac(const Key& key, std::string_view data) { return hmacSha256(key.secret, data); }
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
@@ -55,6 +49,18 @@ std::unexpected<Error> noKeys() {
 }
 
 }  // namespace
+
+std::string hmacSha256(std::string_view key, std::string_view data) {
+  std::array<unsigned char, kMacBytes> mac{};
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(), &len);
+  return std::string(reinterpret_cast<const char*>(mac.data()), mac.size());
+}
+
+bool constantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
 
 CanonicalForm::CanonicalForm(std::string_view purpose) {
   text_ = "kubegrant.io/seal/v1\n";
@@ -142,9 +148,7 @@ Result<std::string> HmacSealer::seal(const CanonicalForm& form) const {
   if (!keys) return noKeys();
   const Key& key = keys->signing();
   auto mac = hmac(key, form.text());
-  return fmt::format(
-      "{}.{}.{}", kVersion, key.id,
-      base64UrlEncode(std::string_view(reinterpret_cast<const char*>(mac.data()), mac.size())));
+  return fmt::format("{}.{}.{}", kVersion, key.id, base64UrlEncode(mac));
 }
 
 Result<void> HmacSealer::verify(const CanonicalForm& form, std::string_view seal) const {
@@ -166,8 +170,7 @@ Result<void> HmacSealer::verify(const CanonicalForm& form, std::string_view seal
   }
   auto given = base64Decode(seal.substr(dot2 + 1), "seal");
   auto mac = hmac(*key, form.text());
-  if (!given || given->size() != kMacBytes ||
-      CRYPTO_memcmp(given->data(), mac.data(), kMacBytes) != 0) {
+  if (!given || !constantTimeEquals(*given, mac)) {
     return fail(ErrorCode::Forbidden,
                 "does not verify: it was not made by kubegrant for these values (tampered or "
                 "forged)");

@@ -65,6 +65,13 @@ class Keyring {
   std::vector<Key> keys_;
 };
 
+// HMAC-SHA256 of `data` under `key` (32 raw bytes). The one HMAC in kubegrant: seals use it,
+// and so does the signature of notifications (operator/notify/signing.h).
+std::string hmacSha256(std::string_view key, std::string_view data);
+
+// Constant-time comparison of two byte strings (false when the lengths differ).
+bool constantTimeEquals(std::string_view a, std::string_view b);
+
 // What the webhook and the operator seal and verify with.
 class Sealer {
  public:

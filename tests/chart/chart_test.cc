@@ -221,7 +221,10 @@ TEST(Chart, AlertsQueryOnlyMetricsTheOperatorRegistersAndCoverWhatMustPage) {
   const std::regex name("(kubegrant_[a-z_]+?)(_bucket|_sum|_count)?\\b");
   for (const auto& group : rule["spec"]["groups"]) {
     for (const auto& a : group["rules"]) {
-      alerts.insert(a["alert"].as<std::string>());
+      EXPECT_TRUE(alerts.insert(a["alert"].as<std::string>()).second)
+          << "duplicate alert " << a["alert"];
+      EXPECT_TRUE(a["labels"]["severity"].IsScalar()) << a["alert"];
+      EXPECT_FALSE(a["annotations"]["summary"].as<std::string>("").empty()) << a["alert"];
       const std::string expr = a["expr"].as<std::string>();
       bool any = false;
       for (std::sregex_iterator it(expr.begin(), expr.end(), name), end; it != end; ++it) {
@@ -237,9 +240,12 @@ TEST(Chart, AlertsQueryOnlyMetricsTheOperatorRegistersAndCoverWhatMustPage) {
       }
     }
   }
-  for (const char* want : {"KubegrantRevocationFailing", "KubegrantRevocationLag",
-                           "KubegrantDatabaseRevocationsPending", "KubegrantBreakGlassUsed",
-                           "KubegrantWebhookErrors"}) {
+  for (const char* want :
+       {"KubegrantRevocationFailing", "KubegrantRevocationLagging",
+        "KubegrantDatabaseRevocationPending", "KubegrantBreakGlassUsed",
+        "KubegrantSecurityDenials", "KubegrantRepeatedSecurityDenials",
+        "KubegrantNotificationsFailing", "KubegrantWebhookErrors", "KubegrantWebhookSlow",
+        "KubegrantOperatorNotLeading"}) {
     EXPECT_TRUE(alerts.count(want)) << want;
   }
   auto dashboard = named(docs, "ConfigMap", "kubegrant-dashboard");

@@ -87,8 +87,10 @@ std::optional<int> ChildProcess::wait(std::chrono::milliseconds timeout) {
 
 bool ChildProcess::running() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
 
-void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix) {
+void OperatorHarness::setUp(const TestEnv& env, const std::string& configPrefix,
+                            std::vector<std::string> extraArgs) {
   env_ = env;
+  extraArgs_ = std::move(extraArgs);
   dir_ = (std::filesystem::temp_directory_path() / uniqueName("kg-e2e")).string();
   std::filesystem::create_directories(dir_);
   logPath_ = dir_ + "/operator.log";
@@ -186,6 +188,7 @@ void OperatorHarness::startOperator() {
     std::vector<std::string> args = {"--config", dir_ + "/config.yaml", "--service-account-dir",
                                      dir_ + "/serviceaccount"};
     args.insert(args.end(), local.begin(), local.end());
+    args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
     const auto hostPort = env_.apiServer.substr(env_.apiServer.find("://") + 3);
     const auto colon = hostPort.rfind(':');
     operator_.start(bins_.operatorBin, args, logPath_,
@@ -196,6 +199,7 @@ void OperatorHarness::startOperator() {
     std::vector<std::string> args = {"--kubeconfig", env_.kubeconfig("operator"),
                                      "--operator-identity", kOperatorIdentity};
     args.insert(args.end(), local.begin(), local.end());
+    args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
     operator_.start(bins_.operatorBin, args, logPath_);
   }
   bool ready = waitFor(

@@ -86,8 +86,10 @@ class OperatorHarness {
 
   // Installs kubegrant and starts the operator; webhooks are registered as
   // `<configPrefix>-<pid>` (stale ones with that prefix, left by a crashed run, are removed
-  // first). Records fatal failures: call with ASSERT_NO_FATAL_FAILURE.
-  void setUp(const TestEnv& env, const std::string& configPrefix);
+  // first). `extraArgs` are added to the operator's command line on every start (e.g.
+  // --notify-url). Records fatal failures: call with ASSERT_NO_FATAL_FAILURE.
+  void setUp(const TestEnv& env, const std::string& configPrefix,
+             std::vector<std::string> extraArgs = {});
   // Starts (or restarts) the operator and waits until it is ready.
   void startOperator();
   // Stops it; returns its exit status (or -signal).
@@ -123,6 +125,7 @@ class OperatorHarness {
   TestEnv env_;
   std::optional<ChartInstall> chart_;
   std::string dir_, logPath_, webhookConfig_, webhookYaml_;
+  std::vector<std::string> extraArgs_;
   int webhookPort_ = 0, healthPort_ = 0;
   ChildProcess operator_;
 };

@@ -1,8 +1,11 @@
 #include "webhooks/access_request/handler.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "crds/v1alpha1/types.h"
+#include "operator/common/log.h"
 #include "operator/common/time.h"
 #include "webhooks/access_request/rules.h"
 
@@ -29,7 +32,16 @@ AdmissionResponse notSynced() {
 
 AccessRequestAdmission::AccessRequestAdmission(const PolicyLookup& policies, const Clock& clock,
                                                AdmissionOptions options)
-    : policies_(policies), clock_(clock), options_(std::move(options)) {}
+    : policies_(policies), clock_(clock), options_(std::move(options)) {
+  if (options_.metrics) {
+    securityDenials_ = &options_.metrics->counter(
+        "kubegrant_webhook_security_denials_total",
+        "AccessRequest reviews the webhook refused as a security event, by rule (self-approval, "
+        "non-approver, forged-requester, forged-approver, beyond-policy, decision-after-end, "
+        "finalizer-removal, ...).",
+        {"rule"});
+  }
+}
 
 bool AccessRequestAdmission::isAdmin(const UserIdentity& user) const {
   for (const auto& g : user.groups) {
@@ -70,7 +82,72 @@ nlohmann::json refusalRecord(const AdmissionRequest& req, const AdmissionRespons
           {"user", {{"username", req.userInfo.username}, {"groups", req.userInfo.groups}}},
           {"code", resp.code},
           {"message", resp.message},
+          {"rule", resp.rule},
           {"dryRun", req.dryRun}};
+}
+
+namespace {
+
+std::string policyOf(const AdmissionRequest& req) {
+  for (const auto* obj : {&req.object, &req.oldObject}) {
+    if (!obj->is_object()) continue;
+    auto spec = obj->find("spec");
+    if (spec == obj->end() || !spec->is_object()) continue;
+    auto p = spec->find("policy");
+    if (p != spec->end() && p->is_string()) return p->get<std::string>();
+  }
+  return "";
+}
+
+}  // namespace
+
+notify::Notification securityNotification(const AdmissionRequest& req,
+                                          const AdmissionResponse& resp,
+                                          std::vector<notify::Receiver> receivers, TimePoint now) {
+  const std::string policy = policyOf(req);
+  const std::string target =
+      req.namespace_.empty() ? req.name : fmt::format("{}/{}", req.namespace_, req.name);
+  nlohmann::json body = {
+      {"text", fmt::format("[kubegrant SECURITY] {} was refused ({}) on AccessRequest {}{}: {}",
+                           req.userInfo.username, resp.rule, target, req.dryRun ? " (dry run)" : "",
+                           resp.message)},
+      {"event", "security"},
+      {"rule", resp.rule},
+      {"user", {{"username", req.userInfo.username}, {"groups", req.userInfo.groups}}},
+      {"request", {{"namespace", req.namespace_}, {"name", req.name}}},
+      {"namespace", req.namespace_},
+      {"policy", policy},
+      {"operation", toString(req.operation)},
+      {"subResource", req.subResource},
+      {"message", resp.message},
+      {"dryRun", req.dryRun},
+      {"time", formatRfc3339(now)},
+  };
+  notify::Notification n;
+  n.id = req.uid + ".security";
+  n.event = "security";
+  n.body = body.dump();
+  n.receivers = std::move(receivers);
+  return n;
+}
+
+void AccessRequestAdmission::reportSecurityDenial(const AdmissionRequest& req,
+                                                  const AdmissionResponse& resp) const {
+  if (securityDenials_) securityDenials_->with({resp.rule}).inc();
+  log::warn("webhook", "security denial",
+            {{"rule", resp.rule},
+             {"user", req.userInfo.username},
+             {"request", req.namespace_ + "/" + req.name},
+             {"operation", toString(req.operation)},
+             {"subResource", req.subResource}});
+  if (!options_.notifications) return;
+  std::vector<notify::Receiver> receivers;
+  if (auto name = policyOf(req); !name.empty() && policies_.synced()) {
+    if (auto policy = policies_.get(name)) {
+      for (const auto& r : policy->spec.notify) receivers.push_back({r.name, r.urlSecretRef});
+    }
+  }
+  options_.notifications->send(securityNotification(req, resp, std::move(receivers), clock_.now()));
 }
 
 AdmissionResponse AccessRequestAdmission::validate(const AdmissionRequest& req) const {
@@ -78,6 +155,7 @@ AdmissionResponse AccessRequestAdmission::validate(const AdmissionRequest& req) 
   if (!resp.allowed && resp.code != 503 && options_.audit) {
     options_.audit(refusalRecord(req, resp, clock_.now()));
   }
+  if (!resp.allowed && !resp.rule.empty()) reportSecurityDenial(req, resp);
   return resp;
 }
 

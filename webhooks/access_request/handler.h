@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "operator/common/clock.h"
+#include "operator/common/metrics.h"
+#include "operator/notify/notification.h"
 #include "operator/seal/seal.h"
 #include "webhooks/access_request/lookup.h"
 #include "webhooks/access_request/request_lookup.h"
@@ -44,13 +46,26 @@ struct AdmissionOptions {
   // The DatabaseTargets spec.databases names (target and profile must exist); nullptr = not
   // checked. Must outlive the admission.
   const TargetLookup* targets = nullptr;
+  // A denial with a security rule (AdmissionResponse::rule, rules.h) is also sent here as a
+  // "security" notification (securityNotification()); nullptr = not sent. Must outlive this.
+  notify::Sink* notifications = nullptr;
+  // kubegrant_webhook_security_denials_total{rule}; nullptr = not counted.
+  metrics::Registry* metrics = nullptr;
 };
 
 // The audit line of a refused review, in the audit log's shape (kind kubegrant.audit, event
 // "refused", request namespace/name, ts) with who (user), what (operation, subResource), the
-// HTTP code, the message naming the rule, and dryRun.
+// HTTP code, the message naming the rule, its security rule ("" when none), and dryRun.
 nlohmann::json refusalRecord(const AdmissionRequest& request, const AdmissionResponse& response,
                              TimePoint now);
+
+// The "security" notification of a denial with a security rule: id "<review uid>.security",
+// a Slack/Mattermost `text` naming the user, the rule and the request, and the structured
+// fields (event, rule, user, request, namespace, policy, operation, message, dryRun, time).
+// `receivers`: the policy's, when it is known.
+notify::Notification securityNotification(const AdmissionRequest& request,
+                                          const AdmissionResponse& response,
+                                          std::vector<notify::Receiver> receivers, TimePoint now);
 
 class AccessRequestAdmission {
  public:
@@ -64,10 +79,13 @@ class AccessRequestAdmission {
  private:
   AdmissionResponse decide(const AdmissionRequest& request) const;
   bool isAdmin(const UserIdentity& user) const;
+  void reportSecurityDenial(const AdmissionRequest& request,
+                            const AdmissionResponse& response) const;
 
   const PolicyLookup& policies_;
   const Clock& clock_;
   AdmissionOptions options_;
+  metrics::Family<metrics::Counter>* securityDenials_ = nullptr;
 };
 
 }  // namespace kubegrant::webhooks

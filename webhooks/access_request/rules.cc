@@ -91,6 +91,34 @@ std::optional<std::string> checkSeal(const std::string& field, const seal::Canon
          "; seals are written by the kubegrant mutating webhook only, never by clients";
 }
 
+// The security rule of a create the policy does not allow: asking beyond its scope or duration,
+// or not being one of its requesters; "" for an incomplete request (reason, ticket, startAt).
+std::string securityRule(const std::vector<v1alpha1::Violation>& violations) {
+  for (const auto& v : violations) {
+    if (v.field.starts_with("spec.roles") || v.field.starts_with("spec.databases") ||
+        v.field == "spec.duration") {
+      return std::string(kRuleBeyondPolicy);
+    }
+    if (v.field == "spec.policy" && v.message.find("is not a requester") != std::string::npos) {
+      return std::string(kRuleNotARequester);
+    }
+  }
+  return "";
+}
+
+// Why mayApprove() refused `caller`, as a security rule (its checks, in its order).
+std::string decisionRule(const AccessPolicy& policy, const AccessRequest& request,
+                         const UserInfo& caller) {
+  if (request.status && request.status->phase && v1alpha1::isTerminal(*request.status->phase)) {
+    return std::string(kRuleDecisionAfterEnd);
+  }
+  if (request.spec.requester && request.spec.requester->username == caller.username) {
+    return std::string(kRuleSelfApproval);
+  }
+  if (!v1alpha1::isApprover(policy, caller)) return std::string(kRuleNonApprover);
+  return std::string(kRuleRepeatDecision);
+}
+
 AdmissionResponse refuseSeal(std::string message) {
   if (message.find(": cannot be checked: ") != std::string::npos) {
     return AdmissionResponse::deny(503, "ServiceUnavailable", std::move(message));
@@ -309,27 +337,36 @@ AdmissionResponse validateCreate(const AccessRequest& request, const AccessPolic
         "webhook (is the MutatingWebhookConfiguration installed?)");
   }
   if (spec.requester->username != caller.username) {
-    return AdmissionResponse::forbid(fmt::format(
-        "spec.requester: username {} is not the caller {}; requests are always made in the "
-        "caller's own name (leave spec.requester out)",
-        inQuotes(spec.requester->username), inQuotes(caller.username)));
+    return AdmissionResponse::forbid(fmt::format("spec.requester: username {} is not the caller "
+                                                 "{}; requests are always made in the "
+                                                 "caller's own name (leave spec.requester out)",
+                                                 inQuotes(spec.requester->username),
+                                                 inQuotes(caller.username)))
+        .withRule(std::string(kRuleForgedRequester));
   }
   if (!sameIdentity(*spec.requester, caller)) {
-    return AdmissionResponse::forbid(fmt::format(
-        "spec.requester.groups: {} are not the caller's groups {}; leave spec.requester out, it "
-        "is stamped from the authenticated user",
-        joinList(spec.requester->groups), joinList(caller.groups)));
+    return AdmissionResponse::forbid(fmt::format("spec.requester.groups: {} are not the caller's "
+                                                 "groups {}; leave spec.requester out, it "
+                                                 "is stamped from the authenticated user",
+                                                 joinList(spec.requester->groups),
+                                                 joinList(caller.groups)))
+        .withRule(std::string(kRuleForgedRequester));
   }
   if (auto bad = checkSeal("spec.requesterSeal", seal::requesterForm(request), spec.requesterSeal,
                            context.sealer)) {
-    return refuseSeal(std::move(*bad));
+    auto r = refuseSeal(std::move(*bad));
+    if (r.code == 403) r.rule = kRuleForgedRequester;
+    return r;
   }
   if (policy == nullptr) {
     return AdmissionResponse::forbid(
         fmt::format("spec.policy: AccessPolicy {} does not exist", inQuotes(spec.policy)));
   }
   auto violations = v1alpha1::checkRequest(*policy, spec, caller, request.metadata.namespace_);
-  if (!violations.empty()) return AdmissionResponse::forbid(v1alpha1::describe(violations));
+  if (!violations.empty()) {
+    return AdmissionResponse::forbid(v1alpha1::describe(violations))
+        .withRule(securityRule(violations));
+  }
   if (context.targets != nullptr) {
     if (auto bad = checkDatabaseTargets(request, *context.targets)) {
       return AdmissionResponse::forbid(std::move(*bad));
@@ -366,23 +403,28 @@ AdmissionResponse validateSpecUpdate(const AccessRequest& request, const AccessR
     return std::find(f.begin(), f.end(), v1alpha1::kRevokeFinalizer) != f.end();
   };
   if (hasRevokeFinalizer(old) && !hasRevokeFinalizer(request)) {
-    return AdmissionResponse::forbid(fmt::format(
-        "metadata.finalizers: {} may only be removed by the kubegrant operator, once it has "
-        "verified that every grant of this request is revoked; {} may not remove it (delete the "
-        "request or set spec.revoke to true instead)",
-        v1alpha1::kRevokeFinalizer, caller.username));
+    return AdmissionResponse::forbid(fmt::format("metadata.finalizers: {} may only be removed by "
+                                                 "the kubegrant operator, once it has "
+                                                 "verified that every grant of this request is "
+                                                 "revoked; {} may not remove it (delete the "
+                                                 "request or set spec.revoke to true instead)",
+                                                 v1alpha1::kRevokeFinalizer, caller.username))
+        .withRule(std::string(kRuleFinalizerRemoval));
   }
   std::string requester = old.spec.requester ? old.spec.requester->username : std::string();
   bool isRequester = !requester.empty() && requester == caller.username;
   bool isApprover = policy != nullptr && v1alpha1::isApprover(*policy, caller);
   if (!sameMetadata(request.metadata, old.metadata)) {
     if (!isRequester && !isApprover && !callerIsAdmin) {
-      return AdmissionResponse::forbid(fmt::format(
-          "metadata: {} may not change the labels, annotations, ownerReferences or finalizers "
-          "of this request; only its requester ({}), an approver of policy {} ({}), the "
-          "kubegrant operator or the admin group may",
-          caller.username, requester.empty() ? "unknown" : requester, old.spec.policy,
-          describeApprovers(policy)));
+      return AdmissionResponse::forbid(
+                 fmt::format(
+                     "metadata: {} may not change the labels, annotations, ownerReferences or "
+                     "finalizers "
+                     "of this request; only its requester ({}), an approver of policy {} ({}), the "
+                     "kubegrant operator or the admin group may",
+                     caller.username, requester.empty() ? "unknown" : requester, old.spec.policy,
+                     describeApprovers(policy)))
+          .withRule(std::string(kRuleMetadataByOthers));
     }
     auto bytes = metadataBytes(request.metadata);
     if (bytes > kMaxMetadataBytes && bytes > metadataBytes(old.metadata)) {
@@ -425,29 +467,45 @@ AdmissionResponse validateStatusUpdate(const AccessRequest& request, const Acces
                                        const seal::Sealer* sealer, std::optional<TimePoint> now) {
   AccessRequestStatus n = statusOf(request);
   AccessRequestStatus o = statusOf(old);
-  if (n.phase != o.phase) return AdmissionResponse::forbid(ownedByOperator("status.phase"));
+  if (n.phase != o.phase)
+    return AdmissionResponse::forbid(ownedByOperator("status.phase"))
+        .withRule(std::string(kRuleStatusTampering));
   if (n.breakGlass != o.breakGlass) {
-    return AdmissionResponse::forbid(ownedByOperator("status.breakGlass"));
+    return AdmissionResponse::forbid(ownedByOperator("status.breakGlass"))
+        .withRule(std::string(kRuleStatusTampering));
   }
   if (n.approvedAt != o.approvedAt) {
-    return AdmissionResponse::forbid(ownedByOperator("status.approvedAt"));
+    return AdmissionResponse::forbid(ownedByOperator("status.approvedAt"))
+        .withRule(std::string(kRuleStatusTampering));
   }
   if (n.activatedAt != o.activatedAt) {
-    return AdmissionResponse::forbid(ownedByOperator("status.activatedAt"));
+    return AdmissionResponse::forbid(ownedByOperator("status.activatedAt"))
+        .withRule(std::string(kRuleStatusTampering));
   }
   if (n.expiresAt != o.expiresAt) {
-    return AdmissionResponse::forbid(ownedByOperator("status.expiresAt"));
+    return AdmissionResponse::forbid(ownedByOperator("status.expiresAt"))
+        .withRule(std::string(kRuleStatusTampering));
   }
-  if (n.endedAt != o.endedAt) return AdmissionResponse::forbid(ownedByOperator("status.endedAt"));
-  if (n.grants != o.grants) return AdmissionResponse::forbid(ownedByOperator("status.grants"));
+  if (n.endedAt != o.endedAt)
+    return AdmissionResponse::forbid(ownedByOperator("status.endedAt"))
+        .withRule(std::string(kRuleStatusTampering));
+  if (n.grants != o.grants)
+    return AdmissionResponse::forbid(ownedByOperator("status.grants"))
+        .withRule(std::string(kRuleStatusTampering));
   if (n.conditions != o.conditions) {
-    return AdmissionResponse::forbid(ownedByOperator("status.conditions"));
+    return AdmissionResponse::forbid(ownedByOperator("status.conditions"))
+        .withRule(std::string(kRuleStatusTampering));
   }
   if (n.observedGeneration != o.observedGeneration) {
-    return AdmissionResponse::forbid(ownedByOperator("status.observedGeneration"));
+    return AdmissionResponse::forbid(ownedByOperator("status.observedGeneration"))
+        .withRule(std::string(kRuleStatusTampering));
   }
-  if (n.message != o.message) return AdmissionResponse::forbid(ownedByOperator("status.message"));
-  if (n.seal != o.seal) return AdmissionResponse::forbid(ownedByOperator("status.seal"));
+  if (n.message != o.message)
+    return AdmissionResponse::forbid(ownedByOperator("status.message"))
+        .withRule(std::string(kRuleStatusTampering));
+  if (n.seal != o.seal)
+    return AdmissionResponse::forbid(ownedByOperator("status.seal"))
+        .withRule(std::string(kRuleStatusTampering));
 
   if (n.approvals.size() < o.approvals.size()) {
     return AdmissionResponse::forbid(
@@ -473,20 +531,25 @@ AdmissionResponse validateStatusUpdate(const AccessRequest& request, const Acces
     const Approval& a = n.approvals[i];
     std::string approver = a.approver.value_or("");
     if (approver != caller.username) {
-      return AdmissionResponse::forbid(fmt::format(
-          "status.approvals[{}].approver: {} is not the caller {}; decisions are recorded "
-          "under the caller's own name (leave approver out)",
-          i, inQuotes(approver), inQuotes(caller.username)));
+      return AdmissionResponse::forbid(
+                 fmt::format("status.approvals[{}].approver: {} is not the caller {}; decisions "
+                             "are recorded "
+                             "under the caller's own name (leave approver out)",
+                             i, inQuotes(approver), inQuotes(caller.username)))
+          .withRule(std::string(kRuleForgedApprover));
     }
     if (auto v = v1alpha1::mayApprove(*policy, sofar, caller)) {
-      return AdmissionResponse::forbid(fmt::format("status.approvals[{}]: {}", i, v->message));
+      return AdmissionResponse::forbid(fmt::format("status.approvals[{}]: {}", i, v->message))
+          .withRule(decisionRule(*policy, sofar, caller));
     }
     if (auto early = approvalTooEarly(*policy, request, a, now)) {
       return AdmissionResponse::forbid(fmt::format("status.approvals[{}]: {}", i, *early));
     }
     if (auto bad = checkSeal(fmt::format("status.approvals[{}].seal", i),
                              seal::approvalForm(request.metadata.uid, a), a.seal, sealer)) {
-      return refuseSeal(std::move(*bad));
+      auto r = refuseSeal(std::move(*bad));
+      if (r.code == 403) r.rule = kRuleForgedApprover;
+      return r;
     }
     sofar.status->approvals.push_back(a);
   }
@@ -514,12 +577,15 @@ AdmissionResponse validateDelete(const AccessRequest& old, const AccessPolicy* p
   bool isApprover = policy != nullptr && v1alpha1::isApprover(*policy, caller);
   std::string name = old.metadata.name;
   if (!isRequester && !isApprover) {
-    return AdmissionResponse::forbid(fmt::format(
-        "metadata: {} may not delete request {}; only its requester ({}) or an approver of "
-        "policy {} ({}) may while it is not ended, and the kubegrant operator or the admin "
-        "group after",
-        caller.username, name, requester.empty() ? "unknown" : requester, old.spec.policy,
-        describeApprovers(policy)));
+    return AdmissionResponse::forbid(fmt::format("metadata: {} may not delete request {}; only its "
+                                                 "requester ({}) or an approver of "
+                                                 "policy {} ({}) may while it is not ended, and "
+                                                 "the kubegrant operator or the admin "
+                                                 "group after",
+                                                 caller.username, name,
+                                                 requester.empty() ? "unknown" : requester,
+                                                 old.spec.policy, describeApprovers(policy)))
+        .withRule(std::string(kRuleDeleteByOthers));
   }
   bool terminal = st.phase && v1alpha1::isTerminal(*st.phase);
   if (!terminal && !hasDeny(st)) {

@@ -56,6 +56,22 @@ using v1alpha1::AccessPolicy;
 using v1alpha1::AccessRequest;
 using v1alpha1::UserInfo;
 
+// Security rules (AdmissionResponse::rule): a denial tagged with one is someone trying what
+// they may not, counted in kubegrant_webhook_security_denials_total{rule}, written as an audit
+// line naming the user and the rule, and sent as a "security" notification (handler.h).
+inline constexpr std::string_view kRuleSelfApproval = "self-approval";
+inline constexpr std::string_view kRuleNonApprover = "non-approver";
+inline constexpr std::string_view kRuleRepeatDecision = "repeat-decision";
+inline constexpr std::string_view kRuleDecisionAfterEnd = "decision-after-end";
+inline constexpr std::string_view kRuleForgedRequester = "forged-requester";
+inline constexpr std::string_view kRuleForgedApprover = "forged-approver";
+inline constexpr std::string_view kRuleBeyondPolicy = "beyond-policy";
+inline constexpr std::string_view kRuleNotARequester = "not-a-requester";
+inline constexpr std::string_view kRuleFinalizerRemoval = "finalizer-removal";
+inline constexpr std::string_view kRuleMetadataByOthers = "metadata-by-others";
+inline constexpr std::string_view kRuleDeleteByOthers = "delete-by-others";
+inline constexpr std::string_view kRuleStatusTampering = "status-tampering";
+
 // Labels, annotations, ownerReferences and finalizers of a request together may take at most
 // this many bytes (keys and values; ownerReferences as JSON). Far below what the API server
 // accepts in one request, so an AdmissionReview carrying old and new object always stays far

@@ -95,6 +95,11 @@ AdmissionResponse AdmissionResponse::allow(std::vector<std::string> warnings) {
   return r;
 }
 
+AdmissionResponse AdmissionResponse::withRule(std::string securityRule) && {
+  rule = std::move(securityRule);
+  return std::move(*this);
+}
+
 AdmissionResponse AdmissionResponse::deny(int code, std::string reason, std::string message) {
   AdmissionResponse r;
   r.allowed = false;

@@ -88,6 +88,10 @@ struct AdmissionResponse {
   std::string message;  // status.message: names the field and the rule
   std::vector<std::string> warnings;
   std::vector<PatchOperation> patch;  // JSONPatch for mutating answers; empty = no patch
+  // For a denial that is a security event (someone tried what they may not): the rule, e.g.
+  // "self-approval" (webhooks/access_request/rules.h lists them). Empty for an ordinary refusal
+  // (a typo, a missing reason). Not sent to the API server.
+  std::string rule;
 
   static AdmissionResponse allow(std::vector<std::string> warnings = {});
   // 403 Forbidden: the caller may not do this.
@@ -95,6 +99,8 @@ struct AdmissionResponse {
   // 422 Invalid: the object is not acceptable whoever sends it.
   static AdmissionResponse invalid(std::string message);
   static AdmissionResponse deny(int code, std::string reason, std::string message);
+  // This denial with its security rule set.
+  AdmissionResponse withRule(std::string securityRule) &&;
 };
 
 using AdmissionHandler = std::function<AdmissionResponse(const AdmissionRequest&)>;

@@ -30,7 +30,8 @@ struct WebhookServer::Impl {
         clock(config.clock ? config.clock : std::make_shared<SystemClock>()),
         admission(*policies, *clock,
                   AdmissionOptions{config.operatorIdentity, config.adminGroups, config.sealer.get(),
-                                   config.requests.get(), config.audit, config.targets.get()}),
+                                   config.requests.get(), config.audit, config.targets.get(),
+                                   config.notifications.get(), config.metrics}),
         router(makeRouter(admission, config.maxBodyBytes)),
         tls(config.certDir),
         https(HttpsServerOptions{config.address, config.port}, router, tls) {}

@@ -46,6 +46,10 @@ struct WebhookServerConfig {
   std::shared_ptr<const TargetLookup> targets;    // spec.databases; null = not checked
   // Audit line of each refused AccessRequest review (AdmissionOptions::audit); may be empty.
   std::function<void(const nlohmann::json&)> audit;
+  // Security denials: a "security" notification each (null = none) and
+  // kubegrant_webhook_security_denials_total{rule} (null = not counted).
+  std::shared_ptr<notify::Sink> notifications;
+  metrics::Registry* metrics = nullptr;
   std::shared_ptr<const Clock> clock;  // default: SystemClock
   // maxBodyBytesFor(the API server's --max-request-bytes).
   std::size_t maxBodyBytes = kDefaultMaxBodyBytes;

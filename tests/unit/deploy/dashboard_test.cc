@@ -4,7 +4,9 @@
 // stays empty because of a misspelt or imagined name.
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>

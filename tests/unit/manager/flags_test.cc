@@ -165,8 +165,21 @@ TEST(OperatorFlags, TheOperatorIdentityIsTheFlagOrTheInClusterServiceAccount) {
   std::remove(path.c_str());
 }
 
-TEST(OperatorFlags, HelpSaysNotifyUrlIsNotImplementedYet) {
-  EXPECT_NE(helpText().find("--notify-url URL             NOT IMPLEMENTED YET"), std::string::npos);
+TEST(OperatorFlags, NotifyFlagsAreParsedAndDocumented) {
+  auto f = parseFlags({"--notify-url", "https://hooks.example/x", "--notify-secret-file",
+                       "/etc/kg/notify-key", "--notify-expiring-lead", "15m"});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->notifyUrl, "https://hooks.example/x");
+  EXPECT_EQ(f->notifySecretFile, "/etc/kg/notify-key");
+  EXPECT_EQ(f->notifyExpiringLead, std::chrono::minutes(15));
+  EXPECT_EQ(parseFlags({})->notifyExpiringLead, std::chrono::minutes(10));
+  EXPECT_FALSE(parseFlags({"--notify-url", "hooks.example/x"}));
+  EXPECT_FALSE(parseFlags({"--notify-expiring-lead", "0s"}));
+  EXPECT_EQ(helpText().find("NOT IMPLEMENTED"), std::string::npos);
+  for (const char* flag : {"--notify-url URL", "--notify-secret-file PATH",
+                           "--notify-expiring-lead DUR", "X-Kubegrant-Signature"}) {
+    EXPECT_NE(helpText().find(flag), std::string::npos) << flag;
+  }
 }
 
 }  // namespace

@@ -1254,5 +1254,138 @@ TEST(DatabaseTargetAdmission, WrongKindIsDenied) {
   EXPECT_FALSE(resp.allowed);
 }
 
+// ---------------------------------------------------------------------------------------
+// Security denials (issue 14): counted by rule, an audit line naming user and rule, and a
+// "security" notification to the operator-wide receiver and the policy's own.
+
+class RecordingSink final : public notify::Sink {
+ public:
+  bool send(notify::Notification n) override {
+    sent.push_back(std::move(n));
+    return true;
+  }
+  std::vector<notify::Notification> sent;
+};
+
+class SecurityDenialTest : public AccessRequestAdmissionTest {
+ protected:
+  SecurityDenialTest()
+      : secured_(policies_, clock_,
+                 AdmissionOptions{OperatorIdentity{"kubegrant-operator"},
+                                  {"kubegrant-admins"},
+                                  nullptr,
+                                  &requests_,
+                                  [this](const json& line) { audit_.push_back(line); },
+                                  &targets_,
+                                  &sink_,
+                                  &metrics_}) {
+    AccessPolicy p = paymentsOncall();
+    p.spec.notify = {{"payments-slack", {"kubegrant-system", "payments-slack", "url"}}};
+    policies_.put(p);
+  }
+  double denials(const std::string& rule) {
+    return metrics_.counter("kubegrant_webhook_security_denials_total", "", {"rule"})
+        .with({rule})
+        .value();
+  }
+  RecordingSink sink_;
+  metrics::Registry metrics_;
+  std::vector<json> audit_;
+  AccessRequestAdmission secured_;
+};
+
+TEST_F(SecurityDenialTest, SelfApprovalIsCountedAuditedAndNotifiedNamingUserAndRule) {
+  AccessRequest old = stored();
+  AccessRequest updated = old;
+  updated.status->approvals.push_back(decision("alice"));
+  auto resp = secured_.validate(review(Operation::Update, kAlice, updated, &old, "status"));
+  ASSERT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.rule, "self-approval");
+  EXPECT_EQ(denials("self-approval"), 1);
+  ASSERT_EQ(audit_.size(), 1u);
+  EXPECT_EQ(audit_[0]["rule"], "self-approval");
+  EXPECT_EQ(audit_[0]["user"]["username"], "alice");
+  ASSERT_EQ(sink_.sent.size(), 1u);
+  const auto& n = sink_.sent[0];
+  EXPECT_EQ(n.id, "uid-1.security");
+  EXPECT_EQ(n.event, "security");
+  ASSERT_EQ(n.receivers.size(), 1u);
+  EXPECT_EQ(n.receivers[0].name, "payments-slack");
+  auto body = json::parse(n.body);
+  EXPECT_EQ(body["rule"], "self-approval");
+  EXPECT_EQ(body["user"]["username"], "alice");
+  EXPECT_EQ(body["request"]["name"], "debug-orders");
+  EXPECT_EQ(body["policy"], "payments-oncall");
+  EXPECT_THAT(body["text"].get<std::string>(), HasSubstr("alice"));
+  EXPECT_THAT(body["text"].get<std::string>(), HasSubstr("self-approval"));
+}
+
+TEST_F(SecurityDenialTest, EachAttackIsTaggedWithItsRule) {
+  struct Case {
+    std::string rule;
+    std::function<AdmissionRequest()> review;
+  };
+  std::vector<Case> cases = {
+      {"non-approver",
+       [&] {
+         AccessRequest o = stored(), u = stored();
+         u.status->approvals.push_back(decision("mallory"));
+         return review(Operation::Update, kMallory, u, &o, "status");
+       }},
+      {"forged-approver",
+       [&] {
+         AccessRequest o = stored(), u = stored();
+         u.status->approvals.push_back(decision("carol"));
+         return review(Operation::Update, kBob, u, &o, "status");
+       }},
+      {"decision-after-end",
+       [&] {
+         AccessRequest o = stored();
+         o.status->phase = Phase::Expired;
+         AccessRequest u = o;
+         u.status->approvals.push_back(decision("bob"));
+         return review(Operation::Update, kBob, u, &o, "status");
+       }},
+      {"forged-requester",
+       [&] {
+         AccessRequest r = draft();
+         r.spec.requester = info(kBob);
+         return review(Operation::Create, kAlice, r);
+       }},
+      {"beyond-policy",
+       [&] {
+         AccessRequest r = draft();
+         r.spec.requester = info(kAlice);
+         r.spec.duration = "48h";
+         return review(Operation::Create, kAlice, r);
+       }},
+      {"finalizer-removal",
+       [&] {
+         AccessRequest o = stored();
+         o.metadata.finalizers = {std::string(v1alpha1::kRevokeFinalizer)};
+         AccessRequest u = stored();
+         return review(Operation::Update, kMallory, u, &o);
+       }},
+  };
+  for (const auto& c : cases) {
+    auto resp = secured_.validate(c.review());
+    EXPECT_FALSE(resp.allowed) << c.rule;
+    EXPECT_EQ(resp.rule, c.rule) << resp.message;
+    EXPECT_EQ(denials(c.rule), 1) << c.rule;
+  }
+  EXPECT_EQ(sink_.sent.size(), cases.size());
+}
+
+TEST_F(SecurityDenialTest, AnIncompleteRequestIsNoSecurityEvent) {
+  AccessRequest r = draft();
+  r.spec.requester = info(kAlice);
+  r.spec.reason.reset();  // the policy requires a reason: a mistake, not an attack
+  auto resp = secured_.validate(review(Operation::Create, kAlice, r));
+  ASSERT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.rule, "");
+  EXPECT_TRUE(sink_.sent.empty());
+  ASSERT_EQ(audit_.size(), 1u);  // still audited as a refusal
+}
+
 }  // namespace
 }  // namespace kubegrant::webhooks
