@@ -242,10 +242,9 @@ TEST(Chart, AlertsQueryOnlyMetricsTheOperatorRegistersAndCoverWhatMustPage) {
   }
   for (const char* want :
        {"KubegrantRevocationFailing", "KubegrantRevocationLagging",
-        "KubegrantDatabaseRevocationPending", "KubegrantBreakGlassUsed",
-        "KubegrantSecurityDenials", "KubegrantRepeatedSecurityDenials",
-        "KubegrantNotificationsFailing", "KubegrantWebhookErrors", "KubegrantWebhookSlow",
-        "KubegrantOperatorNotLeading"}) {
+        "KubegrantDatabaseRevocationPending", "KubegrantBreakGlassUsed", "KubegrantSecurityDenials",
+        "KubegrantRepeatedSecurityDenials", "KubegrantNotificationsFailing",
+        "KubegrantWebhookErrors", "KubegrantWebhookSlow", "KubegrantOperatorNotLeading"}) {
     EXPECT_TRUE(alerts.count(want)) << want;
   }
   auto dashboard = named(docs, "ConfigMap", "kubegrant-dashboard");
