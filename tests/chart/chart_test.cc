@@ -365,16 +365,23 @@ Permissions permissionsTheCodeUses() {
       {std::regex(R"(\b(?:informer|typedStore<[^>]*>)\s*\(\s*)" + res), {"list", "watch"}},
       // The finalizer helper patches (operator/runtime/finalizer.cc).
       {std::regex(R"(Finalizer(?:<[^>]*>)?\s*\(\s*client_?\s*,\s*)" + res), {"patch"}},
+      // The Sweeper deletes what it sweeps: RoleBindings and whatever alsoSweep() adds.
+      {std::regex(R"(swept_\.push_back\(\{\s*)" + res), {"delete"}},
+      {std::regex(R"(alsoSweep\s*\(\s*)" + res), {"delete"}},
       // Executor::removeOurs reads (unless recorded) and deletes its ref.
       {std::regex(R"(removeOurs\s*\(\s*)" + res), {"get", "delete"}},
       {std::regex(R"(removeOurs\s*\(\s*[^;?]*\?\s*)" + res), {"get", "delete"}},
       {std::regex(R"(removeOurs\s*\(\s*[^;?]*\?\s*kube::resources::\w+\(\)\s*:\s*)" + res),
        {"get", "delete"}},
   };
-  // bindingResource(ns) is RoleBindings or ClusterRoleBindings (executor.cc); EnsureRoleBinding
-  // reads, creates and (to replace) deletes through it, RemoveRoleBinding via removeOurs.
-  const std::regex viaBinding(
-      R"(\bclient_\s*\.\s*(get|create|remove)\s*\(\s*(ref|bindingResource)\b)");
+  // A local `ref` (`const auto ref = ...;`) stands for every resource its initialiser names in
+  // that file (bindingResource(ns) is RoleBindings or ClusterRoleBindings): the calls through
+  // `ref`, and removeOurs(ref, ...) (get, delete), are attributed to all of them. A `ref` that
+  // is a parameter (removeOurs itself, the Sweeper's swept.ref) is covered at its call sites.
+  const std::regex refAssigned(R"(\b(?:const\s+)?auto\s+ref\s*=\s*([^;]*);)");
+  const std::regex resourceIn(R"(kube::resources::(\w+)\(\))");
+  const std::regex viaRef(R"(\bclient_\s*\.\s*(get|create|remove)\s*\(\s*(ref|bindingResource)\b)");
+  const std::regex removeOursRef(R"(\bremoveOurs\s*\(\s*ref\b)");
   const std::regex anyCall(
       R"(\bclient_?\s*\.\s*(get|list|watch|create|update|updateStatus|patch|remove)\s*\(\s*([^,)]*))");
   // Generic machinery whose ResourceRef comes from the calls above.
@@ -400,10 +407,29 @@ Permissions permissionsTheCodeUses() {
           }
         }
       }
-      for (std::sregex_iterator it(text.begin(), text.end(), viaBinding), end; it != end; ++it) {
+      std::vector<kube::ResourceRef> refs;
+      for (std::sregex_iterator it(text.begin(), text.end(), refAssigned), end; it != end; ++it) {
+        const std::string init = (*it)[1];
+        for (std::sregex_iterator r(init.begin(), init.end(), resourceIn); r != end; ++r)
+          refs.push_back(resourceNamed((*r)[1]));
+        if (init.find("bindingResource(") != std::string::npos) {
+          refs.push_back(kube::resources::roleBindings());
+          refs.push_back(kube::resources::clusterRoleBindings());
+        }
+      }
+      for (std::sregex_iterator it(text.begin(), text.end(), viaRef), end; it != end; ++it) {
         std::string verb = (*it)[1] == "remove" ? "delete" : std::string((*it)[1]);
-        out.insert(permission(kube::resources::roleBindings(), verb));
-        out.insert(permission(kube::resources::clusterRoleBindings(), verb));
+        if ((*it)[2] == "bindingResource") {
+          out.insert(permission(kube::resources::roleBindings(), verb));
+          out.insert(permission(kube::resources::clusterRoleBindings(), verb));
+        }
+        for (const auto& ref : refs) out.insert(permission(ref, verb));
+      }
+      if (std::regex_search(text, removeOursRef)) {
+        for (const auto& ref : refs) {
+          out.insert(permission(ref, "get"));
+          out.insert(permission(ref, "delete"));
+        }
       }
       if (text.find("removeOurs(bindingResource(") != std::string::npos) {
         for (const char* v : {"get", "delete"}) {
@@ -414,7 +440,8 @@ Permissions permissionsTheCodeUses() {
       for (std::sregex_iterator it(text.begin(), text.end(), anyCall), end; it != end; ++it) {
         const std::string arg = (*it)[2];
         const bool known = arg.starts_with("kube::resources::") || generic.count(rel) ||
-                           arg == "ref" || arg.starts_with("bindingResource(");
+                           arg == "ref" || arg == "swept.ref" ||
+                           arg.starts_with("bindingResource(");
         EXPECT_TRUE(known) << rel << ": client call `" << it->str()
                            << "` names its resource in a way this test cannot follow";
       }
