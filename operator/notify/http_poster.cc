@@ -3,6 +3,7 @@
 #include <cpprest/http_client.h>
 
 #include <string>
+#include <vector>
 
 namespace kubegrant::notify {
 namespace {
@@ -17,7 +18,10 @@ class HttpPoster final : public Poster {
       config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
       web::http::client::http_client client(web::uri(url), config);
       web::http::http_request request(web::http::methods::POST);
-      request.set_body(body, "application/json");
+      // A byte vector, not set_body(std::string), as in the kube client: cpprestsdk reads a
+      // string body through a streambuf of another type (undefined behaviour UBSan flags).
+      request.headers().set_content_type("application/json");
+      request.set_body(std::vector<unsigned char>(body.begin(), body.end()));
       for (const auto& [name, value] : headers) request.headers().add(name, value);
       auto response = client.request(request).get();
       const int code = response.status_code();
