@@ -253,6 +253,28 @@ TEST(Chart, AlertsQueryOnlyMetricsTheOperatorRegistersAndCoverWhatMustPage) {
             slurp(kChart + "/files/grafana-dashboard.json"));
 }
 
+// Prometheus itself accepts the rule file (the one the PrometheusRule embeds), and the rules'
+// unit tests (tests/chart/alerts_test.yaml: each paging alert fires on the series that mean
+// trouble, only after its `for`, and not on a healthy operator) pass.
+TEST(Chart, AlertRulesPassPromtoolCheckAndTheirUnitTests) {
+  auto promtool = testing::requirePromtool();
+  if (!promtool) return;
+  auto check = runCommand({*promtool, "check", "rules", kChart + "/files/alerts.yaml"});
+  EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
+  EXPECT_NE(check.out.find("SUCCESS: 10 rules found"), std::string::npos) << check.out;
+  auto unit = runCommand({*promtool, "test", "rules", kSource + "/tests/chart/alerts_test.yaml"});
+  EXPECT_EQ(unit.exitCode, 0) << unit.out << unit.err;
+  EXPECT_NE(unit.out.find("SUCCESS"), std::string::npos) << unit.out;
+
+  // And the check can fail: a rule with a broken expression is refused.
+  const fs::path broken = fs::temp_directory_path() / testing::uniqueName("kg-broken-rules");
+  std::ofstream(broken) << "groups:\n  - name: x\n    rules:\n      - alert: Broken\n"
+                           "        expr: sum(rate(kubegrant_leader[5m])\n";
+  auto bad = runCommand({*promtool, "check", "rules", broken.string()});
+  EXPECT_NE(bad.exitCode, 0) << bad.out;
+  fs::remove(broken);
+}
+
 // One source of truth: charts/kubegrant/crds holds the very files of crds/ (symbolic links),
 // and Helm reads them through the links.
 TEST(Chart, CrdsAreTheFilesOfTheCrdsFolder) {

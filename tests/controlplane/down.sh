@@ -79,6 +79,7 @@ stop_component() { # name process-name grace
   kg_log "$name stopped in $(kg_elapsed "$t") (was pid $pid)"
 }
 
+stop_component kube-controller-manager kube-controller 10
 stop_component kube-apiserver kube-apiserver 15
 stop_component etcd etcd 10
 stop_component postgres postgres 20

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Starts a real local control plane for kubegrant's tests, all on loopback, no Docker:
-#   etcd + kube-apiserver (built by build.sh) with client-certificate users signed by a test CA,
-#   and a throwaway PostgreSQL 15 with an admin role and a sample schema with PII columns.
+#   etcd + kube-apiserver + kube-controller-manager (built by build.sh) with client-certificate
+#   users signed by a test CA, and a throwaway PostgreSQL 15 with an admin role and a sample
+#   schema with PII columns.
 #
 # Usage: tests/controlplane/up.sh DIR
 #   DIR/env                      `export KUBEGRANT_...` lines for the tests (source it)
 #   DIR/kubeconfig/<user>.yaml   admin, operator, alice, bob, carol, mallory
 #   DIR/pki/                     test CA, API server cert, service-account keys, user certs
-#   DIR/logs/{etcd,kube-apiserver,postgres}.log, DIR/pids/
+#   DIR/logs/{etcd,kube-apiserver,kube-controller-manager,postgres}.log, DIR/pids/
 # Idempotent: when everything in DIR is already up and healthy it says so and exits 0; a DIR
 # left by down.sh (without --purge) is started again with its data. Stop with down.sh DIR.
 set -euo pipefail
@@ -34,6 +35,7 @@ healthy() {
   [ -s "$DIR/env" ] && [ -s "$DIR/ports" ] || return 1
   kg_live_pid "$PIDS/etcd.pid" etcd >/dev/null || return 1
   kg_live_pid "$PIDS/kube-apiserver.pid" kube-apiserver >/dev/null || return 1
+  kg_live_pid "$PIDS/kube-controller-manager.pid" kube-controller >/dev/null || return 1
   kg_live_pid "$PIDS/postgres.pid" postgres >/dev/null || return 1
   # shellcheck disable=SC1091
   (
@@ -49,7 +51,8 @@ if healthy; then
   kg_log "control plane in $DIR is already up and healthy; source $DIR/env"
   exit 0
 fi
-for f in etcd:etcd kube-apiserver:kube-apiserver postgres:postgres; do
+for f in etcd:etcd kube-apiserver:kube-apiserver kube-controller-manager:kube-controller \
+  postgres:postgres; do
   if kg_live_pid "$PIDS/${f%%:*}.pid" "${f##*:}" >/dev/null; then
     kg_log "control plane in $DIR is partly up or unhealthy: stopping it first"
     "$KG_CP_DIR/down.sh" "$DIR"
@@ -63,7 +66,6 @@ on_exit() {
   local rc=$?
   if [ $rc -ne 0 ] && [ $started -eq 1 ]; then
     kg_log "up.sh failed: stopping what it started"
-    [ -z "${agg_pid:-}" ] || kill "$agg_pid" 2>/dev/null || true
     "$KG_CP_DIR/down.sh" "$DIR" || true
   fi
   exit $rc
@@ -82,7 +84,8 @@ bins=$("$KG_CP_DIR/build.sh") || kg_die "tests/controlplane/build.sh failed"
 eval "$bins"
 KAS_BIN=$KUBEGRANT_KUBE_APISERVER
 ETCD_BIN=$KUBEGRANT_ETCD
-kg_log "binaries ready in $(kg_elapsed "$t"): $KAS_BIN, $ETCD_BIN"
+KCM_BIN=$KUBEGRANT_KUBE_CONTROLLER_MANAGER
+kg_log "binaries ready in $(kg_elapsed "$t"): $KAS_BIN, $ETCD_BIN, $KCM_BIN"
 
 # ---------------------------------------------------------------------------------------------
 # PKI (kept across restarts of the same DIR)
@@ -139,9 +142,17 @@ EOF
   issue_cert bob "/O=payments-leads/CN=bob" client_ext "$PKI/users" & jobs+=($!)
   issue_cert carol "/O=payments-leads/CN=carol" client_ext "$PKI/users" & jobs+=($!)
   issue_cert mallory "/CN=mallory" client_ext "$PKI/users" & jobs+=($!)
+  issue_cert kube-controller-manager "/CN=system:kube-controller-manager" client_ext "$PKI" &
+  jobs+=($!)
   for j in "${jobs[@]}"; do wait "$j" || kg_die "generating the test PKI in $PKI failed"; done
   touch "$PKI/.complete"
   kg_log "PKI generated in $(kg_elapsed "$t"): $PKI"
+fi
+
+# A DIR from an older up.sh has no certificate for the controller-manager yet.
+if [ ! -s "$PKI/kube-controller-manager.crt" ]; then
+  issue_cert kube-controller-manager "/CN=system:kube-controller-manager" client_ext "$PKI" ||
+    kg_die "issuing the kube-controller-manager certificate in $PKI failed"
 fi
 
 # ---------------------------------------------------------------------------------------------
@@ -244,7 +255,6 @@ start_daemon kube-apiserver "$LOGS/kube-apiserver.log" "$KAS_BIN" \
   --service-account-issuer="$API_SERVER" \
   --service-account-key-file="$PKI/sa.pub" \
   --service-account-signing-key-file="$PKI/sa.key" \
-  --disable-admission-plugins=ServiceAccount \
   --endpoint-reconciler-type=none \
   --profiling=false \
   --v=1 ||
@@ -256,10 +266,12 @@ kas_ready() {
 wait_component kube-apiserver "$LOGS/kube-apiserver.log" "$KAS_TIMEOUT" "ready (/readyz)" kas_ready
 kg_log "kube-apiserver ready in $(kg_elapsed "$t"): $API_SERVER (pid $(cat "$PIDS/kube-apiserver.pid"))"
 
-# Kubeconfigs: one per user, certificates embedded so they can be copied around.
+# Kubeconfigs: one per user, certificates embedded so they can be copied around; and one for
+# the controller-manager (DIR/kube-controller-manager.yaml, not a test user).
 b64() { base64 -w0 <"$1"; }
-for u in "${USERS[@]}"; do
-  cat >"$DIR/kubeconfig/$u.yaml.tmp" <<EOF
+write_kubeconfig() { # user cert-prefix out
+  local u=$1 c=$2 out=$3
+  cat >"$out.tmp" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -270,8 +282,8 @@ clusters:
 users:
 - name: $u
   user:
-    client-certificate-data: $(b64 "$PKI/users/$u.crt")
-    client-key-data: $(b64 "$PKI/users/$u.key")
+    client-certificate-data: $(b64 "$c.crt")
+    client-key-data: $(b64 "$c.key")
 contexts:
 - name: $u@kubegrant-test
   context:
@@ -280,9 +292,14 @@ contexts:
     namespace: default
 current-context: $u@kubegrant-test
 EOF
-  chmod 600 "$DIR/kubeconfig/$u.yaml.tmp"
-  mv -f "$DIR/kubeconfig/$u.yaml.tmp" "$DIR/kubeconfig/$u.yaml"
+  chmod 600 "$out.tmp"
+  mv -f "$out.tmp" "$out"
+}
+for u in "${USERS[@]}"; do
+  write_kubeconfig "$u" "$PKI/users/$u" "$DIR/kubeconfig/$u.yaml"
 done
+write_kubeconfig kube-controller-manager "$PKI/kube-controller-manager" \
+  "$DIR/kube-controller-manager.yaml"
 
 # Ready is not quite enough: the default namespace and the RBAC bootstrap roles are created by
 # post-start hooks/controllers, and tests use both right away.
@@ -295,53 +312,41 @@ wait_component kube-apiserver "$LOGS/kube-apiserver.log" 60 \
   "bootstrapped (namespace default, clusterrole view)" bootstrap_done
 kg_log "default namespace and bootstrap RBAC present after $(kg_elapsed "$t")"
 
-# No kube-controller-manager runs here (see TESTING.md), so its clusterrole-aggregation
-# controller does not fill the aggregated ClusterRoles `view`, `edit` and `admin`: they would
-# have no rules at all, and binding a user to `view` would grant nothing. Aggregate them once
-# here, the way the controller does (union of the rules of the roles matching the selectors),
-# repeating until nothing changes because they nest (view -> edit -> admin). Roles labelled for
-# aggregation later are not picked up: bind the labelled roles directly in tests.
-aggregate_cluster_roles() {
-  local k=(kubectl --kubeconfig "$DIR/kubeconfig/admin.yaml" --request-timeout=10s)
-  local pass changed listing name labels rules sels sel want patch all frag l r frags
-  for pass in 1 2 3 4 5; do
-    changed=0
-    listing=$("${k[@]}" get clusterroles -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.metadata.labels}{"\t"}{.rules}{"\t"}{.aggregationRule.clusterRoleSelectors}{"\n"}{end}') ||
-      return 1
-    while IFS=$'\t' read -r name labels rules sels; do
-      [ -n "$sels" ] || continue
-      want=""
-      # Each selector's matchLabels as `"key":"value"` fragments that must all be in the labels.
-      while IFS= read -r sel; do
-        IFS=',' read -r -a frags <<<"$sel"
-        while IFS=$'\t' read -r _ l r _; do
-          all=1
-          for frag in "${frags[@]}"; do
-            # Delimited on both sides so that a:true does not match xa:true or a:trueish.
-            case ",${l#\{}" in *",$frag,"* | *",$frag}") ;; *) all=0 ;; esac
-          done
-          [ $all -eq 1 ] && [ -n "$r" ] && [ "$r" != null ] || continue
-          r=${r#[}
-          r=${r%]}
-          want="${want:+$want,}$r"
-        done <<<"$listing"
-      done < <(printf '%s\n' "$sels" | sed -e 's/^\[//' -e 's/\]$//' -e 's/},{/}\n{/g' |
-        sed -n 's/.*"matchLabels":{\([^}]*\)}.*/\1/p')
-      [ -n "$want" ] || continue
-      [ "[$want]" = "$rules" ] && continue
-      patch="{\"rules\":[$want]}"
-      "${k[@]}" patch clusterrole "$name" --type=merge -p "$patch" >/dev/null || return 1
-      changed=1
-    done < <(printf '%s\n' "$listing" | sort -r) # view before edit before admin: one pass
-    [ $changed -eq 0 ] && return 0
+# ---------------------------------------------------------------------------------------------
+# kube-controller-manager (same Kubernetes version): the controllers a cluster has and the tests
+# rely on. Namespace deletion and garbage collection (ownerReferences cascade; kubegrant itself
+# revokes through finalizers, never through a cascade), ServiceAccounts (`default` in each
+# namespace, so the ServiceAccount admission plugin stays on) and the kube-root-ca.crt
+# ConfigMap, ClusterRole aggregation (view/edit/admin follow roles labelled aggregate-to-*,
+# also the chart's), Deployments -> ReplicaSets -> Pods (Pending: no nodes, no scheduler) and
+# PodDisruptionBudget status. Each controller uses its own ServiceAccount's credentials, as in
+# kubeadm clusters. No leader election (one instance), no serving port.
+
+t=$(kg_now_ms)
+start_daemon kube-controller-manager "$LOGS/kube-controller-manager.log" "$KCM_BIN" \
+  --kubeconfig="$DIR/kube-controller-manager.yaml" \
+  --controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,deployment-controller,replicaset-controller,disruption-controller \
+  --use-service-account-credentials=true \
+  --root-ca-file="$PKI/ca.crt" \
+  --leader-elect=false \
+  --secure-port=0 \
+  --kube-api-qps=100 \
+  --kube-api-burst=200 \
+  --v=1 ||
+  fail_component kube-controller-manager "$LOGS/kube-controller-manager.log" "did not start"
+# Ready for the tests once aggregation has filled `view`, `edit` and `admin` (they nest) and the
+# `default` ServiceAccount exists.
+kcm_ready() {
+  local k=(kubectl --kubeconfig "$DIR/kubeconfig/admin.yaml" --request-timeout=5s) r
+  for r in view edit admin; do
+    [ "$("${k[@]}" get clusterrole "$r" -o jsonpath='{.rules[0].verbs[0]}')" != "" ] || return 1
   done
-  kg_log "clusterrole aggregation did not settle after 5 passes"
-  return 1
+  "${k[@]}" get serviceaccount default -n default >/dev/null 2>&1
 }
-# Runs while PostgreSQL starts (a few kubectl calls, slow on a loaded machine); joined below.
-t_agg=$(kg_now_ms)
-aggregate_cluster_roles >>"$LOGS/kube-apiserver.log" 2>&1 &
-agg_pid=$!
+# Polled in the background while PostgreSQL starts; joined below.
+(wait_component kube-controller-manager "$LOGS/kube-controller-manager.log" 90 \
+  "ready (ClusterRoles view/edit/admin aggregated, ServiceAccount default)" kcm_ready) &
+kcm_wait_pid=$!
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL 15. It refuses to run as root, so under root it runs as the `postgres` system user
@@ -528,9 +533,8 @@ EOF
 } >>"$LOGS/postgres.log" 2>&1 || fail_component postgres "$LOGS/postgres.log" "setup (role, database, schema) failed"
 kg_log "PostgreSQL ready in $(kg_elapsed "$t"): 127.0.0.1:$PG_PORT db=$PG_DATABASE admin=$PG_ADMIN_USER (pid $(cat "$PIDS/postgres.pid"))"
 
-wait "$agg_pid" ||
-  fail_component kube-apiserver "$LOGS/kube-apiserver.log" "aggregating ClusterRoles view/edit/admin failed"
-kg_log "aggregated ClusterRoles view, edit, admin in $(kg_elapsed "$t_agg")"
+wait "$kcm_wait_pid" || exit 1
+kg_log "kube-controller-manager ready: view/edit/admin aggregated, default ServiceAccount (pid $(cat "$PIDS/kube-controller-manager.pid"))"
 
 # ---------------------------------------------------------------------------------------------
 # The environment the tests read (tests/support/test_env.h).
@@ -557,9 +561,10 @@ q() { printf '%q' "$1"; }
   echo "export KUBEGRANT_PG_CTL=$(q "$DIR/pg-ctl")"
   echo "export KUBEGRANT_ETCD_URL=$(q "$ETCD_URL")"
   echo "export KUBEGRANT_HELM=$(q "$KUBEGRANT_HELM")"
+  echo "export KUBEGRANT_PROMTOOL=$(q "$KUBEGRANT_PROMTOOL")"
 } >"$DIR/env.tmp"
 chmod 600 "$DIR/env.tmp"
 mv -f "$DIR/env.tmp" "$DIR/env"
 
 kg_log "control plane up in $(kg_elapsed "$t_total"): API server $API_SERVER, etcd $ETCD_URL," \
-  "PostgreSQL 127.0.0.1:$PG_PORT; source $DIR/env; stop with tests/controlplane/down.sh $DIR"
+  "kube-controller-manager, PostgreSQL 127.0.0.1:$PG_PORT; source $DIR/env; stop with tests/controlplane/down.sh $DIR"

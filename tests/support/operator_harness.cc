@@ -319,6 +319,10 @@ void OperatorHarness::uninstallChart() {
             fullname() + "-operator");
   auto hook = kubectlAsServiceAccount(container["args"].get<std::vector<std::string>>());
   ASSERT_EQ(hook.exitCode, 0) << "the pre-delete hook failed: " << hook.out << hook.err;
+  // Then the release's objects go, the Deployment first: its pod gets SIGTERM (and must exit
+  // 0) before the ServiceAccount and RBAC it runs with are gone; a process left running
+  // without them would rightly lose its Lease and exit 1.
+  ASSERT_EQ(stopOperator(SIGTERM), 0) << "the operator must exit 0 on SIGTERM";
   auto removed = runCommand({env_.helm, "uninstall", chart_->release, "-n", chart_->namespace_,
                              "--no-hooks", "--kubeconfig", env_.kubeconfig("admin")});
   ASSERT_EQ(removed.exitCode, 0) << removed.err;

@@ -106,8 +106,9 @@ class OperatorHarness {
   // Chart mode: the ServiceAccount's username (the operator's identity) and what
   // `helm uninstall` does here. Its pre-delete hook is a Job, which cannot run on a control
   // plane without nodes, so the hook's own container command (kubectl ARGS from the rendered
-  // Job) runs here with the same identity, the ServiceAccount's token; then
-  // `helm uninstall --no-hooks`. Records fatal failures.
+  // Job) runs here with the same identity, the ServiceAccount's token; then the operator is
+  // stopped with SIGTERM (its pod going with the Deployment) and `helm uninstall --no-hooks`.
+  // Records fatal failures.
   std::string serviceAccountUsername() const;
   void uninstallChart();
 

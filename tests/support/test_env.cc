@@ -70,14 +70,26 @@ std::set<std::string> registeredMetrics(const std::string& sourceDir) {
   return out;
 }
 
-std::optional<std::string> requireHelm() {
-  auto v = var("KUBEGRANT_HELM");
+namespace {
+
+// A tool tests/controlplane/build.sh builds, from its variable.
+std::optional<std::string> requireTool(const char* variable, std::string_view what) {
+  auto v = var(variable);
   if (!v) {
-    ADD_FAILURE() << "KUBEGRANT_HELM is not set: the chart tests need the Helm CLI that "
-                     "tests/controlplane/build.sh builds. Run them with `make test`, or "
-                     "`eval $(tests/controlplane/build.sh helm) && export KUBEGRANT_HELM`.";
+    ADD_FAILURE() << variable << " is not set: the chart tests need " << what
+                  << " that tests/controlplane/build.sh builds. Run them with `make test`, or "
+                     "`eval $(tests/controlplane/build.sh helm) && export "
+                  << variable << "`.";
   }
   return v;
+}
+
+}  // namespace
+
+std::optional<std::string> requireHelm() { return requireTool("KUBEGRANT_HELM", "the Helm CLI"); }
+
+std::optional<std::string> requirePromtool() {
+  return requireTool("KUBEGRANT_PROMTOOL", "Prometheus's promtool");
 }
 
 std::optional<TestEnv> requireEnv() {

@@ -34,6 +34,8 @@ std::optional<TestEnv> requireEnv();
 // KUBEGRANT_HELM alone, for the chart tests that need no control plane: the path, or a fatal
 // failure naming the variable and nullopt.
 std::optional<std::string> requireHelm();
+// KUBEGRANT_PROMTOOL (Prometheus's promtool, built by tests/controlplane/build.sh), the same way.
+std::optional<std::string> requirePromtool();
 
 struct CommandResult {
   int exitCode = -1;

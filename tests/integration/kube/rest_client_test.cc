@@ -63,8 +63,8 @@ class RestClientTest : public ::testing::Test {
   }
   void TearDown() override {
     if (admin_ && !ns_.empty()) {
-      // No controller-manager runs, so the namespace stays Terminating; the objects in it
-      // are unique to this test and harmless.
+      // Not waited for: the controller-manager's namespace controller removes it and what
+      // is in it in the background.
       (void)admin_->remove(resources::namespaces(), {"", ns_});
     }
   }

@@ -41,8 +41,8 @@ inline std::string createNamespace(kube::Client& client, std::string_view prefix
   return r ? ns : "";
 }
 
-// No controller-manager runs here, so the namespace stays Terminating; what is left in it is
-// unique to the test and harmless.
+// Not waited for: the controller-manager's namespace controller empties and removes it in the
+// background.
 inline void deleteNamespace(kube::Client& client, const std::string& ns) {
   if (!ns.empty()) (void)client.remove(kube::resources::namespaces(), {"", ns});
 }
