@@ -1,6 +1,7 @@
 // The executor's database effects (effects.h): the I/O half of database_bundle.h.
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "controllers/access_request/database_bundle.h"
 #include "controllers/access_request/executor.h"
@@ -35,6 +36,13 @@ Result<std::variant<database::TargetAccess, GrantRefused>> Executor::targetAcces
     const v1::DatabaseTarget& target) const {
   auto secret = [&](const v1::SecretReference& ref)
       -> Result<std::variant<database::SecretData, GrantRefused>> {
+    if (!options_.secretNamespaces.allows(ref.namespace_)) {
+      return refused("DatabaseSecretNamespaceNotAllowed",
+                     fmt::format("DatabaseTarget {}: Secret {}/{} is outside the namespaces the "
+                                 "operator reads Secrets from ({})",
+                                 target.metadata.name, ref.namespace_, ref.name,
+                                 fmt::join(options_.secretNamespaces.allowed, ", ")));
+    }
     auto s = client_.get(kube::resources::secrets(), {ref.namespace_, ref.name});
     if (!s) {
       if (s.error().code != ErrorCode::NotFound) return std::unexpected(s.error());

@@ -17,6 +17,7 @@
 #include "controllers/access_request/audit.h"
 #include "controllers/access_request/effects.h"
 #include "controllers/database/provider.h"
+#include "crds/v1alpha1/policy.h"
 #include "operator/common/clock.h"
 #include "operator/common/metrics.h"
 #include "operator/kube/client.h"
@@ -45,6 +46,10 @@ struct ExecutorOptions {
   RoleBindingReader roleBindings;
   // Mints and ends database users (database_grants.cc); null = spec.databases is refused.
   std::shared_ptr<database::CredentialProvider> databases;
+  // Where a DatabaseTarget's admin and CA Secrets may be read (--secret-namespace); a target
+  // naming another namespace is refused before any Secret is read, also when the webhook that
+  // refuses such targets was away. Empty = any.
+  v1alpha1::SecretNamespaces secretNamespaces;
   // Seals every status written (operator/seal); nullptr = sealing off (tests of other rules).
   std::shared_ptr<const seal::Sealer> sealer;
   // Takes Notify effects (operator/notify); nullptr = they are skipped.

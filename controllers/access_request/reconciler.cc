@@ -42,6 +42,7 @@ AccessRequestReconciler::AccessRequestReconciler(kube::Client& client, Clock& cl
                  .metrics = metrics,
                  .roleBindings = options_.roleBindingReader,
                  .databases = options_.databases,
+                 .secretNamespaces = options_.secretNamespaces,
                  .sealer = options_.sealer,
                  .notifications = options_.notifications}) {}
 

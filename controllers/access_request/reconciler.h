@@ -71,6 +71,8 @@ struct ReconcilerOptions {
   std::string fieldManager = "kubegrant-operator";
   // Mints and ends database users for spec.databases; null = a request with databases fails.
   std::shared_ptr<database::CredentialProvider> databases;
+  // Where a DatabaseTarget's admin and CA Secrets may be (--secret-namespace); empty = any.
+  v1alpha1::SecretNamespaces secretNamespaces;
   // Believes only what kubegrant sealed (operator/seal/trust.h) and seals every status it
   // writes. The operator always sets it; nullptr (sealing off) is for tests about other rules.
   std::shared_ptr<const seal::Sealer> sealer;

@@ -809,4 +809,48 @@ std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target) {
   return out;
 }
 
+bool SecretNamespaces::allows(std::string_view ns) const {
+  return allowed.empty() || std::ranges::find(allowed, ns) != allowed.end();
+}
+
+namespace {
+
+std::optional<Violation> secretNamespaceViolation(const std::string& field, const std::string& ns,
+                                                  const SecretNamespaces& scope) {
+  if (scope.allows(ns)) return std::nullopt;
+  return Violation{field, fmt::format("Secrets may only be referenced in namespace {} (the "
+                                      "operator's --secret-namespace), not in \"{}\"",
+                                      fmt::join(scope.allowed, ", "), ns)};
+}
+
+}  // namespace
+
+std::vector<Violation> checkSecretNamespaces(const AccessPolicy& policy,
+                                             const SecretNamespaces& scope) {
+  std::vector<Violation> out;
+  for (std::size_t i = 0; i < policy.spec.notify.size(); ++i) {
+    if (auto v = secretNamespaceViolation(fmt::format("spec.notify[{}].urlSecretRef.namespace", i),
+                                          policy.spec.notify[i].urlSecretRef.namespace_, scope)) {
+      out.push_back(std::move(*v));
+    }
+  }
+  return out;
+}
+
+std::vector<Violation> checkSecretNamespaces(const DatabaseTarget& target,
+                                             const SecretNamespaces& scope) {
+  std::vector<Violation> out;
+  if (auto v = secretNamespaceViolation("spec.adminSecretRef.namespace",
+                                        target.spec.adminSecretRef.namespace_, scope)) {
+    out.push_back(std::move(*v));
+  }
+  if (target.spec.caSecretRef) {
+    if (auto v = secretNamespaceViolation("spec.caSecretRef.namespace",
+                                          target.spec.caSecretRef->namespace_, scope)) {
+      out.push_back(std::move(*v));
+    }
+  }
+  return out;
+}
+
 }  // namespace kubegrant::v1alpha1

@@ -134,4 +134,20 @@ std::vector<Violation> validatePolicy(const AccessPolicy& policy);
 // column per table, and no column both excluded and masked.
 std::vector<Violation> validateDatabaseTarget(const DatabaseTarget& target);
 
+// The namespaces whose Secrets AccessPolicies and DatabaseTargets may name
+// (--secret-namespace). The operator may read any Secret (it must, to hand out the credential
+// Secrets it creates), so a policy or target author could otherwise make it read, and use, a
+// Secret they cannot read themselves: a notification URL or database credentials from another
+// team's namespace (a confused deputy). Empty = no restriction.
+struct SecretNamespaces {
+  std::vector<std::string> allowed;
+  bool allows(std::string_view ns) const;
+};
+// One Violation per Secret reference outside `scope`: spec.notify[i].urlSecretRef.namespace of
+// a policy; spec.adminSecretRef.namespace and spec.caSecretRef.namespace of a target.
+std::vector<Violation> checkSecretNamespaces(const AccessPolicy& policy,
+                                             const SecretNamespaces& scope);
+std::vector<Violation> checkSecretNamespaces(const DatabaseTarget& target,
+                                             const SecretNamespaces& scope);
+
 }  // namespace kubegrant::v1alpha1

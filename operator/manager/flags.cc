@@ -16,6 +16,23 @@
 namespace kubegrant::manager {
 namespace {
 
+// A repeatable, comma-separated list flag: each non-empty item is appended to `out`.
+Result<void> appendList(std::vector<std::string>& out, std::string_view flag, std::string_view what,
+                        const std::string& v) {
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto comma = v.find(',', start);
+    std::string item = v.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (item.empty()) {
+      return fail(ErrorCode::Invalid, fmt::format("{}: empty {} in \"{}\"", flag, what, v));
+    }
+    out.push_back(std::move(item));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return ok();
+}
+
 Result<bool> parseBool(const std::string& name, const std::string& v) {
   if (v == "true" || v == "1" || v.empty()) return true;
   if (v == "false" || v == "0") return false;
@@ -223,19 +240,12 @@ const std::map<std::string, Spec>& specs() {
       {"admin-group",
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
-          std::size_t start = 0;
-          while (start <= v.size()) {
-            auto comma = v.find(',', start);
-            std::string g = v.substr(start, comma == std::string::npos ? comma : comma - start);
-            if (g.empty()) {
-              return fail(ErrorCode::Invalid,
-                          fmt::format("--admin-group: empty group name in \"{}\"", v));
-            }
-            f.adminGroups.push_back(g);
-            if (comma == std::string::npos) break;
-            start = comma + 1;
-          }
-          return ok();
+          return appendList(f.adminGroups, "--admin-group", "group name", v);
+        }}},
+      {"secret-namespace",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          return appendList(f.secretNamespaces, "--secret-namespace", "namespace", v);
         }}},
       {"seal-keys-secret",
        {false,
@@ -461,6 +471,14 @@ Security:
                                audit record, before its retainFor) and change any request's
                                labels, annotations, ownerReferences and finalizers. Repeat
                                or comma-separate for several. Default: none.
+  --secret-namespace NS        Namespace whose Secrets AccessPolicies (spec.notify[].urlSecretRef)
+                               and DatabaseTargets (adminSecretRef, caSecretRef) may name;
+                               a reference elsewhere is refused by the webhook and, should a
+                               reference slip past it, never read by the controller. The
+                               operator may read any Secret, so without this a policy or
+                               target author could make it use another team's Secret. Repeat
+                               or comma-separate for several; "*" = any namespace. Default:
+                               the --leader-election-namespace.
   --seal-keys-secret NS/NAME   Secret whose data.keys holds the HMAC keys that seal the
                                requester, each approval and the operator's status (default
                                kubegrant-system/kubegrant-seal-keys; format and rotation:

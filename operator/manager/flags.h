@@ -47,6 +47,9 @@ struct Flags {
   // render-rbac.sh binds). "" = the in-cluster ServiceAccount's username, read from its token.
   std::string operatorIdentity;
   std::vector<std::string> adminGroups;  // may delete any request and edit its metadata
+  // Namespaces whose Secrets policies (spec.notify) and DatabaseTargets may name. Empty = the
+  // namespace of --leader-election-namespace (where the operator runs); "*" = any.
+  std::vector<std::string> secretNamespaces;
   std::string sealKeysSecret = "kubegrant-system/kubegrant-seal-keys";
   // The API server's --max-request-bytes; the webhook accepts reviews 4x that size.
   std::size_t apiServerMaxRequestBytes = 3 * 1024 * 1024;

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "controllers/access_request/executor.h"
 #include "controllers/access_request/notifications.h"
 #include "controllers/access_request/reconciler.h"
@@ -82,7 +84,14 @@ class NotificationRunnable final : public runtime::Runnable {
 };
 
 // A policy receiver's URL: the Secret key it names, read when a notification is delivered.
-Result<std::string> readSecretKey(kube::Client& client, const v1::SecretKeyReference& ref) {
+Result<std::string> readSecretKey(kube::Client& client, const v1::SecretNamespaces& scope,
+                                  const v1::SecretKeyReference& ref) {
+  if (!scope.allows(ref.namespace_)) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("Secret {}/{} is outside the namespaces the operator reads Secrets "
+                            "from (--secret-namespace)",
+                            ref.namespace_, ref.name));
+  }
   auto secret = client.get(kube::resources::secrets(), {ref.namespace_, ref.name});
   if (!secret) return std::unexpected(secret.error());
   const auto data = secret->body.value("data", nlohmann::json::object());
@@ -172,6 +181,14 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     return out;
   });
 
+  // Where policies and targets may name Secrets (--secret-namespace; flags.h).
+  v1::SecretNamespaces secretNamespaces;
+  if (flags.secretNamespaces.empty()) {
+    secretNamespaces.allowed = {flags.leaderElectionNamespace};
+  } else if (std::ranges::find(flags.secretNamespaces, "*") == flags.secretNamespaces.end()) {
+    secretNamespaces.allowed = flags.secretNamespaces;
+  }
+
   auto events = std::make_unique<AsyncEventSink>(mgr.eventRecorder(), clock);
   AsyncEventSink* sink = events.get();
   mgr.metrics().addCollector(
@@ -192,8 +209,8 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     no.signingKey = std::move(*key);
   }
   no.metrics = &mgr.metrics();
-  no.resolveUrl = [&client = mgr.client()](const v1::SecretKeyReference& ref) {
-    return readSecretKey(client, ref);
+  no.resolveUrl = [&client = mgr.client(), secretNamespaces](const v1::SecretKeyReference& ref) {
+    return readSecretKey(client, secretNamespaces, ref);
   };
   no.onDelivered = [ledger = std::make_shared<ar::NotificationLedger>(mgr.client(), sealer)](
                        const notify::Notification& n) {
@@ -216,6 +233,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   // pooled per target, see connection_pool.h).
   auto databaseProvider = std::make_shared<database::postgres::PostgresProvider>();
   ro.databases = databaseProvider;
+  ro.secretNamespaces = secretNamespaces;
   ro.policyReader = [&policies](const std::string& name) { return policies.get({"", name}); };
   ro.requestReader = [&requests](const runtime::NamespacedName& key) { return requests.get(key); };
   ro.targetReader = [&targets](const std::string& name) { return targets.get({"", name}); };
@@ -263,7 +281,8 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   databaseSweep.provider = databaseProvider;
   databaseSweep.targets = &targets;
   databaseSweep.access =
-      [executor = std::make_shared<ar::Executor>(mgr.client(), clock, ar::ExecutorOptions{})](
+      [executor = std::make_shared<ar::Executor>(
+           mgr.client(), clock, ar::ExecutorOptions{.secretNamespaces = secretNamespaces})](
           const v1::DatabaseTarget& target) -> Result<std::optional<database::TargetAccess>> {
     auto access = executor->targetAccessFor(target);
     if (!access) return std::unexpected(access.error());
@@ -292,6 +311,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     wc.sealer = sealer;
     wc.operatorIdentity.username = *identity;
     wc.adminGroups = flags.adminGroups;
+    wc.secretNamespaces = secretNamespaces;
     wc.maxBodyBytes = webhooks::maxBodyBytesFor(flags.apiServerMaxRequestBytes);
     if (audit) wc.audit = [audit](const nlohmann::json& line) { audit->write(line); };
     wc.notifications = dispatcher;

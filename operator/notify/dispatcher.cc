@@ -150,9 +150,11 @@ void Dispatcher::attempt(const std::string& key) {
     sent = fail(ErrorCode::Internal, "no resolver for policy receivers");
   } else if (auto url = options_.resolveUrl(*d.receiver.urlSecretRef); !url) {
     const auto& ref = *d.receiver.urlSecretRef;
-    sent = fail(ErrorCode::Unavailable,
-                fmt::format("cannot read the receiver's URL from Secret {}/{} key {}: {}",
-                            ref.namespace_, ref.name, ref.key, url.error().message));
+    // Invalid (a reference the operator must not follow) is final; anything else may pass.
+    sent =
+        fail(url.error().code == ErrorCode::Invalid ? ErrorCode::Invalid : ErrorCode::Unavailable,
+             fmt::format("cannot read the receiver's URL from Secret {}/{} key {}: {}",
+                         ref.namespace_, ref.name, ref.key, url.error().message));
   } else {
     sent = post(*url);
   }

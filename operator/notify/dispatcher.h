@@ -56,7 +56,8 @@ class Poster {
                                           const Headers& headers, Duration timeout) = 0;
 };
 
-// The URL of a policy receiver, read from its Secret. An error is retried like a failed POST.
+// The URL of a policy receiver, read from its Secret. An error is retried like a failed POST,
+// but Invalid (a reference the operator must not follow) is final.
 using UrlResolver = std::function<Result<std::string>(const v1alpha1::SecretKeyReference&)>;
 
 struct DispatcherOptions {

@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iterator>
+
 #include "crds/v1alpha1/policy.h"
 #include "crds/v1alpha1/types.h"
 
@@ -16,7 +19,8 @@ bool writes(const AdmissionRequest& req) {
 
 }  // namespace
 
-AdmissionResponse validateAccessPolicy(const AdmissionRequest& req) {
+AdmissionResponse validateAccessPolicy(const AdmissionRequest& req,
+                                       const v1alpha1::SecretNamespaces& secrets) {
   if (auto wrong =
           checkKind(req, v1alpha1::kGroup, v1alpha1::kVersion, v1alpha1::kAccessPolicyKind)) {
     return *wrong;
@@ -28,6 +32,8 @@ AdmissionResponse validateAccessPolicy(const AdmissionRequest& req) {
                                       policy.error().message);
   }
   auto violations = v1alpha1::validatePolicy(*policy);
+  std::ranges::move(v1alpha1::checkSecretNamespaces(*policy, secrets),
+                    std::back_inserter(violations));
   if (!violations.empty()) return AdmissionResponse::invalid(v1alpha1::describe(violations));
 
   std::vector<std::string> warnings;
@@ -46,7 +52,8 @@ AdmissionResponse validateAccessPolicy(const AdmissionRequest& req) {
   return AdmissionResponse::allow(std::move(warnings));
 }
 
-AdmissionResponse validateDatabaseTarget(const AdmissionRequest& req) {
+AdmissionResponse validateDatabaseTarget(const AdmissionRequest& req,
+                                         const v1alpha1::SecretNamespaces& secrets) {
   if (auto wrong =
           checkKind(req, v1alpha1::kGroup, v1alpha1::kVersion, v1alpha1::kDatabaseTargetKind)) {
     return *wrong;
@@ -58,6 +65,8 @@ AdmissionResponse validateDatabaseTarget(const AdmissionRequest& req) {
                                       target.error().message);
   }
   auto violations = v1alpha1::validateDatabaseTarget(*target);
+  std::ranges::move(v1alpha1::checkSecretNamespaces(*target, secrets),
+                    std::back_inserter(violations));
   if (!violations.empty()) return AdmissionResponse::invalid(v1alpha1::describe(violations));
   std::vector<std::string> warnings;
   if (target->spec.sslMode == "disable" || target->spec.sslMode == "allow" ||

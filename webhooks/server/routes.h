@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <string_view>
 
+#include "crds/v1alpha1/policy.h"
 #include "webhooks/access_request/handler.h"
 #include "webhooks/server/admission.h"
 
@@ -20,8 +21,10 @@ inline constexpr std::string_view kValidateAccessRequestPath = "/validate-access
 inline constexpr std::string_view kValidateAccessPolicyPath = "/validate-accesspolicy";
 inline constexpr std::string_view kValidateDatabaseTargetPath = "/validate-databasetarget";
 
-// The four routes over `admission` (which must outlive the router).
+// The four routes over `admission` (which must outlive the router). `secrets`: where policies
+// and targets may reference Secrets (policy_admission.h).
 AdmissionRouter makeRouter(const AccessRequestAdmission& admission,
-                           std::size_t maxBodyBytes = kDefaultMaxBodyBytes);
+                           std::size_t maxBodyBytes = kDefaultMaxBodyBytes,
+                           v1alpha1::SecretNamespaces secrets = {});
 
 }  // namespace kubegrant::webhooks

@@ -32,7 +32,7 @@ struct WebhookServer::Impl {
                   AdmissionOptions{config.operatorIdentity, config.adminGroups, config.sealer.get(),
                                    config.requests.get(), config.audit, config.targets.get(),
                                    config.notifications.get(), config.metrics}),
-        router(makeRouter(admission, config.maxBodyBytes)),
+        router(makeRouter(admission, config.maxBodyBytes, config.secretNamespaces)),
         tls(config.certDir),
         https(HttpsServerOptions{config.address, config.port}, router, tls) {}
 };

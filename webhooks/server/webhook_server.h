@@ -44,6 +44,7 @@ struct WebhookServerConfig {
   std::shared_ptr<const RequestLookup> requests;  // for maxOpenRequests; null = not counted
   std::shared_ptr<const seal::Sealer> sealer;     // null = sealing off
   std::shared_ptr<const TargetLookup> targets;    // spec.databases; null = not checked
+  v1alpha1::SecretNamespaces secretNamespaces;    // --secret-namespace; empty = any
   // Audit line of each refused AccessRequest review (AdmissionOptions::audit); may be empty.
   std::function<void(const nlohmann::json&)> audit;
   // Security denials: a "security" notification each (null = none) and

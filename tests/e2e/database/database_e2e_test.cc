@@ -65,8 +65,10 @@ class DatabaseE2eTest : public ::testing::Test {
     auto e = testing::requireEnv();
     ASSERT_TRUE(e) << "run tests/controlplane/up.sh DIR and source DIR/env";
     env_ = *e;
-    ASSERT_NO_FATAL_FAILURE(harness_.setUp(env_, "kubegrant-e2e-database"));
     ns_ = uniqueName("db");
+    // The target's admin and CA Secrets live in the test's namespace.
+    ASSERT_NO_FATAL_FAILURE(
+        harness_.setUp(env_, "kubegrant-e2e-database", {"--secret-namespace", ns_}));
     policy_ = ns_ + "-policy";
     target_ = ns_ + "-orders";
     mustAdmin({"create", "namespace", ns_});

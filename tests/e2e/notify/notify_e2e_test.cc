@@ -306,6 +306,44 @@ TEST_F(NotifyTest, AnActiveNotificationNotDeliveredBeforeTheOperatorDiedIsDelive
             (std::vector<std::string>{"created", "approved", "active"}));
 }
 
+TEST_F(NotifyTest, AReceiverDownForThirtySecondsGetsEverythingAfterwardsInOrder) {
+  // The receiver answers 500 to everything for 30 s, while the whole life of a request
+  // happens: created, approved, active, and revoked early (ended).
+  receiver_.setDown(true);
+  const auto downSince = std::chrono::steady_clock::now();
+  const std::string uid = request("outage", "10m");
+  ASSERT_FALSE(uid.empty());
+  ASSERT_TRUE(approveAs("bob", "outage"));
+  ASSERT_TRUE(waitPhase("outage", "Active"));
+  auto r = kubectl(
+      env_, "alice",
+      {"patch", "areq", "outage", "-n", ns_, "--type=merge", "-p", R"({"spec":{"revoke":true}})"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  ASSERT_TRUE(waitPhase("outage", "Revoked"));
+  std::this_thread::sleep_for(30s - (std::chrono::steady_clock::now() - downSince));
+  // It was tried, more than once, and nothing was accepted meanwhile.
+  int refused = 0;
+  for (const auto& x : receiver_.all())
+    if (x.id == uid + ".created" && x.answered == 500) ++refused;
+  EXPECT_GE(refused, 3) << "the operator must keep retrying during the outage";
+  EXPECT_TRUE(receiver_.acceptedEvents(uid).empty());
+
+  receiver_.setDown(false);
+  // The retry backoff is capped (1 s doubling, full jitter over its upper half), so the next
+  // attempt comes within about 33 s of the receiver's return; the rest follow in order.
+  ASSERT_TRUE(waitEvents(uid, {"created", "approved", "active", "ended"}, 75s))
+      << ::testing::PrintToString(receiver_.acceptedEvents(uid));
+  const auto accepted = receiver_.accepted(uid);
+  for (const auto& a : accepted) EXPECT_TRUE(a.signatureValid) << a.id;
+  EXPECT_EQ(accepted[1].body["approvers"]["approvedBy"], json::array({"bob"}));
+  EXPECT_EQ(accepted[3].body["outcome"], "revoked");
+  EXPECT_EQ(accepted[3].body["phase"], "Revoked");
+  // Once each: nothing is accepted twice after the receiver is back.
+  std::this_thread::sleep_for(2s);
+  EXPECT_EQ(receiver_.acceptedEvents(uid),
+            (std::vector<std::string>{"created", "approved", "active", "ended"}));
+}
+
 TEST_F(NotifyTest, ASelfApprovalAttemptThroughKubectlIsASignedSecurityNotification) {
   const std::string uid = request("self", "10m");
   ASSERT_TRUE(waitEvents(uid, {"created"}));

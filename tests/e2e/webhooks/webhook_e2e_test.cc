@@ -75,6 +75,11 @@ class WebhookE2eTest : public ::testing::Test {
 
     auto r = kubectl(h->env, "admin", {"apply", "--server-side", "-f", kSourceDir + "/crds/"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
+    // The requester and approver ClusterRoles (the chart's, rendered), bound to the test users.
+    auto roles = runCommand({kSourceDir + "/operator/deploy/render-rbac.sh", "kubegrant-operator"});
+    ASSERT_EQ(roles.exitCode, 0) << roles.err;
+    r = kubectl(h->env, "admin", {"apply", "-f", "-"}, roles.out);
+    ASSERT_EQ(r.exitCode, 0) << r.err;
     r = kubectl(h->env, "admin", {"apply", "-f", kSourceDir + "/operator/deploy/rbac-users.yaml"});
     ASSERT_EQ(r.exitCode, 0) << r.err;
     r = kubectl(h->env, "admin", {"apply", "-f", "-"}, testing::kWebhookE2eOperatorRbac);
@@ -126,6 +131,7 @@ class WebhookE2eTest : public ::testing::Test {
     wc.certDir = certs.dir;
     wc.policies = h->policies;
     wc.targets = h->targets;
+    wc.secretNamespaces = {{"kubegrant-system"}};  // the operator's default
     h->server = std::make_unique<WebhookServer>(std::move(wc));
     auto started = h->server->start();
     ASSERT_TRUE(started) << started.error().message;
@@ -608,10 +614,9 @@ TEST_F(WebhookE2eTest, ApprovalAfterExpiryIsRejected) {
                       " is Expired: no decisions are accepted after it has ended");
 }
 
-TEST_F(WebhookE2eTest, PolicyWithABrokenTicketPatternIsRejectedByThePolicyWebhook) {
-  std::string bad = uniqueName("wh-bad");
-  auto r = kubectl(env(), "admin", {"create", "-f", "-"},
-                   fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+// A policy for payments-devs approved by payments-leads, with `extra` lines under spec.
+std::string minimalPolicyYaml(const std::string& name, const std::string& extra) {
+  return fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
 kind: AccessPolicy
 metadata:
   name: {}
@@ -619,17 +624,53 @@ spec:
   requesters: {{groups: [payments-devs]}}
   defaultDuration: 1h
   maxDuration: 4h
-  pendingTimeout: 90m
-  ticketPattern: "^INC-[0-9+$"
   approval: {{approvers: {{groups: [payments-leads]}}, required: 1}}
-)",
-                               bad));
+{})",
+                     name, extra);
+}
+
+TEST_F(WebhookE2eTest, PolicyWithABrokenTicketPatternIsRejectedByThePolicyWebhook) {
+  std::string bad = uniqueName("wh-bad");
+  auto r =
+      kubectl(env(), "admin", {"create", "-f", "-"}, minimalPolicyYaml(bad, R"(  pendingTimeout: 90m
+  ticketPattern: "^INC-[0-9+$"
+)"));
   EXPECT_NE(r.exitCode, 0);
   EXPECT_NE(r.err.find("admission webhook \"vaccesspolicy.kubegrant.io\" denied the request: "
                        "spec.ticketPattern: invalid regular expression"),
             std::string::npos)
       << r.err;
   kubectl(env(), "admin", {"delete", "accesspolicy", bad, "--ignore-not-found"});
+}
+
+// The operator may read any Secret; a policy or target must not make it use one outside its
+// --secret-namespace (here kubegrant-system, the operator's default), even when a cluster
+// admin asks.
+TEST_F(WebhookE2eTest, SecretsOutsideTheOperatorsSecretNamespaceAreRefusedNamingTheField) {
+  const std::string target = uniqueName("wh-foreign-db");
+  std::string yaml = targetYaml(target);
+  const std::string from = "adminSecretRef: {namespace: kubegrant-system,";
+  yaml.replace(yaml.find(from), from.size(), "adminSecretRef: {namespace: team-b,");
+  auto r = kubectl(env(), "admin", {"create", "-f", "-"}, yaml);
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("admission webhook \"vdatabasetarget.kubegrant.io\" denied the request: "
+                       "spec.adminSecretRef.namespace: Secrets may only be referenced in "
+                       "namespace kubegrant-system"),
+            std::string::npos)
+      << r.err;
+
+  const std::string policy = uniqueName("wh-foreign-hook");
+  r = kubectl(env(), "admin", {"create", "-f", "-"}, minimalPolicyYaml(policy, R"(  notify:
+    - name: stolen
+      urlSecretRef: {namespace: team-b, name: their-webhook, key: url}
+)"));
+  EXPECT_NE(r.exitCode, 0);
+  EXPECT_NE(r.err.find("admission webhook \"vaccesspolicy.kubegrant.io\" denied the request: "
+                       "spec.notify[0].urlSecretRef.namespace: Secrets may only be referenced"),
+            std::string::npos)
+      << r.err;
+  kubectl(env(), "admin", {"delete", "databasetarget", target, "--ignore-not-found"});
+  kubectl(env(), "admin", {"delete", "accesspolicy", policy, "--ignore-not-found"});
 }
 
 }  // namespace

@@ -126,5 +126,28 @@ TEST_F(DatabaseSweepTest, ADatabaseThatIsDownLeavesTheRolesForTheNextSweep) {
   EXPECT_TRUE(provider_->roles().empty());
 }
 
+TEST_F(DatabaseSweepTest, ATargetNamingASecretOutsideTheSecretNamespacesIsRefusedUnread) {
+  // The webhook refuses such a target; one admitted while it was away (or before the flag
+  // changed) must still not make the operator read another namespace's Secret.
+  auto target = v1::fromJson<v1::DatabaseTarget>(
+      client_.peek(kube::resources::databaseTargets(), {"", "orders-db"})->body);
+  ASSERT_TRUE(target);
+  Executor narrow(client_, clock_, {.secretNamespaces = {{"payments-secrets"}}});
+  client_.clearActions();
+  auto a = narrow.targetAccessFor(*target);
+  ASSERT_TRUE(a) << a.error().describe();
+  ASSERT_TRUE(std::holds_alternative<GrantRefused>(*a));
+  EXPECT_EQ(std::get<GrantRefused>(*a).reason, "DatabaseSecretNamespaceNotAllowed");
+  EXPECT_THAT(
+      std::get<GrantRefused>(*a).message,
+      ::testing::HasSubstr("Secret kubegrant-system/orders-db-admin is outside the namespaces"));
+  EXPECT_THAT(client_.actions(), ::testing::IsEmpty()) << "no Secret may be read";
+
+  Executor wide(client_, clock_, {.secretNamespaces = {{"payments-secrets", "kubegrant-system"}}});
+  a = wide.targetAccessFor(*target);
+  ASSERT_TRUE(a) << a.error().describe();
+  EXPECT_TRUE(std::holds_alternative<database::TargetAccess>(*a));
+}
+
 }  // namespace
 }  // namespace kubegrant::controllers::access_request

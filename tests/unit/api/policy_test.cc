@@ -915,6 +915,29 @@ DatabaseTarget ordersDb() {
   return t;
 }
 
+TEST(CheckSecretNamespaces, RefusesEachReferenceOutsideTheScopeNamingItsField) {
+  auto t = ordersDb();
+  t.spec.caSecretRef = SecretReference{"payments", "orders-db-ca"};
+  const SecretNamespaces scope{{"kubegrant-system"}};
+  auto v = checkSecretNamespaces(t, scope);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].field, "spec.caSecretRef.namespace");
+  EXPECT_EQ(v[0].message,
+            "Secrets may only be referenced in namespace kubegrant-system (the operator's "
+            "--secret-namespace), not in \"payments\"");
+  t.spec.adminSecretRef.namespace_ = "payments";
+  EXPECT_EQ(checkSecretNamespaces(t, scope).size(), 2u);
+  EXPECT_THAT(checkSecretNamespaces(t, {{"kubegrant-system", "payments"}}), IsEmpty());
+  EXPECT_THAT(checkSecretNamespaces(t, {}), IsEmpty()) << "an empty scope allows any";
+
+  AccessPolicy p;
+  p.spec.notify = {{"slack", {"kubegrant-system", "hook", "url"}},
+                   {"pager", {"team-b", "their-hook", "url"}}};
+  auto pv = checkSecretNamespaces(p, scope);
+  ASSERT_EQ(pv.size(), 1u);
+  EXPECT_EQ(pv[0].field, "spec.notify[1].urlSecretRef.namespace");
+}
+
 TEST(ValidateDatabaseTarget, TheApiExampleIsValid) {
   EXPECT_THAT(validateDatabaseTarget(ordersDb()), IsEmpty());
 }

@@ -129,8 +129,14 @@ TEST(OperatorFlags, SecurityFlags) {
   EXPECT_EQ(f->adminGroups, (std::vector<std::string>{"ops", "sec", "audit"}));
   EXPECT_EQ(f->sealKeysSecret, "kg/keys");
   EXPECT_EQ(f->apiServerMaxRequestBytes, 4194304u);
-  for (const char* bad : {"--operator-identity=x' || true", "--admin-group=a,,b",
-                          "--seal-keys-secret=keys", "--apiserver-max-request-bytes=10"}) {
+  EXPECT_TRUE(d->secretNamespaces.empty()) << "the Lease's namespace unless given";
+  auto s =
+      parseFlags({"--secret-namespace=kubegrant-system,payments", "--secret-namespace", "ops"});
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->secretNamespaces, (std::vector<std::string>{"kubegrant-system", "payments", "ops"}));
+  for (const char* bad :
+       {"--operator-identity=x' || true", "--admin-group=a,,b", "--secret-namespace=a,",
+        "--seal-keys-secret=keys", "--apiserver-max-request-bytes=10"}) {
     auto r = parseFlags({bad});
     ASSERT_FALSE(r) << bad;
     std::string flag = std::string(bad).substr(0, std::string(bad).find('='));
@@ -138,6 +144,7 @@ TEST(OperatorFlags, SecurityFlags) {
   }
   EXPECT_NE(helpText().find("--operator-identity USER"), std::string::npos);
   EXPECT_NE(helpText().find("--admin-group GROUP"), std::string::npos);
+  EXPECT_NE(helpText().find("--secret-namespace NS"), std::string::npos);
   EXPECT_NE(helpText().find("--seal-keys-secret NS/NAME"), std::string::npos);
   EXPECT_NE(helpText().find("--apiserver-max-request-bytes N"), std::string::npos);
 }

@@ -1183,6 +1183,20 @@ TEST(PolicyAdmission, NegativeRequiredIsRejected) {
   EXPECT_EQ(resp.message.rfind("spec.approval.required: ", 0), 0u) << resp.message;
 }
 
+TEST(PolicyAdmission, ANotifySecretOutsideTheSecretNamespacesIsRejectedNamingTheField) {
+  auto p = paymentsOncall();
+  p.spec.notify = {{"slack", {"team-b", "their-webhook", "url"}}};
+  auto resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)),
+                                   v1alpha1::SecretNamespaces{{"kubegrant-system"}});
+  EXPECT_FALSE(resp.allowed);
+  EXPECT_EQ(resp.code, 422);
+  EXPECT_EQ(resp.message.rfind("spec.notify[0].urlSecretRef.namespace: ", 0), 0u) << resp.message;
+  p.spec.notify[0].urlSecretRef.namespace_ = "kubegrant-system";
+  resp = validateAccessPolicy(objectReview("AccessPolicy", toJson(p)),
+                              v1alpha1::SecretNamespaces{{"kubegrant-system"}});
+  EXPECT_TRUE(resp.allowed) << resp.message;
+}
+
 TEST(PolicyAdmission, ZeroRequiredIsAllowedWithAWarning) {
   auto p = paymentsOncall();
   p.spec.approval.required = 0;
