@@ -10,6 +10,7 @@ packages=(
   postgresql postgresql-client openssl curl
   kubectl clang-format libcli11-dev tmux
   wrk  # bench/webhook_bench.sh, bench/operator_webhook_bench.sh
+  chromium libpng-dev  # tests/e2e/kubectl_grant: the report's HTML page rendered headless
 )
 if [ "${KUBEGRANT_DEPS_EXTRA:-}" != "" ]; then
   # shellcheck disable=SC2206

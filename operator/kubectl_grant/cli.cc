@@ -26,15 +26,21 @@ struct Flags {
   std::string name, comment;
   bool mine = false, toApprove = false, allNamespaces = false;
   std::string shell;
+  std::vector<std::string> auditFiles;
+  std::string anchor;
+  std::string since = "30d";
+  std::string reportOutput = "table";
 };
 
 const std::vector<std::string> kOutputs = {"table", "json", "yaml"};
 const std::vector<std::string> kShells = {"bash", "zsh"};
+const std::vector<std::string> kReportOutputs = {"table", "json", "csv", "html"};
 
 std::string mainDescription() {
   return "kubectl grant: just-in-time, approved, time-bound access with kubegrant.\n"
          "Requesters ask with `request`, approvers decide with `approve`/`deny`, anyone "
-         "allowed follows with `list` and `describe`. Uses your kubeconfig and identity "
+         "allowed follows with `list` and `describe`, reviewers use `report` and `audit "
+         "verify`. Uses your kubeconfig and identity "
          "(--kubeconfig, else $KUBECONFIG, several files merged as kubectl merges them, else "
          "~/.kube/config).";
 }
@@ -134,6 +140,49 @@ std::unique_ptr<CLI::App> buildApp(Flags& f) {
   addOutput(whoami, f);
   whoami->footer(exitCodesHelp());
 
+  auto* report = app->add_subcommand(
+      "report", "The access review: who held what access, when and why (retained requests)");
+  report
+      ->add_option("--since", f.since,
+                   "The window: requests made, ended or still open in the last 30d, 12h, ...")
+      ->default_str("30d");
+  report->add_flag("-A,--all-namespaces", f.allNamespaces, "Requests in every namespace");
+  report
+      ->add_option("-o,--output", f.reportOutput,
+                   "table, json, csv, or html (one self-contained page with a timeline)")
+      ->check(CLI::IsMember(kReportOutputs))
+      ->default_str("table");
+  report->footer(
+      "Per request: requester, policy, roles and namespaces, databases with their withheld and "
+      "masked\ncolumns, reason, ticket, approvers, requested/approved/active/ended times, "
+      "break-glass, how it\nended and the time access was held; then a summary per person and "
+      "per policy. Ended requests\nare kept until endedAt + the policy's retainFor.\n\n"
+      "Examples:\n"
+      "  kubectl grant report --since 30d -A -o html > access-review.html\n"
+      "  kubectl grant report --since 7d -n payments -o csv\n\n" +
+      exitCodesHelp());
+
+  auto* audit = app->add_subcommand(
+      "audit", "Check the operator's tamper-evident audit log (--audit-log); needs no cluster");
+  audit->require_subcommand(1);
+  auto* verify = audit->add_subcommand(
+      "verify", "Check that FILE... (in order: rotated files first) hold one unbroken hash chain");
+  verify->add_option("FILE", f.auditFiles, "Audit log files, oldest first")->required();
+  verify->add_option("--anchor", f.anchor,
+                     "A last sha256 kept from an earlier verify: it must still be in the chain "
+                     "(finds lines removed from the end)");
+  addOutput(verify, f);
+  verify->footer(
+      "Each line carries seq (1, 2, ...) and prev, the SHA-256 of the exact bytes of the line "
+      "before it\n(64 zeros for the first). Prints OK with the line count and the last seq and "
+      "hash (keep it\nfor --anchor next time), or the first line that was changed, removed, "
+      "reordered or inserted\nand exits 10.\n\n"
+      "Examples:\n"
+      "  kubectl grant audit verify /var/log/kubegrant/audit.log.1 "
+      "/var/log/kubegrant/audit.log\n"
+      "  kubectl grant audit verify audit.log --anchor 3f5c...e1\n\n" +
+      exitCodesHelp());
+
   auto* completion = app->add_subcommand("completion", "Print a shell completion script");
   completion->add_option("SHELL", f.shell, "bash or zsh")
       ->required()
@@ -228,6 +277,15 @@ int run(const std::vector<std::string>& args, const Io& io) {
     io.out << (f.shell == "zsh" ? zshCompletionScript() : bashCompletionScript());
     return 0;
   }
+  if (command == "audit") {
+    std::optional<std::string> anchor;
+    if (!f.anchor.empty()) anchor = f.anchor;
+    const ExitCode code =
+        auditVerify(f.auditFiles, {.anchor = anchor, .output = outputOf(f.output)}, io.out, io.err,
+                    Style(colorWanted(io.outIsTty, io.noColor)));
+    io.out.flush();
+    return toInt(code);
+  }
 
   std::optional<std::chrono::nanoseconds> timeout;
   if (!f.timeout.empty()) {
@@ -237,6 +295,11 @@ int run(const std::vector<std::string>& args, const Io& io) {
       return toInt(ExitCode::Usage);
     }
     timeout = *d;
+  }
+  Result<std::chrono::nanoseconds> reportSince = parseSince(f.since);
+  if (command == "report" && !reportSince) {
+    io.err << "error: " << reportSince.error().message << "\n";
+    return toInt(ExitCode::Usage);
   }
   auto session = connect(f, warnings, io);
   if (!session) return toInt(ExitCode::Error);
@@ -270,6 +333,12 @@ int run(const std::vector<std::string>& args, const Io& io) {
     code = describe(ctx, f.name, output);
   } else if (command == "whoami") {
     code = whoami(ctx, output);
+  } else if (command == "report") {
+    const ReportFormat format = f.reportOutput == "json"   ? ReportFormat::Json
+                                : f.reportOutput == "csv"  ? ReportFormat::Csv
+                                : f.reportOutput == "html" ? ReportFormat::Html
+                                                           : ReportFormat::Table;
+    code = report(ctx, {.since = *reportSince, .allNamespaces = f.allNamespaces, .format = format});
   }
   io.out.flush();
   return toInt(code);
@@ -325,7 +394,9 @@ std::string complete(const std::vector<std::string>& words,
   }
   std::vector<std::string> candidates;
   if (pendingValue != nullptr) {
-    if (pendingValue->get_lnames().front() == "output") candidates = kOutputs;
+    if (pendingValue->get_lnames().front() == "output") {
+      candidates = cmd != nullptr && cmd->get_name() == "report" ? kReportOutputs : kOutputs;
+    }
   } else if (current.rfind("-", 0) == 0) {
     for (const auto* o : options) {
       for (const auto& l : o->get_lnames()) candidates.push_back("--" + l);

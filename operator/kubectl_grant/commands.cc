@@ -4,10 +4,13 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <stop_token>
 #include <thread>
 
+#include "operator/common/audit_chain.h"
 #include "operator/common/base64.h"
 #include "operator/common/time.h"
 
@@ -501,6 +504,96 @@ std::vector<std::string> requestNames(Context& ctx) {
   if (!list) return out;
   for (const auto& item : list->items) out.push_back(item.name());
   return out;
+}
+
+ExitCode auditVerify(const std::vector<std::string>& files, const AuditVerifyOptions& options,
+                     std::ostream& out, std::ostream& err, const Style& style) {
+  std::vector<audit::ChainFile> chain;
+  for (const auto& name : files) {
+    std::ifstream in(name, std::ios::binary);
+    if (!in) {
+      err << style.red("error") << ": cannot read " << name << "\n";
+      return ExitCode::Error;
+    }
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    chain.push_back({name, bytes.str()});
+  }
+  const audit::VerifyReport r = audit::verifyChain(chain, {.anchor = options.anchor});
+  if (options.output != Output::Table) {
+    json doc = {{"ok", r.ok},
+                {"files", files},
+                {"lines", r.lines},
+                {"lastSeq", r.head.seq},
+                {"lastHash", r.head.hash}};
+    if (!r.ok) {
+      doc["file"] = r.file;
+      doc["line"] = r.line;
+      doc["problem"] = r.problem;
+    }
+    out << (options.output == Output::Yaml ? toYaml(doc) : doc.dump(2) + "\n");
+  } else if (r.ok) {
+    out << style.green("OK")
+        << fmt::format(": {} lines in {} file{}, one chain; last seq {} sha256 {}\n", r.lines,
+                       files.size(), files.size() == 1 ? "" : "s", r.head.seq, r.head.hash);
+  } else {
+    out << style.red("TAMPERED") << ": " << r.file
+        << (r.line != 0 ? fmt::format(":{}", r.line) : std::string()) << ": " << r.problem << "\n"
+        << fmt::format("  {} line{} good before it; last good seq {} sha256 {}\n", r.lines,
+                       r.lines == 1 ? "" : "s", r.head.seq, r.head.hash);
+  }
+  return r.ok ? ExitCode::Ok : ExitCode::Tampered;
+}
+
+ExitCode report(Context& ctx, const ReportOptions& options) {
+  const std::string ns = options.allNamespaces ? "" : ctx.namespace_;
+  auto list = ctx.client.list(kube::resources::accessRequests(), ns);
+  if (!list) return report(ctx, list.error());
+  std::vector<AccessRequest> requests;
+  for (const auto& item : list->items) {
+    auto r = decode(item);
+    if (!r) {
+      ctx.err << "warning: " << r.error().message << "\n";
+      continue;
+    }
+    requests.push_back(std::move(*r));
+  }
+  std::map<std::string, v1::DatabaseTarget> targets;
+  bool anyDatabase = false;
+  for (const auto& r : requests) anyDatabase |= !r.spec.databases.empty();
+  if (anyDatabase) {
+    auto t = ctx.client.list(kube::resources::databaseTargets(), "");
+    if (!t) {
+      ctx.err << ctx.errStyle.yellow("Warning: ") << "DatabaseTargets cannot be read ("
+              << t.error().message << "): withheld and masked columns are shown as unknown\n";
+    } else {
+      for (const auto& item : t->items) {
+        if (auto target = v1::fromJson<v1::DatabaseTarget>(item.body)) {
+          targets.emplace(target->metadata.name, std::move(*target));
+        }
+      }
+    }
+  }
+  const ReportMeta meta{.now = ctx.clock.now(),
+                        .since = options.since,
+                        .scope = options.allNamespaces ? std::string("all namespaces")
+                                                       : "namespace " + ctx.namespace_};
+  const auto rows = reportRows(requests, targets, options.since, meta.now);
+  switch (options.format) {
+    case ReportFormat::Json:
+      ctx.out << reportJson(rows, meta).dump(2) << "\n";
+      break;
+    case ReportFormat::Csv:
+      ctx.out << reportCsv(rows);
+      break;
+    case ReportFormat::Html:
+      ctx.out << reportHtml(rows, meta);
+      break;
+    case ReportFormat::Table:
+      ctx.out << reportTable(rows, meta);
+      break;
+  }
+  return ExitCode::Ok;
 }
 
 }  // namespace kubegrant::kubectl_grant

@@ -16,6 +16,7 @@
 #include "operator/kubectl_grant/exit_codes.h"
 #include "operator/kubectl_grant/format.h"
 #include "operator/kubectl_grant/model.h"
+#include "operator/kubectl_grant/report.h"
 
 namespace kubegrant::kubectl_grant {
 
@@ -70,6 +71,29 @@ ExitCode list(Context& ctx, const ListOptions& options);
 
 ExitCode describe(Context& ctx, const std::string& name, Output output);
 ExitCode whoami(Context& ctx, Output output);
+
+// `audit verify FILE...`: the files, in order, as one hash chain (operator/common/
+// audit_chain.h). Prints OK with the line count and the last seq and hash, or the first line
+// that was changed, removed, reordered or inserted (Tampered). `anchor`: a hash kept from an
+// earlier verify that must still be in the chain. Table output is text; Json one object.
+// Needs no cluster.
+struct AuditVerifyOptions {
+  std::optional<std::string> anchor;
+  Output output = Output::Table;
+};
+ExitCode auditVerify(const std::vector<std::string>& files, const AuditVerifyOptions& options,
+                     std::ostream& out, std::ostream& err, const Style& style);
+
+// `report`: the retained AccessRequests of the namespace (or all) that touch the last `since`
+// (report.h), with the DatabaseTargets' profiles for the columns (read if the caller may;
+// otherwise the columns are "unknown" and a warning says why).
+enum class ReportFormat { Table, Json, Csv, Html };
+struct ReportOptions {
+  std::chrono::nanoseconds since{};
+  bool allNamespaces = false;
+  ReportFormat format = ReportFormat::Table;
+};
+ExitCode report(Context& ctx, const ReportOptions& options);
 
 // Request names in the namespace (for shell completion); empty on any error.
 std::vector<std::string> requestNames(Context& ctx);

@@ -55,7 +55,8 @@ std::string exitCodesHelp() {
          "  6  request --wait: Expired before approval\n"
          "  7  request --wait: Failed (the operator could not grant it)\n"
          "  8  request --wait: Revoked or deleted while waiting\n"
-         "  9  request --wait --timeout: still not Active when the timeout elapsed\n";
+         "  9  request --wait --timeout: still not Active when the timeout elapsed\n"
+         "  10  audit verify: a line was changed, removed, reordered or inserted\n";
 }
 
 }  // namespace kubegrant::kubectl_grant

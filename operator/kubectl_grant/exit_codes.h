@@ -20,6 +20,7 @@ enum class ExitCode : int {
   Failed = 7,       // --wait: the operator could not grant it
   Revoked = 8,      // --wait: it was revoked (or deleted) while waiting
   WaitTimeout = 9,  // --wait --timeout elapsed first
+  Tampered = 10,    // audit verify: a line was changed, removed, reordered or inserted
 };
 
 inline int toInt(ExitCode code) { return static_cast<int>(code); }

@@ -429,8 +429,12 @@ Serving:
 
 Behaviour:
   --audit-log PATH             One JSON line per lifecycle event (requested, approved, denied,
-                               granted, expired, revoked, failed). Default (or "-"): stdout.
-                               A path is opened for appending.
+                               granted, expired, revoked, failed) and per webhook refusal.
+                               Default (or "-"): stdout. A path is opened for appending and
+                               locked (one process per file). Hash-chained: each line has seq
+                               and prev (SHA-256 of the line before); the chain continues
+                               after a restart and a rotation by rename (PATH.1). Check it with
+                               `kubectl grant audit verify FILE...`.
   --sweep-interval DURATION    How often the safety-net sweep removes RoleBindings with
                                kubegrant's labels that belong to no live Active request and
                                overdue grants (Go duration, default 60s).

@@ -70,6 +70,18 @@ AdmissionResponse AccessRequestAdmission::mutate(const AdmissionRequest& req) co
   return AdmissionResponse::allow();
 }
 
+std::string fieldOf(std::string_view message) {
+  const auto colon = message.find(": ");
+  if (colon == std::string_view::npos || colon == 0) return "";
+  const std::string_view head = message.substr(0, colon);
+  for (char c : head) {
+    const bool fieldChar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                           (c >= '0' && c <= '9') || c == '.' || c == '[' || c == ']' || c == '_';
+    if (!fieldChar) return "";
+  }
+  return std::string(head);
+}
+
 nlohmann::json refusalRecord(const AdmissionRequest& req, const AdmissionResponse& resp,
                              TimePoint now) {
   // The audit log's shape (controllers/access_request/audit.h): ts, kind, event, request.
@@ -81,6 +93,7 @@ nlohmann::json refusalRecord(const AdmissionRequest& req, const AdmissionRespons
           {"subResource", req.subResource},
           {"user", {{"username", req.userInfo.username}, {"groups", req.userInfo.groups}}},
           {"code", resp.code},
+          {"field", fieldOf(resp.message)},
           {"message", resp.message},
           {"rule", resp.rule},
           {"dryRun", req.dryRun}};
@@ -131,8 +144,11 @@ notify::Notification securityNotification(const AdmissionRequest& req,
   return n;
 }
 
-void AccessRequestAdmission::reportSecurityDenial(const AdmissionRequest& req,
-                                                  const AdmissionResponse& resp) const {
+void AccessRequestAdmission::recordDenial(const AdmissionRequest& req,
+                                          const AdmissionResponse& resp) const {
+  // The audit line first: it is the record; the metric and notification follow from it.
+  if (options_.audit) options_.audit(refusalRecord(req, resp, clock_.now()));
+  if (resp.rule.empty()) return;
   if (securityDenials_) securityDenials_->with({resp.rule}).inc();
   log::warn("webhook", "security denial",
             {{"rule", resp.rule},
@@ -152,10 +168,8 @@ void AccessRequestAdmission::reportSecurityDenial(const AdmissionRequest& req,
 
 AdmissionResponse AccessRequestAdmission::validate(const AdmissionRequest& req) const {
   AdmissionResponse resp = decide(req);
-  if (!resp.allowed && resp.code != 503 && options_.audit) {
-    options_.audit(refusalRecord(req, resp, clock_.now()));
-  }
-  if (!resp.allowed && !resp.rule.empty()) reportSecurityDenial(req, resp);
+  // Not the retryable 503s (caches loading): nobody was refused anything yet.
+  if (!resp.allowed && resp.code != 503) recordDenial(req, resp);
   return resp;
 }
 

@@ -53,9 +53,14 @@ struct AdmissionOptions {
   metrics::Registry* metrics = nullptr;
 };
 
+// The field a refusal's message names first ("spec.approvals[1].approver: ..." names
+// "spec.approvals[1].approver"; rules.cc's messages all begin so), "" when it names none.
+std::string fieldOf(std::string_view message);
+
 // The audit line of a refused review, in the audit log's shape (kind kubegrant.audit, event
 // "refused", request namespace/name, ts) with who (user), what (operation, subResource), the
-// HTTP code, the message naming the rule, its security rule ("" when none), and dryRun.
+// HTTP code, the field (fieldOf the message), the message naming the rule, its security rule
+// ("" when none), and dryRun.
 nlohmann::json refusalRecord(const AdmissionRequest& request, const AdmissionResponse& response,
                              TimePoint now);
 
@@ -79,8 +84,9 @@ class AccessRequestAdmission {
  private:
   AdmissionResponse decide(const AdmissionRequest& request) const;
   bool isAdmin(const UserIdentity& user) const;
-  void reportSecurityDenial(const AdmissionRequest& request,
-                            const AdmissionResponse& response) const;
+  // The one place a refusal is recorded: its audit line, and for a security rule the metric,
+  // the warning log and the notification.
+  void recordDenial(const AdmissionRequest& request, const AdmissionResponse& response) const;
 
   const PolicyLookup& policies_;
   const Clock& clock_;

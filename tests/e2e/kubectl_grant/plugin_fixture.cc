@@ -23,28 +23,11 @@ void PluginTest::SetUp() {
   if (path == nullptr || std::string(path).rfind(want, 0) != 0) {
     ::setenv("PATH", (want + (path ? path : "/usr/bin:/bin")).c_str(), 1);
   }
-  ASSERT_NO_FATAL_FAILURE(harness_.setUp(env_, "kubegrant-e2e-plugin"));
+  ASSERT_NO_FATAL_FAILURE(harness_.setUp(env_, "kubegrant-e2e-plugin", operatorArgs_));
   ns_ = testing::uniqueName("kg");
   policy_ = ns_ + "-oncall";
   ASSERT_NO_FATAL_FAILURE(mustAdmin({"create", "namespace", ns_}));
-  ASSERT_NO_FATAL_FAILURE(
-      mustAdmin({"apply", "-f", "-"}, fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
-kind: AccessPolicy
-metadata:
-  name: {}
-spec:
-  requesters: {{groups: [payments-devs]}}
-  namespaces: [{}]
-  roles: [{{kind: ClusterRole, name: view}}]
-  clusterRoles: [node-viewer]
-  defaultDuration: 10m
-  maxDuration: 1h
-  requireReason: true
-  approval:
-    approvers: {{groups: [payments-leads]}}
-    required: 1
-)",
-                                                  policy_, ns_)));
+  ASSERT_NO_FATAL_FAILURE(applyPolicy(policy_));
   // A kubeconfig file with only a context (alice, in the test namespace): its cluster and
   // user come from the files after it in KUBECONFIG.
   contextFile_ = harness_.dir() + "/alice-context.yaml";
@@ -67,6 +50,9 @@ void PluginTest::TearDown() {
   EXPECT_EQ(harness_.stopOperator(SIGTERM), 0) << "the operator must exit 0 on SIGTERM";
   if (!ns_.empty()) {
     kubectl(env_, "admin", {"delete", "accesspolicy", policy_, "--ignore-not-found"});
+    for (const auto& p : extraPolicies_) {
+      kubectl(env_, "admin", {"delete", "accesspolicy", p, "--ignore-not-found"});
+    }
     kubectl(env_, "admin", {"delete", "namespace", ns_, "--wait=false"});
   }
   if (HasFailure()) {
@@ -75,6 +61,28 @@ void PluginTest::TearDown() {
   } else if (!harness_.dir().empty()) {
     std::filesystem::remove_all(harness_.dir());
   }
+}
+
+void PluginTest::applyPolicy(const std::string& name, const std::string& approvalExtra) {
+  if (name != policy_) extraPolicies_.push_back(name);
+  ASSERT_NO_FATAL_FAILURE(
+      mustAdmin({"apply", "-f", "-"}, fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
+kind: AccessPolicy
+metadata:
+  name: {}
+spec:
+  requesters: {{groups: [payments-devs]}}
+  namespaces: [{}]
+  roles: [{{kind: ClusterRole, name: view}}]
+  clusterRoles: [node-viewer]
+  defaultDuration: 10m
+  maxDuration: 1h
+  requireReason: true
+  approval:
+    approvers: {{groups: [payments-leads]}}
+    required: 1
+{})",
+                                                  name, ns_, approvalExtra)));
 }
 
 testing::CommandResult PluginTest::grant(const std::string& user, std::vector<std::string> args) {

@@ -28,13 +28,21 @@ class PluginTest : public ::testing::Test {
   // The environment a child needs: PATH with the plugin, KUBECONFIG as grantMerged's.
   std::vector<std::string> pluginEnv() const;
 
+  // Applies the AccessPolicy `name`: payments-devs request ClusterRole view (and ClusterRole
+  // node-viewer cluster-wide) in ns_ for up to 1h with a reason, one of payments-leads
+  // approves; `approvalExtra` adds lines under spec.approval (e.g. autoApprove). Policies
+  // other than policy_ are deleted in TearDown. Records fatal failures.
+  void applyPolicy(const std::string& name, const std::string& approvalExtra = "");
   bool can(const std::string& user, const std::string& verb, const std::string& resource);
   std::string phase(const std::string& name);
   void mustAdmin(std::vector<std::string> args, std::string_view input = {});
 
   testing::TestEnv env_;
+  // Added to the operator's command line on every start (set before SetUp).
+  std::vector<std::string> operatorArgs_;
   testing::OperatorHarness harness_{{KG_SOURCE_DIR, KG_OPERATOR_BIN, KG_CERTS_BIN}};
   std::string ns_, policy_, contextFile_;
+  std::vector<std::string> extraPolicies_;
 };
 
 }  // namespace kubegrant::e2e

@@ -1,10 +1,16 @@
 #include "controllers/access_request/builders.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "controllers/access_request/audit.h"
+#include "operator/common/crypto.h"
 #include "tests/unit/access_request/fixtures.h"
 
 namespace kubegrant::controllers::access_request {
@@ -389,14 +395,112 @@ TEST(AuditRecord, CarriesWhoWhatWhyAndWhen) {
   EXPECT_EQ(rec.dump().find("password"), std::string::npos);
 }
 
-TEST(AuditLog, WritesOneLinePerRecord) {
+TEST(AuditLog, WritesOneChainedLinePerRecord) {
   std::vector<std::string> lines;
   AuditLog log([&](std::string_view l) { lines.emplace_back(l); });
   log.write(json{{"event", "requested"}});
   log.write(json{{"event", "approved"}});
   ASSERT_EQ(lines.size(), 2u);
-  EXPECT_EQ(lines[0], R"({"event":"requested"})");
+  EXPECT_EQ(lines[0],
+            R"({"event":"requested","prev":")" + std::string(audit::kGenesis) + R"(","seq":1})");
   EXPECT_EQ(lines[1].find('\n'), std::string::npos);
+  EXPECT_EQ(json::parse(lines[1])["prev"], sha256Hex(lines[0]));
+  EXPECT_EQ(log.head(), (audit::ChainHead{2, sha256Hex(lines[1])}));
+}
+
+// A fresh folder for audit files, removed at the end.
+class AuditFileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           fmt::format("kg-audit-{}-{}", ::getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "audit.log").string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  static std::string read(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  audit::VerifyReport verify(std::vector<std::string> paths) {
+    std::vector<audit::ChainFile> files;
+    for (auto& p : paths) files.push_back({p, read(p)});
+    return audit::verifyChain(files);
+  }
+  std::filesystem::path dir_;
+  std::string path_;
+};
+
+TEST_F(AuditFileTest, TheChainContinuesAcrossReopeningTheSameFile) {
+  {
+    auto log = AuditLog::open(path_);
+    ASSERT_TRUE(log) << log.error().message;
+    (*log)->write(json{{"event", "requested"}});
+    (*log)->write(json{{"event", "approved"}});
+  }
+  auto log = AuditLog::open(path_);
+  ASSERT_TRUE(log) << log.error().message;
+  EXPECT_EQ((*log)->head().seq, 2u);
+  (*log)->write(json{{"event", "granted"}});
+  auto r = verify({path_});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.lines, 3u);
+}
+
+TEST_F(AuditFileTest, ASecondWriterOfTheSameFileIsRefused) {
+  auto first = AuditLog::open(path_);
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = AuditLog::open(path_);
+  ASSERT_FALSE(second);
+  EXPECT_NE(second.error().message.find("locked by another process"), std::string::npos)
+      << second.error().message;
+}
+
+TEST_F(AuditFileTest, RotationByRenameContinuesTheChainInTheNewFileAndAfterARestart) {
+  {
+    auto log = AuditLog::open(path_);
+    ASSERT_TRUE(log) << log.error().message;
+    (*log)->write(json{{"event", "requested"}});
+    (*log)->write(json{{"event", "approved"}});
+    std::filesystem::rename(path_, path_ + ".1");  // logrotate's default (create)
+    (*log)->write(json{{"event", "granted"}});
+  }
+  const std::string rotated = read(path_);
+  EXPECT_EQ(std::count(rotated.begin(), rotated.end(), '\n'), 1) << rotated;
+  auto r = verify({path_ + ".1", path_});
+  EXPECT_TRUE(r.ok) << r.problem;
+  EXPECT_EQ(r.lines, 3u);
+
+  // Rotated while the operator was down: the new file starts from PATH.1's last line.
+  std::filesystem::rename(path_, path_ + ".2");
+  std::filesystem::rename(path_ + ".1", path_ + ".3");
+  std::filesystem::rename(path_ + ".2", path_ + ".1");
+  auto log = AuditLog::open(path_);
+  ASSERT_TRUE(log) << log.error().message;
+  (*log)->write(json{{"event", "expired"}});
+  auto all = verify({path_ + ".3", path_ + ".1", path_});
+  EXPECT_TRUE(all.ok) << all.problem;
+  EXPECT_EQ(all.lines, 4u);
+}
+
+TEST_F(AuditFileTest, ATornLastLineIsEndedAndANewChainStartsThatVerifyReports) {
+  {
+    auto log = AuditLog::open(path_);
+    ASSERT_TRUE(log) << log.error().message;
+    (*log)->write(json{{"event", "requested"}});
+  }
+  std::ofstream(path_, std::ios::app) << R"({"event":"appr)";
+  auto log = AuditLog::open(path_);
+  ASSERT_TRUE(log) << log.error().message;
+  EXPECT_EQ((*log)->head().seq, 0u);
+  (*log)->write(json{{"event", "approved"}});
+  auto content = read(path_);
+  EXPECT_NE(content.find("{\"event\":\"appr\n{"), std::string::npos) << content;
+  auto r = verify({path_});
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.line, 2u);
 }
 
 }  // namespace

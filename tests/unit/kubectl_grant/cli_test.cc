@@ -1,8 +1,13 @@
 #include "operator/kubectl_grant/cli.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+
+#include "operator/common/audit_chain.h"
 
 namespace kubegrant::kubectl_grant {
 namespace {
@@ -23,8 +28,8 @@ TEST(Cli, EveryCommandHasHelpAndTheTopLevelHelpListsTheExitCodes) {
   auto top = runArgs({"--help"});
   EXPECT_EQ(top.code, 0);
   EXPECT_NE(top.out.find("Exit codes:"), std::string::npos) << top.out;
-  for (const char* cmd :
-       {"request", "approve", "deny", "revoke", "list", "describe", "whoami", "completion"}) {
+  for (const char* cmd : {"request", "approve", "deny", "revoke", "list", "describe", "whoami",
+                          "report", "audit", "completion"}) {
     auto help = runArgs({cmd, "--help"});
     EXPECT_EQ(help.code, 0) << cmd;
     EXPECT_NE(help.out.find(cmd), std::string::npos) << help.out;
@@ -68,9 +73,11 @@ TEST(Cli, CompletionScriptsCallTheCompleteProtocol) {
 TEST(Complete, OffersCommandsFlagsValuesAndNames) {
   auto noNames = []() -> std::vector<std::string> { return {}; };
   EXPECT_EQ(complete({"ap"}, noNames), "approve\n:4\n");
-  EXPECT_EQ(complete({""}, noNames),
-            "request\napprove\ndeny\nrevoke\nlist\ndescribe\nwhoami\ncompletion\n:4\n");
+  EXPECT_EQ(
+      complete({""}, noNames),
+      "request\napprove\ndeny\nrevoke\nlist\ndescribe\nwhoami\nreport\naudit\ncompletion\n:4\n");
   EXPECT_EQ(complete({"list", "-o", ""}, noNames), "table\njson\nyaml\n:4\n");
+  EXPECT_EQ(complete({"report", "-o", ""}, noNames), "table\njson\ncsv\nhtml\n:4\n");
   EXPECT_EQ(complete({"completion", "z"}, noNames), "zsh\n:4\n");
   const std::string listFlags = complete({"list", "--"}, noNames);
   for (const char* f : {"--mine\n", "--to-approve\n", "--all-namespaces\n", "--namespace\n"}) {
@@ -86,6 +93,53 @@ TEST(Complete, OffersCommandsFlagsValuesAndNames) {
                      [] { return std::vector<std::string>{"debug-orders"}; }),
             ":4\n")
       << "one NAME only";
+}
+
+TEST(Cli, AuditVerifySaysOkOrNamesTheLineAndExitsTenWithoutACluster) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("kg-cli-audit-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string good = (dir / "audit.log").string();
+  const std::string bad = (dir / "tampered.log").string();
+  audit::ChainHead head;
+  std::vector<std::string> lines;
+  for (const char* e : {"requested", "approved", "granted"}) {
+    lines.push_back(audit::chainLine(nlohmann::json{{"event", e}}, head));
+    head = audit::nextHead(head, lines.back());
+  }
+  {
+    std::ofstream g(good), b(bad);
+    for (const auto& l : lines) g << l << "\n";
+    b << lines[0] << "\n" << lines[2] << "\n";
+  }
+  auto ok = runArgs({"--kubeconfig", "/nonexistent", "audit", "verify", good});
+  EXPECT_EQ(ok.code, 0) << ok.out << ok.err;
+  EXPECT_NE(ok.out.find("OK: 3 lines in 1 file, one chain; last seq 3 sha256 " + head.hash),
+            std::string::npos)
+      << ok.out;
+  auto tampered = runArgs({"audit", "verify", bad});
+  EXPECT_EQ(tampered.code, 10) << tampered.out << tampered.err;
+  EXPECT_NE(tampered.out.find("TAMPERED: " + bad + ":2: a line (seq 2) was removed"),
+            std::string::npos)
+      << tampered.out;
+  auto asJson = runArgs({"audit", "verify", bad, "-o", "json"});
+  EXPECT_EQ(asJson.code, 10);
+  auto doc = nlohmann::json::parse(asJson.out);
+  EXPECT_EQ(doc["line"], 2);
+  EXPECT_EQ(doc["lastSeq"], 1);
+  auto anchored = runArgs({"audit", "verify", good, "--anchor", std::string(64, 'a')});
+  EXPECT_EQ(anchored.code, 10) << anchored.out;
+  auto missing = runArgs({"audit", "verify", (dir / "nope.log").string()});
+  EXPECT_EQ(missing.code, 1) << missing.out;
+  EXPECT_EQ(runArgs({"audit", "verify"}).code, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Cli, ReportRefusesABadWindowOrFormat) {
+  EXPECT_EQ(runArgs({"report", "-o", "pdf"}).code, 2);
+  auto since = runArgs({"--kubeconfig", "/nonexistent", "report", "--since", "soon"});
+  EXPECT_EQ(since.code, 2) << since.err;
+  EXPECT_NE(since.err.find("--since"), std::string::npos) << since.err;
 }
 
 }  // namespace

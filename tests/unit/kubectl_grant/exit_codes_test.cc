@@ -31,7 +31,7 @@ TEST(ExitCodes, TheHelpListsEveryCodeWithItsNumber) {
   const std::string help = exitCodesHelp();
   for (ExitCode c : {ExitCode::Ok, ExitCode::Error, ExitCode::Usage, ExitCode::Refused,
                      ExitCode::NotFound, ExitCode::Denied, ExitCode::Expired, ExitCode::Failed,
-                     ExitCode::Revoked, ExitCode::WaitTimeout}) {
+                     ExitCode::Revoked, ExitCode::WaitTimeout, ExitCode::Tampered}) {
     EXPECT_NE(help.find("  " + std::to_string(toInt(c)) + "  "), std::string::npos) << toInt(c);
   }
 }

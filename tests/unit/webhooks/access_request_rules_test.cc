@@ -20,6 +20,7 @@ namespace {
 using nlohmann::json;
 using ::testing::Contains;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 using namespace v1alpha1;
 
 const TimePoint kNow = *parseRfc3339("2026-11-29T10:02:11Z");
@@ -1319,6 +1320,10 @@ TEST_F(SecurityDenialTest, SelfApprovalIsCountedAuditedAndNotifiedNamingUserAndR
   ASSERT_EQ(audit_.size(), 1u);
   EXPECT_EQ(audit_[0]["rule"], "self-approval");
   EXPECT_EQ(audit_[0]["user"]["username"], "alice");
+  EXPECT_EQ(audit_[0]["operation"], "UPDATE");
+  EXPECT_EQ(audit_[0]["subResource"], "status");
+  EXPECT_EQ(audit_[0]["request"]["name"], "debug-orders");
+  EXPECT_THAT(audit_[0]["field"].get<std::string>(), StartsWith("status.approvals"));
   ASSERT_EQ(sink_.sent.size(), 1u);
   const auto& n = sink_.sent[0];
   EXPECT_EQ(n.id, "uid-1.security");
@@ -1399,6 +1404,13 @@ TEST_F(SecurityDenialTest, AnIncompleteRequestIsNoSecurityEvent) {
   EXPECT_EQ(resp.rule, "");
   EXPECT_TRUE(sink_.sent.empty());
   ASSERT_EQ(audit_.size(), 1u);  // still audited as a refusal
+}
+
+TEST(RefusalRecord, NamesTheFieldTheMessageBeginsWith) {
+  EXPECT_EQ(fieldOf("spec.requester: username bob is not the caller"), "spec.requester");
+  EXPECT_EQ(fieldOf("status.approvals[1].approver: forged"), "status.approvals[1].approver");
+  EXPECT_EQ(fieldOf("no field here, just words: see"), "");
+  EXPECT_EQ(fieldOf("no colon"), "");
 }
 
 }  // namespace
