@@ -149,6 +149,13 @@ class BasicWorkQueue {
     std::lock_guard<std::mutex> g(mu_);
     return processing_.size();
   }
+  // True while a key is ready, due (its delay has passed, not yet handed out) or in flight:
+  // what lower-priority work (Events) waits for.
+  bool busy() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return !queue_.empty() || !processing_.empty() ||
+           (!waiting_.empty() && waiting_.begin()->first <= clock_.now());
+  }
 
  private:
   void addLocked(const Key& key) {
