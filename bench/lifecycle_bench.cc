@@ -415,7 +415,7 @@ int main(int argc, char** argv) {
     const bool herd = pace.count() == 0;
     // Creation takes a while: aim the common expiry far enough ahead.
     const auto target = std::chrono::floor<std::chrono::seconds>(WallClock::now()) +
-                        std::chrono::seconds(20 + count / 40);
+                        std::chrono::seconds(20 + count / 10);
     auto tc = Clk::now();
     for (int i = 0; i < count; ++i) {
       std::string d = fmt::format("{}s", duration.count());

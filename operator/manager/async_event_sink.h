@@ -3,11 +3,11 @@
 // Hands AccessRequest Events to runtime::EventRecorder on a background thread, so a reconcile
 // never waits on an Event write (the recorder itself is synchronous and best-effort).
 //
-//  - Lowest priority: while `yieldTo` says higher-priority API work is queued or running (the
-//    controller's due or in-flight reconciles: a revocation's RoleBinding DELETE and status
-//    write), no Event is sent; they follow once that work is done. When a thousand requests
-//    expire at once the API server spends itself on the revocations first (the audit log
-//    already has every line).
+//  - Lowest priority: while `yieldTo` says higher-priority API work is due or running (the
+//    operator passes the controller's timed work: an expiry's RoleBinding DELETE and status
+//    write, WorkQueue::dueWorkPending), no Event is sent; they follow once that work is done.
+//    When a thousand requests expire at once the API server spends itself on the
+//    revocations first (the audit log already has every line).
 //  - Paced by a token bucket (`qps`, `burst`) besides.
 //  - Bounded in count and in age: when `maxPending` are queued the oldest is dropped; an Event
 //    that waited longer than `maxAge` is dropped unsent (it no longer tells `kubectl describe`

@@ -172,8 +172,9 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     return out;
   });
 
-  // Events come last: while the controller has a reconcile due or in flight (a revocation's
-  // DELETE and status write), none is sent (issue 15). The controller is created below.
+  // Events come last: while the controller has timed work due or in flight (an expiry's
+  // RoleBinding DELETE and status write, a timeout, a retry), none is sent (issue 15). The
+  // controller is created below.
   auto controllerBusy = std::make_shared<std::function<bool()>>();
   EventSinkOptions eo;
   eo.yieldTo = [controllerBusy] { return *controllerBusy && (*controllerBusy)(); };
@@ -243,7 +244,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   runtime::ControllerOptions co;
   co.workers = flags.workers;
   runtime::Controller& controller = mgr.addController("accessrequest", std::move(reconciler), co);
-  *controllerBusy = [&controller] { return controller.queue().busy(); };
+  *controllerBusy = [&controller] { return controller.queue().dueWorkPending(); };
 
   requestInformer.addEventHandler(runtime::enqueueObject(controller.queue()));
   // Live policies: any change re-checks every request under the policy.

@@ -90,41 +90,40 @@ TEST(AsyncEventSinkTest, StopGivesUpOnWhatIsNotSentWithinTheFlushTime) {
   EXPECT_EQ(sink.dropped(), 17u);
 }
 
-TEST(AsyncEventSinkTest, WaitsWhileHigherPriorityWorkIsDueOrInFlight) {
+TEST(AsyncEventSinkTest, WaitsWhileTimedWorkIsDueOrInFlight) {
   FakeClock clock(*parseRfc3339("2026-11-29T10:00:00Z"));
   runtime::testing::FakeEventRecorder rec;
-  // A controller with a revocation due: its key is ready in the work queue.
-  runtime::WorkQueue revocations(clock);
-  revocations.add({"team-a", "expiring"});
-  AsyncEventSink sink(rec, clock,
-                      {.qps = 100, .burst = 100, .yieldTo = [&] { return revocations.busy(); }});
+  // A controller's queue with a request whose expiry is due in 1 s.
+  runtime::WorkQueue queue(clock);
+  queue.addAfter({"team-a", "expiring"}, 1s);
+  AsyncEventSink sink(
+      rec, clock, {.qps = 100, .burst = 100, .yieldTo = [&] { return queue.dueWorkPending(); }});
   ASSERT_TRUE(sink.start());
-  for (int i = 0; i < 3; ++i) sink.record(request(), {"Normal", "Approved", std::to_string(i)});
+  // Work added by events (a create) does not hold Events back.
+  queue.add({"team-a", "created"});
+  sink.record(request(), {"Normal", "Requested", "0"});
+  EXPECT_EQ(waitForEvents(rec, 1), 1u);
+  auto created = queue.get();
+  ASSERT_EQ(created, (runtime::NamespacedName{"team-a", "created"}));
+
+  clock.advance(1s);  // the expiry is due, not yet handed out
+  for (int i = 1; i <= 3; ++i) sink.record(request(), {"Normal", "Approved", std::to_string(i)});
+  clock.advance(20ms);
   std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(rec.events().size(), 0u) << "ready work goes first";
-  // Handed to a worker: in flight, the Events still wait (its DELETE and status write).
-  auto key = revocations.get();
-  ASSERT_TRUE(key.has_value());
-  clock.advance(100ms);
+  EXPECT_EQ(rec.events().size(), 1u) << "due work goes first";
+  // Handed to a worker: in flight, the Events still wait for its DELETE and status write.
+  auto expiring = queue.get();
+  ASSERT_EQ(expiring, (runtime::NamespacedName{"team-a", "expiring"}));
+  clock.advance(20ms);
   std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(rec.events().size(), 0u) << "in-flight work goes first";
-  revocations.done(*key);
-  // Another request whose expiry is due (delayed key whose time came) counts too.
-  revocations.addAfter({"team-a", "later"}, 1s);
-  clock.advance(20ms);  // the sink's next look: nothing ready, nothing due yet
-  EXPECT_EQ(waitForEvents(rec, 3), 3u);
-  sink.record(request(), {"Normal", "Expired", "3"});
+  EXPECT_EQ(rec.events().size(), 1u) << "in-flight work goes first";
+  queue.done(*created);  // the create's reconcile ending changes nothing
+  clock.advance(20ms);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(rec.events().size(), 1u);
+  queue.done(*expiring);
+  clock.advance(20ms);
   EXPECT_EQ(waitForEvents(rec, 4), 4u);
-  clock.advance(1s);  // "later" is due now, not yet handed out
-  ASSERT_TRUE(revocations.busy());
-  sink.record(request(), {"Normal", "Expired", "4"});
-  clock.advance(20ms);
-  std::this_thread::sleep_for(50ms);
-  EXPECT_EQ(rec.events().size(), 4u) << "due work goes first";
-  key = revocations.get();
-  revocations.done(*key);
-  clock.advance(20ms);
-  EXPECT_EQ(waitForEvents(rec, 5), 5u);
   EXPECT_EQ(sink.dropped(), 0u);
 }
 
