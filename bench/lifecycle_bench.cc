@@ -18,8 +18,14 @@
 //      per RoleBinding, from expiresAt to its DELETED watch event, and the time until all are
 //      gone.
 //
+//      With BACKLOG > 0, BACKLOG Pending requests are created first (in another namespace;
+//      each queues a "Requested" Event, and the herd's own creations queue two each), so
+//      the herd expires while thousands of Events are still queued in the operator; the
+//      bench reads the operator's kubegrant_events_pending at expiresAt (issue 15: Events
+//      never delay revocation).
+//
 // Usage (after `source DIR/env` of tests/controlplane/up.sh):
-//   build/bench/lifecycle_bench [N=200] [M=1000] [operator workers=8]
+//   build/bench/lifecycle_bench [N=200] [M=1000] [operator workers=8] [BACKLOG=0]
 // N=0 runs only the herd (4).
 
 #include <arpa/inet.h>
@@ -168,6 +174,7 @@ int main(int argc, char** argv) {
   const int n = argc > 1 ? std::atoi(argv[1]) : 200;
   const int m = argc > 2 ? std::atoi(argv[2]) : 1000;
   const std::string workers = argc > 3 ? argv[3] : "8";
+  const int backlog = argc > 4 ? std::atoi(argv[4]) : 0;
   const std::string admin = envOr("KUBEGRANT_KUBECONFIG_ADMIN");
   const std::string kOperatorKubeconfig = envOr("KUBEGRANT_KUBECONFIG_OPERATOR");
   const std::string aliceCfg = envOr("KUBEGRANT_KUBECONFIG_ALICE");
@@ -408,7 +415,7 @@ int main(int argc, char** argv) {
     const bool herd = pace.count() == 0;
     // Creation takes a while: aim the common expiry far enough ahead.
     const auto target = std::chrono::floor<std::chrono::seconds>(WallClock::now()) +
-                        std::chrono::seconds(20 + count / 40);
+                        std::chrono::seconds(20 + count / 10);
     auto tc = Clk::now();
     for (int i = 0; i < count; ++i) {
       std::string d = fmt::format("{}s", duration.count());
@@ -596,14 +603,61 @@ int main(int argc, char** argv) {
     const pid_t apiserver = pidFromFile(pids + "kube-apiserver.pid"),
                 etcd = pidFromFile(pids + "etcd.pid");
     double cpu0[3] = {};
+    // The operator's own gauge, from its /metrics.
+    auto operatorMetric = [&](const std::string& name) {
+      const std::string cmd =
+          fmt::format("curl -sf http://127.0.0.1:{}/metrics | awk '$1 == \"{}\" {{print $2}}'",
+                      metricsPort, name);
+      FILE* f = ::popen(cmd.c_str(), "r");
+      double v = -1;
+      if (f != nullptr) {
+        if (std::fscanf(f, "%lf", &v) != 1) v = -1;
+        ::pclose(f);
+      }
+      return v;
+    };
+    if (backlog > 0) {
+      // Pending requests whose "Requested" Events queue up (paced at 20/s) before the herd.
+      const std::string nsb = ns4 + "-backlog";
+      makeNamespace(nsb);
+      for (int p = 0; p * 1000 < backlog; ++p) {
+        (void)adminC->create(kube::resources::accessPolicies(),
+                             kube::Object(policyJson(fmt::format("{}-{}", nsb, p), nsb, 1)));
+      }
+      auto tb = Clk::now();
+      std::vector<std::jthread> creators;
+      for (int c = 0; c < 4; ++c) {
+        creators.emplace_back([&, c] {
+          for (int i = c; i < backlog; i += 4) {
+            auto r = alice->create(
+                areq, kube::Object(requestJson(fmt::format("backlog-{}", i), nsb,
+                                               fmt::format("{}-{}", nsb, i / 1000), "1h")));
+            if (!r)
+              std::fprintf(stderr, "create backlog-%d: %s\n", i, r.error().describe().c_str());
+          }
+        });
+      }
+      creators.clear();  // joins
+      std::printf(
+          "created %d Pending requests (the Event backlog) in %.1f s; Events queued: %.0f\n",
+          backlog, msSince(tb) / 1000, operatorMetric("kubegrant_events_pending"));
+      std::fflush(stdout);
+    }
     // Sampled when the herd's expiresAt comes (expiryRun reports it), and after.
     std::atomic<bool> sampled{false};
+    double queuedAtExpiry = -1;
     auto run = expiryRun(ns4, m, 0ms, 0s, [&] {
       cpu0[0] = cpuSeconds(op);
       cpu0[1] = cpuSeconds(apiserver);
       cpu0[2] = cpuSeconds(etcd);
       sampled = true;
+      queuedAtExpiry = operatorMetric("kubegrant_events_pending");
     });
+    std::printf(
+        "operator Events: %.0f queued at the herd's expiresAt, %.0f queued now; dropped %.0f "
+        "(of which too old %.0f)\n",
+        queuedAtExpiry, operatorMetric("kubegrant_events_pending"),
+        operatorMetric("kubegrant_events_dropped"), operatorMetric("kubegrant_events_expired"));
     if (sampled) {
       std::printf(
           "CPU seconds from the herd's expiresAt until all were gone: operator %.2f, "
@@ -624,7 +678,7 @@ int main(int argc, char** argv) {
   }
 
   // Cleanup: requests first (the operator removes their finalizers), then the rest.
-  for (const auto& ns : {ns1, ns2, ns3, ns4}) {
+  for (const auto& ns : {ns1, ns2, ns3, ns4, ns4 + "-backlog"}) {
     sh(k + "delete accessrequests --all -n " + ns + " --wait=true --timeout=300s >/dev/null");
   }
   ::kill(op, SIGTERM);
@@ -634,8 +688,11 @@ int main(int argc, char** argv) {
      " --ignore-not-found >/dev/null");
   sh(k + "delete accesspolicy " + ns1 + " " + ns2 + " " + ns3 + " " + ns3 + "-pending " + ns4 +
      " --ignore-not-found >/dev/null");
-  sh(k + "delete namespace " + ns1 + " " + ns2 + " " + ns3 + " " + ns4 +
-     " --wait=false >/dev/null");
+  for (int p = 0; p * 1000 < backlog; ++p) {
+    sh(fmt::format("{}delete accesspolicy {}-backlog-{} --ignore-not-found >/dev/null", k, ns4, p));
+  }
+  sh(k + "delete namespace " + ns1 + " " + ns2 + " " + ns3 + " " + ns4 + " " + ns4 +
+     "-backlog --wait=false >/dev/null");
   std::filesystem::remove_all(dir);
   return 0;
 }

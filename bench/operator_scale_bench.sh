@@ -136,5 +136,5 @@ if [ "${HEAPTRACK:-0}" = 1 ]; then
   mv "$(find "$dir" -maxdepth 1 -name 'heaptrack.*' | head -1)" "$file"
   echo "heaptrack: $file"
   heaptrack_print --print-peaks 1 --print-allocators 0 --print-temporary 0 --print-leaks 0 \
-    --peak-limit 25 "$file" 2>/dev/null | sed -n '/^MOST MEMORY CONSUMING/,$p' | head -150
+    --peak-limit 25 "$file" 2>/dev/null | sed -n '/^MOST MEMORY CONSUMING\|^PEAK MEMORY CONSUMERS/,$p' | head -150
 fi

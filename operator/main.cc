@@ -1,8 +1,11 @@
 // kubegrant-operator: wiring only. Flags -> kube client -> runtime::Manager with kubegrant
 // registered -> run until SIGTERM/SIGINT (exit 0) or a failure (exit 1).
 
+#include <malloc.h>
+
 #include <cstddef>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -31,6 +34,15 @@ int main(int argc, char** argv) {
     return 0;
   }
   log::setLevel(flags->logLevel);
+  // glibc malloc, set deliberately before any thread exists (bench/README.md, issue 15):
+  //  - two arenas instead of up to 8 per core: the ~20 threads mostly wait on I/O, and each
+  //    arena of its own keeps its own free pages;
+  //  - a fixed mmap threshold: glibc otherwise raises it each time a large block is freed,
+  //    after which large transient buffers (responses, list pages) come from the arenas and
+  //    their pages stay resident.
+  // MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ in the environment still win.
+  if (std::getenv("MALLOC_ARENA_MAX") == nullptr) ::mallopt(M_ARENA_MAX, 2);
+  if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   // Before any thread starts, so every thread inherits the blocked mask and only the manager
   // sees SIGTERM/SIGINT.
   auto signals = runtime::StopSignals::block();

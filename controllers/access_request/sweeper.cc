@@ -1,6 +1,8 @@
 #include "controllers/access_request/sweeper.h"
 
 #include <map>
+#include <string_view>
+#include <unordered_map>
 
 #include "controllers/database/credentials.h"
 #include "controllers/database/sql.h"
@@ -94,7 +96,8 @@ Result<bool> Sweeper::ownerGone(const kube::Object& rb, const std::string& uid) 
 Result<Sweeper::Report> Sweeper::sweepOnce() {
   Report report;
   const TimePoint now = clock_.now();
-  std::map<std::string, runtime::TypedStore<v1::AccessRequest>::Ptr> byUid;
+  // Keyed by views of the uids of the requests the map holds (no copies of 10,000 uids).
+  std::unordered_map<std::string_view, runtime::TypedStore<v1::AccessRequest>::Ptr> byUid;
   for (auto& r : requests_.list()) {
     const auto& st = r->status;
     if (st && st->phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
@@ -105,7 +108,11 @@ Result<Sweeper::Report> Sweeper::sweepOnce() {
   }
 
   for (const auto& swept : swept_) {
-    for (const auto& rb : swept.store->list()) {
+    // One object at a time: a packed cache decodes what it hands out, and decoding all of
+    // them at once was the operator's peak (bench/README.md, issue 15).
+    for (const auto& key : swept.store->keys()) {
+      auto rb = swept.store->get(key);
+      if (!rb) continue;  // gone meanwhile
       ++report.roleBindings;
       const std::string uid = valueOf(rb->labels(), kRequestUidLabel);
       std::string cause;

@@ -4,13 +4,12 @@
 
 namespace kubegrant::manager {
 
-AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock, double qps,
-                               int burst, size_t maxPending, Duration flushFor)
+AsyncEventSink::AsyncEventSink(runtime::EventRecorder& recorder, Clock& clock,
+                               EventSinkOptions options)
     : recorder_(recorder),
       clock_(clock),
-      pace_(clock, qps, burst),
-      maxPending_(maxPending),
-      flushFor_(flushFor) {}
+      options_(std::move(options)),
+      pace_(clock, options_.qps, options_.burst) {}
 
 Result<void> AsyncEventSink::start() {
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
@@ -26,10 +25,11 @@ void AsyncEventSink::record(const v1alpha1::AccessRequest& request,
             request.metadata.uid,
             event.type == "Warning" ? runtime::EventType::Warning : runtime::EventType::Normal,
             event.reason,
-            event.message};
+            event.message,
+            clock_.now()};
   std::lock_guard<std::mutex> g(mu_);
   if (stopping_) return;
-  if (pending_.size() >= maxPending_) {
+  if (pending_.size() >= options_.maxPending) {
     pending_.pop_front();
     ++dropped_;
   }
@@ -40,7 +40,7 @@ void AsyncEventSink::record(const v1alpha1::AccessRequest& request,
 void AsyncEventSink::stop() {
   {
     std::lock_guard<std::mutex> g(mu_);
-    if (!stopping_) flushDeadline_ = clock_.now() + flushFor_;
+    if (!stopping_) flushDeadline_ = clock_.now() + options_.flushFor;
     stopping_ = true;
     cv_.notify_all();
   }
@@ -50,6 +50,30 @@ void AsyncEventSink::stop() {
 uint64_t AsyncEventSink::dropped() const {
   std::lock_guard<std::mutex> g(mu_);
   return dropped_;
+}
+
+uint64_t AsyncEventSink::expired() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return expired_;
+}
+
+size_t AsyncEventSink::pending() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return pending_.size();
+}
+
+void AsyncEventSink::expireLocked(TimePoint now) {
+  size_t n = 0;
+  while (!pending_.empty() && now - pending_.front().queued > options_.maxAge) {
+    pending_.pop_front();
+    ++n;
+  }
+  if (n == 0) return;
+  dropped_ += n;
+  expired_ += n;
+  log::debug(
+      "events", "dropping Events that waited too long to be useful",
+      {{"dropped", n}, {"maxAgeSeconds", std::chrono::duration<double>(options_.maxAge).count()}});
 }
 
 void AsyncEventSink::run() {
@@ -69,11 +93,25 @@ void AsyncEventSink::run() {
           return;
         }
         if (stopping_) break;
+        expireLocked(clock_.now());
+        if (pending_.empty()) continue;
+        // Revocations and other reconcile writes first. Asked without the lock held: the
+        // predicate takes the work queue's.
+        if (options_.yieldTo) {
+          lock.unlock();
+          const bool yield = options_.yieldTo();
+          lock.lock();
+          if (yield) {
+            if (!stopping_) clock_.waitUntil(cv_, lock, clock_.now() + options_.yieldPoll);
+            continue;
+          }
+        }
         const Duration wait = pace_.tryTake();
         if (wait == Duration::zero()) break;
         // Spurious and early wake-ups (stop(), a new Event) just go round again.
         clock_.waitUntil(cv_, lock, clock_.now() + wait);
       }
+      if (pending_.empty()) continue;
       p = std::move(pending_.front());
       pending_.pop_front();
     }

@@ -139,11 +139,11 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   mgr.addReadyzCheck("seal-keys", [keyring] { return keyring->ready(); });
 
   // Typed views first: a reconcile woken by an event finds that event's object decoded.
-  // AccessRequests, the objects there are thousands of: every reader takes the typed store's
-  // decoded copy, so the informer keeps its own copy packed (MessagePack) rather than as a
-  // JSON tree, and its indexes answer with keys (bench/README.md, issue 15).
+  // AccessRequests, the objects there are thousands of, are held once: decoded in the typed
+  // store, which every reader shares; the informer keeps only keys, resourceVersions and its
+  // indexes, which answer with keys (bench/README.md, issue 15).
   runtime::InformerOptions requestCache;
-  requestCache.compactCache = true;
+  requestCache.metadataOnly = true;
   auto& requests = mgr.typedStore<v1::AccessRequest>(kube::resources::accessRequests(),
                                                      decoder<v1::AccessRequest>(), requestCache);
   auto& policies = mgr.typedStore<v1::AccessPolicy>(kube::resources::accessPolicies(),
@@ -189,12 +189,26 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     secretNamespaces.allowed = flags.secretNamespaces;
   }
 
-  auto events = std::make_unique<AsyncEventSink>(mgr.eventRecorder(), clock);
+  // Events come last: while the controller has timed work due or in flight (an expiry's
+  // RoleBinding DELETE and status write, a timeout, a retry), none is sent (issue 15). The
+  // controller is created below.
+  auto controllerBusy = std::make_shared<std::function<bool()>>();
+  EventSinkOptions eo;
+  eo.yieldTo = [controllerBusy] { return *controllerBusy && (*controllerBusy)(); };
+  auto events = std::make_unique<AsyncEventSink>(mgr.eventRecorder(), clock, std::move(eo));
   AsyncEventSink* sink = events.get();
   mgr.metrics().addCollector(
-      [sink, &dropped = mgr.metrics().gauge("kubegrant_events_dropped",
-                                            "Events dropped under back-pressure.")] {
+      [sink,
+       &dropped = mgr.metrics().gauge(
+           "kubegrant_events_dropped",
+           "Events dropped unsent: queue full, waited too long, or not sent before shutdown."),
+       &expired = mgr.metrics().gauge(
+           "kubegrant_events_expired",
+           "Of kubegrant_events_dropped, the Events that waited longer than their usefulness."),
+       &pending = mgr.metrics().gauge("kubegrant_events_pending", "Events queued, not yet sent.")] {
         dropped.with().set(static_cast<double>(sink->dropped()));
+        expired.with().set(static_cast<double>(sink->expired()));
+        pending.with().set(static_cast<double>(sink->pending()));
       });
   mgr.add(std::move(events), runtime::RunOn::EveryReplica);
 
@@ -248,6 +262,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   runtime::ControllerOptions co;
   co.workers = flags.workers;
   runtime::Controller& controller = mgr.addController("accessrequest", std::move(reconciler), co);
+  *controllerBusy = [&controller] { return controller.queue().dueWorkPending(); };
 
   requestInformer.addEventHandler(runtime::enqueueObject(controller.queue()));
   // Live policies: any change re-checks every request under the policy.

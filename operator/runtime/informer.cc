@@ -72,8 +72,14 @@ void Store::KeySet::erase(const NamespacedName& key) {
   }
 }
 
-ObjectPtr Store::objectOf(const Entry& entry) const {
+ObjectPtr Store::objectOf(const NamespacedName& key, const Entry& entry) const {
   if (entry.object) return entry.object;
+  if (metadataOnly_) {
+    nlohmann::json md = {{"name", key.name}, {"resourceVersion", entry.resourceVersion}};
+    if (!key.namespace_.empty()) md["namespace"] = key.namespace_;
+    return std::make_shared<const kube::Object>(
+        nlohmann::json{{"apiVersion", apiVersion_}, {"kind", kind_}, {"metadata", std::move(md)}});
+  }
   // Packed by upsert from a valid object, so decoding cannot fail short of memory
   // corruption; an empty object is the safe answer then.
   auto body = nlohmann::json::from_msgpack(entry.packed, true, false);
@@ -84,14 +90,14 @@ ObjectPtr Store::objectOf(const Entry& entry) const {
 ObjectPtr Store::get(const NamespacedName& key) const {
   std::shared_lock<std::shared_mutex> g(mu_);
   auto it = items_.find(key);
-  return it == items_.end() ? nullptr : objectOf(it->second);
+  return it == items_.end() ? nullptr : objectOf(it->first, it->second);
 }
 
 std::vector<ObjectPtr> Store::list() const {
   std::shared_lock<std::shared_mutex> g(mu_);
   std::vector<ObjectPtr> out;
   out.reserve(items_.size());
-  for (const auto& [k, v] : items_) out.push_back(objectOf(v));
+  for (const auto& [k, v] : items_) out.push_back(objectOf(k, v));
   return out;
 }
 
@@ -105,7 +111,7 @@ std::vector<ObjectPtr> Store::byIndex(const std::string& indexName,
   if (entry == idx->second.entries.end()) return out;
   entry->second.forEach([&](const NamespacedName* key) {
     auto it = items_.find(*key);
-    if (it != items_.end()) out.push_back(objectOf(it->second));
+    if (it != items_.end()) out.push_back(objectOf(it->first, it->second));
   });
   return out;
 }
@@ -138,33 +144,50 @@ size_t Store::size() const {
 
 void Store::addIndexer(std::string name, IndexFunc fn) {
   std::unique_lock<std::shared_mutex> g(mu_);
-  Index idx{std::move(fn), {}};
-  for (const auto& [key, entry] : items_) {
-    for (const auto& v : idx.fn(*objectOf(entry))) idx.entries[v].insert(&key);
-  }
-  indexes_[std::move(name)] = std::move(idx);
+  auto [at, inserted] = indexes_.try_emplace(std::move(name));
+  if (!inserted) return;  // one indexer per name
+  at->second.fn = std::move(fn);
+  // Normally called before the informer starts, with nothing cached yet. A metadata-only
+  // store cannot index what it no longer has: its objects are indexed as they come.
+  if (metadataOnly_) return;
+  for (auto& [key, entry] : items_) indexOneLocked(at->second, key, entry, *objectOf(key, entry));
 }
 
-void Store::indexLocked(const NamespacedName& key, const kube::Object& obj, bool add) {
-  for (auto& [name, idx] : indexes_) {
-    for (const auto& v : idx.fn(obj)) {
-      if (add) {
-        idx.entries[v].insert(&key);
-      } else {
-        auto it = idx.entries.find(v);
-        if (it == idx.entries.end()) continue;
-        it->second.erase(key);
-        if (it->second.empty()) idx.entries.erase(it);
-      }
-    }
+void Store::indexOneLocked(Index& idx, const NamespacedName& key, Entry& entry,
+                           const kube::Object& obj) {
+  for (auto& v : idx.fn(obj)) {
+    auto [it, inserted] = idx.entries.try_emplace(std::move(v));
+    // An index function that names one value twice indexes the entry once.
+    const bool already = std::any_of(entry.indexed.begin(), entry.indexed.end(),
+                                     [&](const IndexRef& r) { return r.value == &it->first; });
+    if (already) continue;
+    it->second.insert(&key);
+    entry.indexed.push_back({&idx, &it->first});
   }
+}
+
+void Store::indexLocked(const NamespacedName& key, Entry& entry, const kube::Object& obj) {
+  for (auto& [name, idx] : indexes_) indexOneLocked(idx, key, entry, obj);
+  entry.indexed.shrink_to_fit();
+}
+
+void Store::unindexLocked(const NamespacedName& key, Entry& entry) {
+  for (const IndexRef& r : entry.indexed) {
+    auto it = r.index->entries.find(*r.value);
+    if (it == r.index->entries.end()) continue;
+    it->second.erase(key);
+    if (it->second.empty()) r.index->entries.erase(it);
+  }
+  entry.indexed.clear();
 }
 
 ObjectPtr Store::upsert(ObjectPtr obj, std::uint64_t listEpoch) {
   NamespacedName key = obj->key();
   Entry next;
   next.listEpoch = listEpoch;
-  if (compact_) {
+  if (metadataOnly_) {
+    next.resourceVersion = obj->resourceVersion();
+  } else if (compact_) {
     next.packed = nlohmann::json::to_msgpack(obj->body);
     next.packed.shrink_to_fit();
   } else {
@@ -174,11 +197,11 @@ ObjectPtr Store::upsert(ObjectPtr obj, std::uint64_t listEpoch) {
   auto [it, inserted] = items_.try_emplace(std::move(key));
   ObjectPtr old;
   if (!inserted) {
-    old = objectOf(it->second);
-    indexLocked(it->first, *old, false);
+    old = objectOf(it->first, it->second);
+    unindexLocked(it->first, it->second);
   }
-  indexLocked(it->first, *obj, true);
   it->second = std::move(next);
+  indexLocked(it->first, it->second, *obj);
   return old;
 }
 
@@ -186,8 +209,8 @@ ObjectPtr Store::erase(const NamespacedName& key) {
   std::unique_lock<std::shared_mutex> g(mu_);
   auto it = items_.find(key);
   if (it == items_.end()) return nullptr;
-  ObjectPtr old = objectOf(it->second);
-  indexLocked(it->first, *old, false);  // while the key it points at still exists
+  ObjectPtr old = objectOf(it->first, it->second);
+  unindexLocked(it->first, it->second);  // while the key it points at still exists
   items_.erase(it);
   return old;
 }
@@ -203,8 +226,8 @@ std::vector<ObjectPtr> Store::eraseUnlisted(std::uint64_t listEpoch) {
   removed.reserve(stale.size());
   for (const NamespacedName* key : stale) {
     auto it = items_.find(*key);
-    ObjectPtr old = objectOf(it->second);
-    indexLocked(it->first, *old, false);
+    ObjectPtr old = objectOf(it->first, it->second);
+    unindexLocked(it->first, it->second);
     items_.erase(it);
     removed.push_back(std::move(old));
   }
@@ -236,6 +259,7 @@ Informer::Informer(kube::Client& client, kube::ResourceRef ref, Clock& clock,
                    InformerOptions options)
     : client_(client), ref_(std::move(ref)), clock_(clock), options_(std::move(options)) {
   store_.setCompact(options_.compactCache);
+  if (options_.metadataOnly) store_.setMetadataOnly(ref_);
 }
 
 Informer::~Informer() { stop(); }

@@ -64,6 +64,8 @@ class Store {
  public:
   ObjectPtr get(const NamespacedName& key) const;
   std::vector<ObjectPtr> list() const;
+  // In a metadata-only store (InformerOptions::metadataOnly) get, list and byIndex answer with
+  // apiVersion, kind and metadata {name, namespace, resourceVersion} only.
   std::vector<ObjectPtr> byIndex(const std::string& indexName, const std::string& value) const;
   // The keys indexed under `value`, in key order: nothing decoded (cheap in compact mode too).
   std::vector<NamespacedName> keysByIndex(const std::string& indexName,
@@ -105,26 +107,45 @@ class Store {
     IndexFunc fn;
     std::unordered_map<std::string, KeySet> entries;
   };
-  // One cached object: shared as is, or (compact mode) packed as MessagePack.
+  // Where an entry is indexed: the index and its value (the key of the index's entries map,
+  // whose address is stable while the entry is indexed under it). An entry is un-indexed
+  // from these, so removing one needs neither its object nor a decode of it.
+  struct IndexRef {
+    Index* index;
+    const std::string* value;
+  };
+  // One cached object: shared as is, (compact mode) packed as MessagePack, or (metadata-only
+  // mode) only its resourceVersion.
   struct Entry {
     ObjectPtr object;
     std::vector<std::uint8_t> packed;
+    std::string resourceVersion;  // metadata-only mode
+    std::vector<IndexRef> indexed;
     std::uint64_t listEpoch = 0;  // the list that last delivered it (see eraseUnlisted)
   };
   void addIndexer(std::string name, IndexFunc fn);
   void setCompact(bool compact) { compact_ = compact; }
+  void setMetadataOnly(const kube::ResourceRef& ref) {
+    metadataOnly_ = true;
+    apiVersion_ = ref.apiVersion();
+    kind_ = ref.kind;
+  }
   // Returns the previous object (nullptr if none). `listEpoch` marks the object as seen by
   // that list (0 = by a watch event).
   ObjectPtr upsert(ObjectPtr obj, std::uint64_t listEpoch = 0);
   ObjectPtr erase(const NamespacedName& key);
   // Removes every object the list `listEpoch` did not deliver; returns them in key order.
   std::vector<ObjectPtr> eraseUnlisted(std::uint64_t listEpoch);
-  // `key` must be the key of the object's entry in items_ (the index points at it).
-  void indexLocked(const NamespacedName& key, const kube::Object& obj, bool add);
-  ObjectPtr objectOf(const Entry& entry) const;
+  // `key` must be the key of `entry` in items_ (the index points at it).
+  void indexLocked(const NamespacedName& key, Entry& entry, const kube::Object& obj);
+  void indexOneLocked(Index& idx, const NamespacedName& key, Entry& entry, const kube::Object& obj);
+  void unindexLocked(const NamespacedName& key, Entry& entry);
+  ObjectPtr objectOf(const NamespacedName& key, const Entry& entry) const;
 
   mutable std::shared_mutex mu_;
   bool compact_ = false;
+  bool metadataOnly_ = false;
+  std::string apiVersion_, kind_;  // of a metadata-only store's objects
   std::unordered_map<NamespacedName, Entry, NamespacedNameHash> items_;
   std::map<std::string, Index> indexes_;
 };
@@ -156,6 +177,12 @@ struct InformerOptions {
   // memory) and decodes it on every read: for large caches read rarely. Readers then get a
   // fresh copy per call (~µs per KiB) instead of a shared pointer to the cached one.
   bool compactCache = false;
+  // Keeps no object at all, only each object's key, resourceVersion and index entries (as
+  // controller-runtime's metadata-only informers): for a resource whose objects a
+  // TypedStore holds decoded, so they are held once. Handlers still receive every event's
+  // full object (and, for onUpdate's old object or a relist's onDelete, the metadata); store
+  // reads answer with the metadata only; keysByIndex and keys are what to read.
+  bool metadataOnly = false;
 };
 
 struct InformerStats {

@@ -1,6 +1,7 @@
 #include "operator/runtime/manager.h"
 
 #include <fmt/format.h>
+#include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -216,6 +217,8 @@ Result<void> Manager::waitForCaches() {
     }
   }
   log::info(kLogger, "caches synced", {{"informers", informers_.size()}});
+  // The lists' transient memory (pages, decoded items) is free now: give it back.
+  if (options_.memoryTrimInterval.count() > 0) ::malloc_trim(0);
   return ok();
 }
 
@@ -263,7 +266,13 @@ int Manager::waitForEnd(const StopSignals* signals) {
       if (stopRequested_ || lost_ || failure_) return 0;
     }
     pollfd fds[2] = {{wakeFd_, POLLIN, 0}, {signals ? signals->fd() : -1, POLLIN, 0}};
-    if (::poll(fds, signals ? 2 : 1, -1) < 0 && errno != EINTR) return 0;
+    const int trimMs = static_cast<int>(options_.memoryTrimInterval.count());
+    const int n = ::poll(fds, signals ? 2 : 1, trimMs > 0 ? trimMs : -1);
+    if (n < 0 && errno != EINTR) return 0;
+    if (n == 0) {
+      ::malloc_trim(0);  // see ManagerOptions::memoryTrimInterval
+      continue;
+    }
     if (fds[0].revents & POLLIN) {
       std::uint64_t n = 0;
       [[maybe_unused]] auto r = ::read(wakeFd_, &n, sizeof n);

@@ -57,6 +57,11 @@ struct ManagerOptions {
   EventRecorderOptions events;
   std::string healthAddr;   // /healthz, /livez, /readyz: "host:port", ":port"; "" or "0" = off
   std::string metricsAddr;  // /metrics; "" or "0" = off
+  // glibc keeps freed memory in its arenas: after the initial LIST and after bursts (a create
+  // storm, an expiry herd) the process would stay at its peak. The manager returns free pages
+  // to the system (malloc_trim) once the caches synced and then at this interval, from its
+  // otherwise idle main thread; 0 = never (bench/README.md, issue 15).
+  std::chrono::milliseconds memoryTrimInterval{std::chrono::seconds(30)};
 };
 
 class Manager {

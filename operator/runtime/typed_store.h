@@ -2,7 +2,9 @@
 
 // A typed view of an informer's cache, as kube-rs' reflector Store<K> hands out Arc<K>: each
 // object is decoded once per watch event, and every reader shares the decoded, immutable
-// object (shared_ptr<const T>) instead of decoding the cached JSON again.
+// object (shared_ptr<const T>) instead of decoding the cached JSON again. For a resource of
+// many objects, give its informer InformerOptions::metadataOnly: each object is then held
+// once, here (the operator's AccessRequests; bench/README.md, issue 15).
 //
 // Guarantees:
 //  - Kept current by the informer's own event handler, so it never lags its informer by more

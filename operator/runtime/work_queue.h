@@ -108,8 +108,12 @@ class BasicWorkQueue {
     std::lock_guard<std::mutex> g(mu_);
     processing_.erase(key);
     if (dirty_.count(key) != 0) {
+      // Queued again meanwhile: if it was timed work, that may be the run still to come, so it
+      // stays timed until then.
       queue_.push_back(key);
       cv_.notify_one();
+    } else {
+      timed_.erase(key);
     }
     if (processing_.empty()) drainCv_.notify_all();
   }
@@ -149,6 +153,14 @@ class BasicWorkQueue {
     std::lock_guard<std::mutex> g(mu_);
     return processing_.size();
   }
+  // True while work that was scheduled for a time (addAfter, addRateLimited: an expiry, a
+  // timeout, a retry) is due and not yet handed out, ready, or in flight until done(): what
+  // lower-priority work (Events) waits for. Keys added by events (add) do not count, so a
+  // storm of creates does not hold that work back for its whole length.
+  bool dueWorkPending() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return !timed_.empty() || (!waiting_.empty() && waiting_.begin()->first <= clock_.now());
+  }
 
  private:
   void addLocked(const Key& key) {
@@ -166,6 +178,7 @@ class BasicWorkQueue {
     while (!waiting_.empty() && waiting_.begin()->first <= now) {
       auto node = waiting_.extract(waiting_.begin());
       waitingByKey_.erase(node.mapped());
+      timed_.insert(node.mapped());
       addLocked(node.mapped());
       ++promoted;
     }
@@ -180,6 +193,7 @@ class BasicWorkQueue {
   std::deque<Key> queue_;
   std::unordered_set<Key, Hash> dirty_;
   std::unordered_set<Key, Hash> processing_;
+  std::unordered_set<Key, Hash> timed_;  // promoted from waiting_, until done()
   // Due time -> key; a multimap keeps insertion order among equal due times.
   std::multimap<TimePoint, Key> waiting_;
   std::unordered_map<Key, typename std::multimap<TimePoint, Key>::iterator, Hash> waitingByKey_;

@@ -126,6 +126,61 @@ TEST_F(InformerIT, SeesAddUpdateDeleteAndItsStoreEqualsAFreshList) {
   EXPECT_EQ(inf.stats().lists, 1u);
 }
 
+// The AccessRequest informer's mode (the typed store holds the objects): against the real
+// server the store follows adds, updates and deletes with keys, resourceVersions and index
+// entries only, while handlers get every object in full.
+TEST_F(InformerIT, AMetadataOnlyCacheFollowsTheServerWithKeysAndIndexesOnly) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(client_->create(kConfigMaps, configMap(ns_, "pre-" + std::to_string(i), "old")));
+  }
+  InformerOptions opts;
+  opts.namespace_ = ns_;
+  opts.pageSize = 2;
+  opts.metadataOnly = true;
+  Informer inf(*client_, kConfigMaps, clock_, opts);
+  inf.addIndexer("value", [](const kube::Object& o) -> std::vector<std::string> {
+    if (!o.body.contains("data") || !o.body["data"].contains("key")) return {};
+    return {o.body["data"]["key"].get<std::string>()};
+  });
+  std::mutex mu;
+  std::map<std::string, std::string> lastSeenValue;  // by the handlers: full objects
+  EventHandler h;
+  h.onAdd = [&](const ObjectPtr& o) {
+    std::lock_guard<std::mutex> g(mu);
+    lastSeenValue[o->name()] = o->body["data"]["key"].get<std::string>();
+  };
+  h.onUpdate = [&](const ObjectPtr&, const ObjectPtr& o) {
+    std::lock_guard<std::mutex> g(mu);
+    lastSeenValue[o->name()] = o->body["data"]["key"].get<std::string>();
+  };
+  inf.addEventHandler(h);
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(10s));
+  EXPECT_EQ(inf.store().keysByIndex("value", "old").size(), 5u);
+
+  ASSERT_TRUE(client_->create(kConfigMaps, configMap(ns_, "added", "new")));
+  auto pre0 = client_->get(kConfigMaps, {ns_, "pre-0"});
+  ASSERT_TRUE(pre0);
+  pre0->body["data"]["key"] = "new";
+  ASSERT_TRUE(client_->update(kConfigMaps, *pre0));
+  ASSERT_TRUE(client_->remove(kConfigMaps, {ns_, "pre-1"}));
+
+  ASSERT_TRUE(eventually([&] { return storeContents(inf) == freshList(*client_, ns_); }, 10s));
+  std::vector<std::string> keys;
+  for (const auto& k : inf.store().keysByIndex("value", "new")) keys.push_back(k.name);
+  EXPECT_EQ(keys, (std::vector<std::string>{"added", "pre-0"}));
+  EXPECT_EQ(inf.store().keysByIndex("value", "old").size(), 3u);
+  // What the store answers with: the metadata, no data.
+  auto cached = inf.store().get({ns_, "pre-0"});
+  ASSERT_NE(cached, nullptr);
+  EXPECT_FALSE(cached->body.contains("data"));
+  EXPECT_EQ(cached->resourceVersion(),
+            client_->get(kConfigMaps, {ns_, "pre-0"})->resourceVersion());
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(lastSeenValue["pre-0"], "new");
+  EXPECT_EQ(lastSeenValue["added"], "new");
+}
+
 // Forwards to the real client, but can end the informer's current watch and make its next
 // one start from resourceVersion "1", far older than the API server's watch cache: the real
 // server answers 410 Gone ("too old resource version"), as it does after a compaction. The

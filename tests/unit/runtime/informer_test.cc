@@ -412,6 +412,59 @@ TEST(Informer, ACompactCacheAnswersLikeTheSharedOne) {
   EXPECT_EQ(inf.store().keys(), freshListKeys(client));
 }
 
+TEST(Informer, AMetadataOnlyCacheKeepsNoObjectButHandlersGetTheFullOnes) {
+  FakeClock clock(kStart);
+  FakeClient client(&clock);
+  client.seed(kConfigMaps, configMap("a", "one", {{"owner", "x"}}, "1"));
+  InformerOptions opts;
+  opts.metadataOnly = true;
+  Informer inf(client, kConfigMaps, clock, opts);
+  inf.addIndexer("owner", indexByLabel("owner"));
+  std::mutex mu;  // the handlers run on the informer's thread
+  std::vector<ObjectPtr> added, updatedOld, updatedNew;
+  EventHandler h;
+  h.onAdd = [&](const ObjectPtr& o) {
+    std::lock_guard<std::mutex> g(mu);
+    added.push_back(o);
+  };
+  h.onUpdate = [&](const ObjectPtr& o, const ObjectPtr& n) {
+    std::lock_guard<std::mutex> g(mu);
+    updatedOld.push_back(o);
+    updatedNew.push_back(n);
+  };
+  inf.addEventHandler(h);
+  inf.start();
+  ASSERT_TRUE(inf.waitForSync(3s));
+  ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
+  ASSERT_EQ(added.size(), 1u);
+  EXPECT_EQ(added[0]->body, client.peek(kConfigMaps, {"a", "one"})->body);
+  // The store answers with the metadata: what a handler needs to tell versions apart.
+  auto cached = inf.store().get({"a", "one"});
+  ASSERT_NE(cached, nullptr);
+  EXPECT_EQ(cached->body, (nlohmann::json{{"apiVersion", "v1"},
+                                          {"kind", "ConfigMap"},
+                                          {"metadata",
+                                           {{"name", "one"},
+                                            {"namespace", "a"},
+                                            {"resourceVersion", added[0]->resourceVersion()}}}}));
+
+  ASSERT_TRUE(client.patch(kConfigMaps, {"a", "one"}, kube::PatchType::Merge,
+                           {{"metadata", {{"labels", {{"owner", "y"}}}}}}));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> g(mu);
+    return updatedNew.size() == 1;
+  }));
+  std::lock_guard<std::mutex> g(mu);
+  EXPECT_EQ(inf.store().keysByIndex("owner", "y").size(), 1u);
+  EXPECT_TRUE(inf.store().keysByIndex("owner", "x").empty()) << "un-indexed without the object";
+  EXPECT_EQ(updatedNew[0]->body, client.peek(kConfigMaps, {"a", "one"})->body);
+  EXPECT_EQ(updatedOld[0]->resourceVersion(), added[0]->resourceVersion());
+  EXPECT_NE(updatedOld[0]->resourceVersion(), updatedNew[0]->resourceVersion());
+  ASSERT_TRUE(client.remove(kConfigMaps, {"a", "one"}));
+  ASSERT_TRUE(eventually([&] { return inf.store().size() == 0; }));
+  EXPECT_TRUE(inf.store().keysByIndex("owner", "y").empty());
+}
+
 TEST(Informer, AsksTheClientToDropManagedFieldsUnlessTheyAreKept) {
   for (bool keep : {false, true}) {
     SCOPED_TRACE(keep ? "keepManagedFields" : "default");
@@ -447,6 +500,7 @@ TEST(Informer, AsksTheClientToDropManagedFieldsUnlessTheyAreKept) {
 struct CacheMode {
   const char* name;
   bool compact;
+  bool metadataOnly = false;
 };
 void PrintTo(const CacheMode& m, std::ostream* os) { *os << m.name; }
 
@@ -461,6 +515,7 @@ TEST_P(InformerCache, ARelistLeavesTheIndexEqualToOneBuiltFromAFreshList) {
   }
   InformerOptions opts;
   opts.compactCache = GetParam().compact;
+  opts.metadataOnly = GetParam().metadataOnly;
   opts.pageSize = 7;  // several pages
   Informer inf(client, kConfigMaps, clock, opts);
   inf.addIndexer("owner", indexByLabel("owner"));
@@ -499,7 +554,13 @@ TEST_P(InformerCache, ARelistLeavesTheIndexEqualToOneBuiltFromAFreshList) {
     std::sort(want.begin(), want.end());
     for (const auto& o : inf.store().byIndex("owner", owner)) {
       got.push_back(o->key().toString());
-      EXPECT_EQ(o->body, client.peek(kConfigMaps, o->key())->body);
+      auto server = client.peek(kConfigMaps, o->key());
+      if (GetParam().metadataOnly) {
+        EXPECT_EQ(o->resourceVersion(), server->resourceVersion());
+        EXPECT_EQ(o->kind(), "ConfigMap");
+      } else {
+        EXPECT_EQ(o->body, server->body);
+      }
     }
     EXPECT_EQ(got, want);  // byIndex answers in key order
     std::vector<std::string> keys;
@@ -520,7 +581,8 @@ TEST_P(InformerCache, ARelistLeavesTheIndexEqualToOneBuiltFromAFreshList) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, InformerCache,
-                         ::testing::Values(CacheMode{"Shared", false}, CacheMode{"Compact", true}),
+                         ::testing::Values(CacheMode{"Shared", false}, CacheMode{"Compact", true},
+                                           CacheMode{"MetadataOnly", false, true}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace

@@ -294,5 +294,28 @@ TEST(WorkQueue, NoKeyIsEverProcessedByTwoWorkersAtOnceUnderStress) {
   }
 }
 
+TEST(WorkQueue, TimedWorkIsPendingFromItsDueTimeUntilDoneAndEventWorkIsNot) {
+  FakeClock clock(kStart);
+  WorkQueue q(clock);
+  const NamespacedName expiring{"ns", "expiring"}, created{"ns", "created"};
+  q.add(created);
+  EXPECT_FALSE(q.dueWorkPending()) << "added by an event";
+  q.addAfter(expiring, 1s);
+  EXPECT_FALSE(q.dueWorkPending()) << "not due yet";
+  clock.advance(1s);
+  EXPECT_TRUE(q.dueWorkPending()) << "due, not yet handed out";
+  EXPECT_EQ(q.get(), created);
+  EXPECT_EQ(q.get(), expiring);
+  EXPECT_TRUE(q.dueWorkPending()) << "in flight";
+  q.done(created);
+  EXPECT_TRUE(q.dueWorkPending());
+  q.add(expiring);  // an event while it runs: the run still to come may be the timed one
+  q.done(expiring);
+  EXPECT_TRUE(q.dueWorkPending());
+  EXPECT_EQ(q.get(), expiring);
+  q.done(expiring);
+  EXPECT_FALSE(q.dueWorkPending());
+}
+
 }  // namespace
 }  // namespace kubegrant::runtime
