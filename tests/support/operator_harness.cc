@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -166,6 +167,69 @@ std::string OperatorHarness::base64File(const std::string& path) {
 void OperatorHarness::registerWebhooks() {
   auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, webhookYaml_);
   ASSERT_EQ(reg.exitCode, 0) << reg.err;
+  if (!selfManagedCertificate()) return;
+  // As `helm upgrade` renders them (the Secret's ca.crt), not blank until the operator's
+  // next resync.
+  const std::string ca = certificateSecretCaBundle();
+  if (ca.empty()) return;
+  for (const char* kind : {"mutatingwebhookconfiguration", "validatingwebhookconfiguration"}) {
+    auto n = kubectl(env_, "admin",
+                     {"get", kind, webhookConfig_, "-o", "jsonpath={range .webhooks[*]}x{end}"});
+    ASSERT_EQ(n.exitCode, 0) << n.err;
+    nlohmann::json ops = nlohmann::json::array();
+    for (std::size_t i = 0; i < n.out.size(); ++i) {
+      ops.push_back({{"op", "add"},
+                     {"path", fmt::format("/webhooks/{}/clientConfig/caBundle", i)},
+                     {"value", ca}});
+    }
+    auto patched =
+        kubectl(env_, "admin", {"patch", kind, webhookConfig_, "--type=json", "-p", ops.dump()});
+    ASSERT_EQ(patched.exitCode, 0) << patched.err;
+  }
+}
+
+bool OperatorHarness::selfManagedCertificate() const {
+  if (!chart_) return false;
+  for (const auto& kv : chart_->set) {
+    if (kv.starts_with("webhook.certificate.mode=")) {
+      return kv == "webhook.certificate.mode=self-managed";
+    }
+  }
+  return true;  // the chart's default
+}
+
+std::string OperatorHarness::certificateSecretCaBundle() const {
+  auto r = kubectl(env_, "admin",
+                   {"get", "secret", certificateSecretName(), "-n", certificateSecretNamespace(),
+                    "-o", "jsonpath={.data.ca\\.crt}"});
+  return r.exitCode == 0 ? r.out : std::string();
+}
+
+std::vector<std::string> OperatorHarness::caBundles() const {
+  std::vector<std::string> out;
+  for (const char* kind : {"mutatingwebhookconfiguration", "validatingwebhookconfiguration"}) {
+    auto r = kubectl(env_, "admin", {"get", kind, webhookConfig_, "-o", "json"});
+    if (r.exitCode != 0) continue;
+    for (const auto& w : nlohmann::json::parse(r.out).value("webhooks", nlohmann::json::array()))
+      out.push_back(w["clientConfig"].value("caBundle", ""));
+  }
+  return out;
+}
+
+void OperatorHarness::waitForCaBundle(std::chrono::milliseconds timeout) const {
+  std::string want;
+  std::vector<std::string> have;
+  bool synced = waitFor(
+      [&] {
+        want = certificateSecretCaBundle();
+        have = caBundles();
+        return !want.empty() && have.size() == 4 &&
+               std::all_of(have.begin(), have.end(), [&](const auto& b) { return b == want; });
+      },
+      timeout, 200ms);
+  EXPECT_TRUE(synced) << "caBundle of " << webhookConfig_ << " never became the Secret's ca.crt ("
+                      << have.size() << " webhooks)\n"
+                      << readFile(logPath_).substr(0, 20000);
 }
 
 void OperatorHarness::startOperator() {
@@ -210,6 +274,11 @@ void OperatorHarness::startOperator() {
       },
       30s);
   ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(logPath_);
+  // Self-managed: ready once it serves the Secret's pair; the API server trusts it once the
+  // leader (this operator, or with leader election the one holding the Lease) set caBundle.
+  if (selfManagedCertificate()) {
+    ASSERT_NO_FATAL_FAILURE(waitForCaBundle());
+  }
 }
 
 std::string OperatorHarness::fullname() const {
@@ -233,8 +302,12 @@ void OperatorHarness::setUpChart(const std::string& configPrefix) {
   std::vector<std::string> values = {
       "--namespace",  chart_->namespace_,
       "--set-string", "webhook.url=" + fmt::format("https://127.0.0.1:{}", webhookPort_),
-      "--set-string", "webhook.caBundle=" + base64File(dir_ + "/certs/ca.crt"),
       "--set-string", "webhook.configurationName=" + webhookConfig_};
+  if (!selfManagedCertificate()) {
+    // helm mode: the test's serving certificate (--webhook-cert-dir) and its CA.
+    values.insert(values.end(),
+                  {"--set-string", "webhook.caBundle=" + base64File(dir_ + "/certs/ca.crt")});
+  }
   for (const auto& kv : chart_->set) {
     values.push_back("--set");
     values.push_back(kv);

@@ -60,10 +60,13 @@ inline constexpr const char* kOperatorIdentity = "kubegrant-operator";
 // How kubegrant is installed around the operator.
 struct ChartInstall {
   // `helm upgrade --install RELEASE charts/kubegrant -n NAMESPACE` (KUBEGRANT_HELM) with these
-  // extra --set values; the webhook configurations point at this machine (webhook.url) with
-  // the test's serving certificate. The operator then runs as the chart's ServiceAccount: no
-  // kubeconfig, a token from the TokenRequest API written with the CA and namespace into a
-  // folder laid out like /var/run/secrets/kubernetes.io/serviceaccount
+  // extra --set values; the webhook configurations point at this machine (webhook.url). The
+  // serving certificate is the chart's default, self-managed by the operator (its host list
+  // gets 127.0.0.1 from webhook.url), unless `set` picks webhook.certificate.mode=helm: then
+  // the test's certificate (--webhook-cert-dir) and its CA (webhook.caBundle). The operator then
+  // runs as the chart's ServiceAccount: no kubeconfig, a token from the TokenRequest API written
+  // with the CA and namespace into a folder laid out like
+  // /var/run/secrets/kubernetes.io/serviceaccount
   // (--service-account-dir), KUBERNETES_SERVICE_HOST/PORT set, and the chart's own
   // configuration file (--config, from its ConfigMap) with local addresses on top.
   std::string release = "kgchart";
@@ -94,10 +97,24 @@ class OperatorHarness {
   void startOperator();
   // Stops it; returns its exit status (or -signal).
   int stopOperator(int sig = SIGTERM) { return operator_.stop(sig); }
-  // Removes this harness's webhook registrations; registerWebhooks() puts them back.
+  // Removes this harness's webhook registrations; registerWebhooks() puts them back (with
+  // the self-managed certificate, with the CA the operator wrote into its Secret).
   void unregisterWebhooks();
   void registerWebhooks();
   const std::string& webhookConfigName() const { return webhookConfig_; }
+  int webhookPort() const { return webhookPort_; }
+
+  // Chart mode with webhook.certificate.mode self-managed (the chart's default): the operator
+  // keeps its serving certificate in this Secret and caBundle equal to its ca.crt.
+  bool selfManagedCertificate() const;
+  std::string certificateSecretNamespace() const { return chart_ ? chart_->namespace_ : ""; }
+  std::string certificateSecretName() const { return fullname() + "-webhook-tls"; }
+  // The Secret's data["ca.crt"] (base64, i.e. what caBundle must be); "" when there is none.
+  std::string certificateSecretCaBundle() const;
+  // caBundle of every webhook of both configurations ("" when unset).
+  std::vector<std::string> caBundles() const;
+  // Waits until every webhook's caBundle is the Secret's ca.crt. Records failures.
+  void waitForCaBundle(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
   const std::string& dir() const { return dir_; }          // temp folder of this run
   const std::string& logPath() const { return logPath_; }  // operator stdout (audit) + stderr
