@@ -233,10 +233,27 @@ void OperatorHarness::waitForCaBundle(std::chrono::milliseconds timeout) const {
 }
 
 void OperatorHarness::startOperator() {
+  ASSERT_NO_FATAL_FAILURE(launch(operator_, webhookPort_, healthPort_, logPath_));
+  // Self-managed: ready once it serves the Secret's pair; the API server trusts it once the
+  // leader (this operator, or with leader election the one holding the Lease) set caBundle.
+  if (selfManagedCertificate()) {
+    ASSERT_NO_FATAL_FAILURE(waitForCaBundle());
+  }
+}
+
+void OperatorHarness::startSecondReplica() {
+  secondWebhookPort_ = freeLoopbackPort();
+  secondHealthPort_ = freeLoopbackPort();
+  ASSERT_NO_FATAL_FAILURE(
+      launch(second_, secondWebhookPort_, secondHealthPort_, dir_ + "/operator-2.log"));
+}
+
+void OperatorHarness::launch(ChildProcess& process, int webhookPort, int healthPort,
+                             const std::string& logPath) {
   const std::vector<std::string> local = {
-      "--webhook-port",     std::to_string(webhookPort_),
+      "--webhook-port",     std::to_string(webhookPort),
       "--webhook-cert-dir", dir_ + "/certs",
-      "--health-addr",      fmt::format("127.0.0.1:{}", healthPort_),
+      "--health-addr",      fmt::format("127.0.0.1:{}", healthPort),
       "--metrics-addr",     "0",
       "--sweep-interval",   "2s",
       "--log-level",        "info"};
@@ -255,30 +272,25 @@ void OperatorHarness::startOperator() {
     args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
     const auto hostPort = env_.apiServer.substr(env_.apiServer.find("://") + 3);
     const auto colon = hostPort.rfind(':');
-    operator_.start(bins_.operatorBin, args, logPath_,
-                    {"KUBECONFIG",  // no '=': removed from the child's environment
-                     "KUBERNETES_SERVICE_HOST=" + hostPort.substr(0, colon),
-                     "KUBERNETES_SERVICE_PORT=" + hostPort.substr(colon + 1)});
+    process.start(bins_.operatorBin, args, logPath,
+                  {"KUBECONFIG",  // no '=': removed from the child's environment
+                   "KUBERNETES_SERVICE_HOST=" + hostPort.substr(0, colon),
+                   "KUBERNETES_SERVICE_PORT=" + hostPort.substr(colon + 1)});
   } else {
     std::vector<std::string> args = {"--kubeconfig", env_.kubeconfig("operator"),
                                      "--operator-identity", kOperatorIdentity};
     args.insert(args.end(), local.begin(), local.end());
     args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
-    operator_.start(bins_.operatorBin, args, logPath_);
+    process.start(bins_.operatorBin, args, logPath);
   }
   bool ready = waitFor(
       [&] {
         auto r = runCommand({"curl", "-fsS", "--max-time", "1",
-                             fmt::format("http://127.0.0.1:{}/readyz", healthPort_)});
+                             fmt::format("http://127.0.0.1:{}/readyz", healthPort)});
         return r.exitCode == 0;
       },
       30s);
-  ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(logPath_);
-  // Self-managed: ready once it serves the Secret's pair; the API server trusts it once the
-  // leader (this operator, or with leader election the one holding the Lease) set caBundle.
-  if (selfManagedCertificate()) {
-    ASSERT_NO_FATAL_FAILURE(waitForCaBundle());
-  }
+  ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(logPath);
 }
 
 std::string OperatorHarness::fullname() const {

@@ -97,6 +97,12 @@ class OperatorHarness {
   void startOperator();
   // Stops it; returns its exit status (or -signal).
   int stopOperator(int sig = SIGTERM) { return operator_.stop(sig); }
+  // A second replica (the same configuration; its own webhook and health ports and log
+  // operator-2.log), e.g. for leader election. Waits until it is ready. Records failures.
+  void startSecondReplica();
+  int stopSecondReplica(int sig = SIGTERM) { return second_.stop(sig); }
+  pid_t secondReplicaPid() const { return second_.pid(); }
+  int secondWebhookPort() const { return secondWebhookPort_; }
   // Removes this harness's webhook registrations; registerWebhooks() puts them back (with
   // the self-managed certificate, with the CA the operator wrote into its Secret).
   void unregisterWebhooks();
@@ -133,6 +139,7 @@ class OperatorHarness {
   std::string fullname() const;
   void setUpChart(const std::string& configPrefix);
   void writeServiceAccountDir();
+  void launch(ChildProcess& process, int webhookPort, int healthPort, const std::string& logPath);
   void removeStaleWebhooks(const std::string& configPrefix);
   static std::string base64File(const std::string& path);
   // kubectl ARGS as the chart's ServiceAccount (its token, the API server, the CA).
@@ -144,7 +151,9 @@ class OperatorHarness {
   std::string dir_, logPath_, webhookConfig_, webhookYaml_;
   std::vector<std::string> extraArgs_;
   int webhookPort_ = 0, healthPort_ = 0;
+  int secondWebhookPort_ = 0, secondHealthPort_ = 0;
   ChildProcess operator_;
+  ChildProcess second_;
 };
 
 }  // namespace kubegrant::testing
