@@ -207,12 +207,14 @@ spec:
       10s))
       << "served " << served << ", Secret " << want;
 
-  // Every rotation is an Event on the Secret and a log line.
-  auto events =
-      kubectl(env_, "admin",
-              {"get", "events", "-n", kNamespace, "--field-selector",
-               "reason=CertificateRotated,involvedObject.name=" + harness_.certificateSecretName(),
-               "-o", "json"});
+  // Every rotation is an Event on this Secret (by uid: not an earlier run's) and a log line.
+  auto uid = kubectl(env_, "admin",
+                     {"get", "secret", harness_.certificateSecretName(), "-n", kNamespace, "-o",
+                      "jsonpath={.metadata.uid}"});
+  ASSERT_EQ(uid.exitCode, 0) << uid.err;
+  auto events = kubectl(env_, "admin",
+                        {"get", "events", "-n", kNamespace, "--field-selector",
+                         "reason=CertificateRotated,involvedObject.uid=" + uid.out, "-o", "json"});
   ASSERT_EQ(events.exitCode, 0) << events.err;
   int count = 0;
   const json list = json::parse(events.out);
