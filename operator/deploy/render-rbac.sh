@@ -19,8 +19,10 @@ rc=0
 kg_operator_identity "$@" || rc=$?
 if [ "$rc" = 2 ]; then echo "$usage" >&2; exit 2; fi
 if [ "$rc" != 0 ]; then echo "$0: see the message above" >&2; exit 1; fi
+# An operator outside the cluster serves the certificate in --webhook-cert-dir (mode helm's
+# permissions): it needs none of the self-managed certificate's Secret and caBundle rules.
 rendered=$(kg_render_chart rbac-operator.yaml rbac-users.yaml -- \
-  --set-string "operator.identity=$operator_username")
+  --set-string "operator.identity=$operator_username" --set webhook.certificate.mode=helm)
 cat <<YAML
 apiVersion: v1
 kind: Namespace

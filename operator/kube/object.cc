@@ -157,6 +157,14 @@ namespace resources {
 ResourceRef namespaces() { return make("", "v1", "namespaces", "Namespace", false); }
 ResourceRef configMaps() { return make("", "v1", "configmaps", "ConfigMap", true); }
 ResourceRef secrets() { return make("", "v1", "secrets", "Secret", true); }
+ResourceRef mutatingWebhookConfigurations() {
+  return make("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations",
+              "MutatingWebhookConfiguration", false);
+}
+ResourceRef validatingWebhookConfigurations() {
+  return make("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations",
+              "ValidatingWebhookConfiguration", false);
+}
 ResourceRef pods() { return make("", "v1", "pods", "Pod", true); }
 ResourceRef serviceAccounts() { return make("", "v1", "serviceaccounts", "ServiceAccount", true); }
 ResourceRef events() { return make("", "v1", "events", "Event", true); }

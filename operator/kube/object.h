@@ -66,9 +66,12 @@ ResourceRef roleBindings();
 ResourceRef clusterRoles();
 ResourceRef clusterRoleBindings();
 ResourceRef customResourceDefinitions();  // apiextensions.k8s.io/v1
-ResourceRef selfSubjectReviews();         // authentication.k8s.io/v1 (create only)
-ResourceRef subjectAccessReviews();       // authorization.k8s.io/v1 (create only)
-ResourceRef selfSubjectAccessReviews();   // authorization.k8s.io/v1 (create only)
+// admissionregistration.k8s.io/v1 (cluster-scoped)
+ResourceRef mutatingWebhookConfigurations();
+ResourceRef validatingWebhookConfigurations();
+ResourceRef selfSubjectReviews();        // authentication.k8s.io/v1 (create only)
+ResourceRef subjectAccessReviews();      // authorization.k8s.io/v1 (create only)
+ResourceRef selfSubjectAccessReviews();  // authorization.k8s.io/v1 (create only)
 // kubegrant.io/v1alpha1
 ResourceRef accessRequests();
 ResourceRef accessPolicies();

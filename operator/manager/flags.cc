@@ -16,23 +16,6 @@
 namespace kubegrant::manager {
 namespace {
 
-// A repeatable, comma-separated list flag: each non-empty item is appended to `out`.
-Result<void> appendList(std::vector<std::string>& out, std::string_view flag, std::string_view what,
-                        const std::string& v) {
-  std::size_t start = 0;
-  while (start <= v.size()) {
-    auto comma = v.find(',', start);
-    std::string item = v.substr(start, comma == std::string::npos ? comma : comma - start);
-    if (item.empty()) {
-      return fail(ErrorCode::Invalid, fmt::format("{}: empty {} in \"{}\"", flag, what, v));
-    }
-    out.push_back(std::move(item));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return ok();
-}
-
 Result<bool> parseBool(const std::string& name, const std::string& v) {
   if (v == "true" || v == "1" || v.empty()) return true;
   if (v == "false" || v == "0") return false;
@@ -49,6 +32,44 @@ Result<int> parseInt(const std::string& name, const std::string& v, int lo, int 
                 fmt::format("--{}: {} is out of range [{}, {}]", name, n, lo, hi));
   }
   return n;
+}
+
+// "a,b,c" appended to `out`; an empty element is Invalid.
+Result<void> appendList(const std::string& name, const std::string& what, const std::string& v,
+                        std::vector<std::string>& out) {
+  std::size_t start = 0;
+  while (start <= v.size()) {
+    auto comma = v.find(',', start);
+    std::string item = v.substr(start, comma == std::string::npos ? comma : comma - start);
+    if (item.empty()) {
+      return fail(ErrorCode::Invalid, fmt::format("--{}: empty {} in \"{}\"", name, what, v));
+    }
+    out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return ok();
+}
+
+Result<void> checkNamespacedName(const std::string& name, const std::string& v) {
+  auto slash = v.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == v.size() ||
+      v.find('/', slash + 1) != std::string::npos) {
+    return fail(ErrorCode::Invalid, fmt::format("--{}: want NAMESPACE/NAME, got \"{}\"", name, v));
+  }
+  return ok();
+}
+
+Result<Duration> parsePositiveDuration(const std::string& name, const std::string& v,
+                                       Duration min) {
+  auto d = v1alpha1::parseDuration(v);
+  if (!d) return fail(ErrorCode::Invalid, "--" + name + ": " + d.error().message);
+  if (*d < min) {
+    return fail(ErrorCode::Invalid,
+                fmt::format("--{}: must be at least {}s", name,
+                            std::chrono::duration_cast<std::chrono::seconds>(min).count()));
+  }
+  return *d;
 }
 
 using Setter = std::function<Result<void>(Flags&, const std::string&)>;
@@ -113,6 +134,42 @@ const std::map<std::string, Spec>& specs() {
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
           f.webhookCertDir = v;
+          return ok();
+        }}},
+      {"webhook-cert-secret",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          if (!v.empty()) {
+            if (auto r = checkNamespacedName("webhook-cert-secret", v); !r) return r;
+          }
+          f.webhookCertSecret = v;
+          return ok();
+        }}},
+      {"webhook-cert-hosts",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          return appendList("webhook-cert-hosts", "host", v, f.webhookCertHosts);
+        }}},
+      {"webhook-cert-lifetime",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto d = parsePositiveDuration("webhook-cert-lifetime", v, std::chrono::seconds(3));
+          if (!d) return std::unexpected(d.error());
+          f.webhookCertLifetime = *d;
+          return ok();
+        }}},
+      {"webhook-ca-lifetime",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          auto d = parsePositiveDuration("webhook-ca-lifetime", v, std::chrono::seconds(9));
+          if (!d) return std::unexpected(d.error());
+          f.webhookCaLifetime = *d;
+          return ok();
+        }}},
+      {"webhook-configuration-name",
+       {false,
+        [](Flags& f, const std::string& v) -> Result<void> {
+          f.webhookConfigurationName = v;
           return ok();
         }}},
       {"metrics-addr",
@@ -240,22 +297,17 @@ const std::map<std::string, Spec>& specs() {
       {"admin-group",
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
-          return appendList(f.adminGroups, "--admin-group", "group name", v);
+          return appendList("admin-group", "group name", v, f.adminGroups);
         }}},
       {"secret-namespace",
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
-          return appendList(f.secretNamespaces, "--secret-namespace", "namespace", v);
+          return appendList("secret-namespace", "namespace", v, f.secretNamespaces);
         }}},
       {"seal-keys-secret",
        {false,
         [](Flags& f, const std::string& v) -> Result<void> {
-          auto slash = v.find('/');
-          if (slash == std::string::npos || slash == 0 || slash + 1 == v.size() ||
-              v.find('/', slash + 1) != std::string::npos) {
-            return fail(ErrorCode::Invalid,
-                        fmt::format("--seal-keys-secret: want NAMESPACE/NAME, got \"{}\"", v));
-          }
+          if (auto r = checkNamespacedName("seal-keys-secret", v); !r) return r;
           f.sealKeysSecret = v;
           return ok();
         }}},
@@ -391,6 +443,18 @@ Result<Flags> parseFlags(const std::vector<std::string>& args) {
     if (name == "config") continue;
     if (auto r = specs().at(name).set(flags, value); !r) return std::unexpected(r.error());
   }
+  if (!flags.webhookCertSecret.empty()) {
+    if (flags.webhookCertHosts.empty()) {
+      return fail(ErrorCode::Invalid,
+                  "--webhook-cert-secret needs --webhook-cert-hosts (the names the API server "
+                  "calls the webhook by, e.g. SERVICE.NAMESPACE.svc)");
+    }
+    if (flags.webhookCaLifetime < 3 * flags.webhookCertLifetime) {
+      return fail(ErrorCode::Invalid,
+                  "--webhook-ca-lifetime must be at least 3x --webhook-cert-lifetime (the CA "
+                  "renews at 2/3 of its lifetime and must outlive every certificate it signed)");
+    }
+  }
   return flags;
 }
 
@@ -420,7 +484,26 @@ Serving:
   --webhook-port N             HTTPS port of the admission webhook (default 9443; 0 = off).
   --webhook-address ADDR       Address the webhook binds (default 0.0.0.0).
   --webhook-cert-dir DIR       Directory with tls.crt and tls.key, reloaded when they change
-                               (default /tmp/k8s-webhook-server/serving-certs).
+                               (default /tmp/k8s-webhook-server/serving-certs). Not used
+                               with --webhook-cert-secret.
+  --webhook-cert-secret NS/NAME
+                               Self-managed serving certificate: the leader keeps a CA and a
+                               serving certificate in this Secret (creates it, renews each at
+                               2/3 of its lifetime, a new CA overlapping the old one in
+                               caBundle) and every replica serves what it holds, swapped
+                               without a restart. Default: none (--webhook-cert-dir).
+  --webhook-cert-hosts LIST    DNS names and IP addresses of the serving certificate, comma-
+                               separated (e.g. kubegrant-webhook.kubegrant-system.svc).
+                               Required with --webhook-cert-secret.
+  --webhook-cert-lifetime DUR  Lifetime of the serving certificate (Go duration, default
+                               2160h = 90 days; at least 3s).
+  --webhook-ca-lifetime DUR    Lifetime of the CA (default 87600h = 10 years; at least 3x
+                               --webhook-cert-lifetime).
+  --webhook-configuration-name NAME
+                               With --webhook-cert-secret: the Mutating- and
+                               ValidatingWebhookConfiguration (both have this name) whose
+                               caBundle the leader keeps equal to the Secret's ca.crt.
+                               Default: none (caBundle managed elsewhere).
   --metrics-addr ADDR          Prometheus /metrics on host:port or :port (default :8080;
                                0 = off).
   --health-addr ADDR           /healthz and /readyz (default :8081; 0 = off). /readyz is 200

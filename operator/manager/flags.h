@@ -29,11 +29,18 @@ struct Flags {
   int webhookPort = 9443;  // 0 = webhook disabled
   std::string webhookAddress = "0.0.0.0";
   std::string webhookCertDir = "/tmp/k8s-webhook-server/serving-certs";
-  std::string metricsAddr = ":8080";  // "0" = disabled
-  std::string healthAddr = ":8081";   // "0" = disabled
-  std::string auditLog;               // "" or "-" = stdout
-  std::string notifyUrl;              // "" = only the policies' own receivers
-  std::string notifySecretFile;       // "" = notifications unsigned
+  // Self-managed serving certificate (webhooks/server/self_managed_certificate.h): the Secret
+  // NAMESPACE/NAME; "" = certificates from webhookCertDir.
+  std::string webhookCertSecret;
+  std::vector<std::string> webhookCertHosts;  // DNS names and IPs of the serving certificate
+  Duration webhookCertLifetime = std::chrono::hours(24 * 90);
+  Duration webhookCaLifetime = std::chrono::hours(24 * 3650);
+  std::string webhookConfigurationName;  // whose caBundle the leader keeps; "" = none
+  std::string metricsAddr = ":8080";     // "0" = disabled
+  std::string healthAddr = ":8081";      // "0" = disabled
+  std::string auditLog;                  // "" or "-" = stdout
+  std::string notifyUrl;                 // "" = only the policies' own receivers
+  std::string notifySecretFile;          // "" = notifications unsigned
   Duration notifyExpiringLead = std::chrono::minutes(10);
   std::string config;
   Duration sweepInterval = std::chrono::seconds(60);

@@ -23,6 +23,7 @@
 #include "operator/seal/secret_keyring.h"
 #include "webhooks/server/informer_lookup.h"
 #include "webhooks/server/informer_request_lookup.h"
+#include "webhooks/server/self_managed_certificate.h"
 #include "webhooks/server/webhook_server.h"
 
 namespace kubegrant::manager {
@@ -109,6 +110,34 @@ Result<std::string> readSecretKey(kube::Client& client, const v1::SecretNamespac
 template <typename T>
 typename runtime::TypedStore<T>::Decode decoder() {
   return [](const kube::Object& obj) { return v1::fromJson<T>(obj.body); };
+}
+
+// --webhook-cert-secret: every replica serves the pair in the Secret; the leader keeps it and
+// both webhook configurations' caBundle current (webhooks/server/self_managed_certificate.h).
+void addSelfManagedCertificate(runtime::Manager& mgr, Clock& clock, const Flags& flags,
+                               std::shared_ptr<webhooks::TlsMaterial> tls) {
+  const auto slash = flags.webhookCertSecret.find('/');
+  webhooks::CertificateSecretRef ref{flags.webhookCertSecret.substr(0, slash),
+                                     flags.webhookCertSecret.substr(slash + 1)};
+  auto& secret =
+      mgr.informer(kube::resources::secrets(), webhooks::certificateSecretInformerOptions(ref));
+  auto source = std::make_shared<webhooks::SecretCertificateSource>(secret, std::move(tls), ref,
+                                                                    &mgr.metrics());
+  mgr.addReadyzCheck("webhook-certificate", [source] { return source->ready(); });
+  webhooks::CertificateRotatorOptions o;
+  o.secret = ref;
+  webhooks::splitHosts(flags.webhookCertHosts, o.settings);
+  o.settings.lifetime = std::chrono::duration_cast<std::chrono::seconds>(flags.webhookCertLifetime);
+  o.settings.caLifetime = std::chrono::duration_cast<std::chrono::seconds>(flags.webhookCaLifetime);
+  o.webhookConfigurationName = flags.webhookConfigurationName;
+  // A tenth of the lifetime (between 0.5 and 5 s) for the API server to see a new caBundle.
+  o.caPropagation = std::clamp<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(flags.webhookCertLifetime / 10),
+      std::chrono::milliseconds(500), std::chrono::seconds(5));
+  o.metrics = &mgr.metrics();
+  o.events = &mgr.eventRecorder();
+  mgr.add(std::make_unique<webhooks::CertificateRotator>(mgr.client(), clock, secret, std::move(o)),
+          runtime::RunOn::Leader);
 }
 
 }  // namespace
@@ -319,7 +348,12 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     webhooks::WebhookServerConfig wc;
     wc.address = flags.webhookAddress;
     wc.port = flags.webhookPort;
-    wc.certDir = flags.webhookCertDir;
+    if (flags.webhookCertSecret.empty()) {
+      wc.certDir = flags.webhookCertDir;
+    } else {
+      wc.tls = std::make_shared<webhooks::TlsMaterial>("");
+      addSelfManagedCertificate(mgr, clock, flags, wc.tls);
+    }
     wc.policies = std::make_shared<webhooks::InformerPolicyLookup>(policies);
     wc.requests = std::make_shared<webhooks::InformerRequestLookup>(requestInformer);
     wc.targets = std::make_shared<webhooks::InformerTargetLookup>(targets);

@@ -77,6 +77,14 @@ YAML::Node named(const std::vector<YAML::Node>& docs, const std::string& kind,
   return YAML::Node();
 }
 
+bool rendered(const std::vector<YAML::Node>& docs, const std::string& kind,
+              const std::string& name) {
+  for (const auto& d : ofKind(docs, kind)) {
+    if (d["metadata"]["name"].as<std::string>() == name) return true;
+  }
+  return false;
+}
+
 // The operator's --config file, from the rendered ConfigMap.
 YAML::Node operatorConfig(const std::vector<YAML::Node>& docs) {
   auto cm = named(docs, "ConfigMap", "kubegrant-config");
@@ -87,7 +95,8 @@ YAML::Node operatorConfig(const std::vector<YAML::Node>& docs) {
 TEST(Chart, LintPassesWithTheDefaultValuesCertManagerAndHaOff) {
   for (std::vector<std::string> set : std::vector<std::vector<std::string>>{
            {},
-           {"--set", "certManager.enabled=true"},
+           {"--set", "webhook.certificate.mode=cert-manager"},
+           {"--set", "webhook.certificate.mode=helm"},
            {"--set", "replicaCount=1,leaderElection.enabled=false"},
            {"--set",
             "metrics.serviceMonitor.enabled=true,metrics.prometheusRule.enabled=true,"
@@ -99,6 +108,8 @@ TEST(Chart, LintPassesWithTheDefaultValuesCertManagerAndHaOff) {
     EXPECT_NE(r.out.find("1 chart(s) linted, 0 chart(s) failed"), std::string::npos) << r.out;
   }
 }
+
+void expectWebhookConfigurations(const std::vector<YAML::Node>& docs, const std::string& ca);
 
 TEST(Chart, DefaultValuesRenderAHardenedTwoReplicaOperatorWithLeaderElection) {
   auto r = render();
@@ -147,11 +158,23 @@ TEST(Chart, DefaultValuesRenderAHardenedTwoReplicaOperatorWithLeaderElection) {
   EXPECT_TRUE(ofKind(docs, "PrometheusRule").empty());
   EXPECT_TRUE(ofKind(docs, "Certificate").empty());
 
-  // Both webhook configurations: the Service, failurePolicy Fail, a timeout, the operator's
-  // identity excluded, and the CA of the certificate Helm generated into the TLS Secret.
-  auto tls = named(docs, "Secret", "kubegrant-webhook-tls");
-  ASSERT_TRUE(tls);
-  const std::string ca = tls["data"]["ca.crt"].as<std::string>();
+  // The self-managed certificate (the default): the operator writes the Secret and caBundle,
+  // for the Service's names; nothing of it is rendered or mounted.
+  EXPECT_FALSE(rendered(docs, "Secret", "kubegrant-webhook-tls"));
+  EXPECT_EQ(config["webhook-cert-secret"].as<std::string>(), "kg-system/kubegrant-webhook-tls");
+  EXPECT_EQ(config["webhook-cert-hosts"].as<std::string>(),
+            "kubegrant-webhook,kubegrant-webhook.kg-system,kubegrant-webhook.kg-system.svc,"
+            "kubegrant-webhook.kg-system.svc.cluster.local");
+  EXPECT_EQ(config["webhook-cert-lifetime"].as<std::string>(), "2160h");
+  EXPECT_EQ(config["webhook-configuration-name"].as<std::string>(), "kubegrant");
+  EXPECT_FALSE(config["webhook-cert-dir"]);
+  for (const auto& v : pod["volumes"]) EXPECT_NE(v["name"].as<std::string>(), "webhook-certs");
+  expectWebhookConfigurations(docs, "");
+}
+
+// Both webhook configurations: the Service, failurePolicy Fail, a timeout, the operator's
+// identity excluded, and `ca` as caBundle ("" = none rendered).
+void expectWebhookConfigurations(const std::vector<YAML::Node>& docs, const std::string& ca) {
   int webhooks = 0, excluded = 0;
   for (const char* kind : {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}) {
     auto cfg = named(docs, kind, "kubegrant");
@@ -163,7 +186,11 @@ TEST(Chart, DefaultValuesRenderAHardenedTwoReplicaOperatorWithLeaderElection) {
       EXPECT_EQ(w["sideEffects"].as<std::string>(), "None");
       EXPECT_EQ(w["clientConfig"]["service"]["name"].as<std::string>(), "kubegrant-webhook");
       EXPECT_EQ(w["clientConfig"]["service"]["namespace"].as<std::string>(), "kg-system");
-      EXPECT_EQ(w["clientConfig"]["caBundle"].as<std::string>(), ca);
+      if (ca.empty()) {
+        EXPECT_FALSE(w["clientConfig"]["caBundle"]);
+      } else {
+        EXPECT_EQ(w["clientConfig"]["caBundle"].as<std::string>(), ca);
+      }
       if (w["matchConditions"]) {
         ++excluded;
         EXPECT_EQ(w["matchConditions"][0]["expression"].as<std::string>(),
@@ -176,8 +203,29 @@ TEST(Chart, DefaultValuesRenderAHardenedTwoReplicaOperatorWithLeaderElection) {
   EXPECT_EQ(excluded, 2) << "the AccessRequest webhooks exclude the operator's status writes";
 }
 
+TEST(Chart, HelmModeGeneratesTheServingCertificateIntoAMountedSecret) {
+  auto r = render({"--set", "webhook.certificate.mode=helm"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto docs = documents(r.out);
+  auto tls = named(docs, "Secret", "kubegrant-webhook-tls");
+  ASSERT_TRUE(tls);
+  EXPECT_EQ(operatorConfig(docs)["webhook-cert-dir"].as<std::string>(),
+            "/etc/kubegrant/webhook-certs");
+  EXPECT_FALSE(operatorConfig(docs)["webhook-cert-secret"]);
+  EXPECT_FALSE(rendered(docs, "Role", "kubegrant-operator-webhook-certificate"));
+  expectWebhookConfigurations(docs, tls["data"]["ca.crt"].as<std::string>());
+}
+
+TEST(Chart, SelfManagedCertificateAlsoNamesTheHostOfAnOutsideUrl) {
+  auto r = render({"--set", "webhook.url=https://10.0.0.1:9443,webhook.certificate.lifetime=8s"});
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  auto config = operatorConfig(documents(r.out));
+  EXPECT_TRUE(config["webhook-cert-hosts"].as<std::string>().ends_with(",10.0.0.1"));
+  EXPECT_EQ(config["webhook-cert-lifetime"].as<std::string>(), "8s");
+}
+
 TEST(Chart, CertManagerIssuesTheServingCertificateAndInjectsTheCa) {
-  auto r = render({"--set", "certManager.enabled=true"});
+  auto r = render({"--set", "webhook.certificate.mode=cert-manager"});
   ASSERT_EQ(r.exitCode, 0) << r.err;
   auto docs = documents(r.out);
   auto cert = named(docs, "Certificate", "kubegrant-webhook");
@@ -305,13 +353,18 @@ TEST(Chart, SchemaRefusesBadValues) {
       {"no replica", {"--set", "replicaCount=0"}},
       {"an unknown key", {"--set", "replicas=3"}},
       {"a webhook URL that is not https", {"--set", "webhook.url=http://10.0.0.1:9443"}},
-      {"a webhook URL without its CA", {"--set", "webhook.url=https://10.0.0.1:9443"}},
+      {"a webhook URL without its CA",
+       {"--set", "webhook.certificate.mode=helm,webhook.url=https://10.0.0.1:9443"}},
+      {"a certificate mode that does not exist", {"--set", "webhook.certificate.mode=vault"}},
+      {"an own Secret the operator would overwrite",
+       {"--set", "webhook.existingSecret=s,webhook.caBundle=Q0E="}},
       {"an identity that breaks out of the CEL string",
        {"--set-string", "operator.identity=x' || true || '"}},
       {"a log level that does not exist", {"--set", "operator.logLevel=loud"}},
       {"a webhook timeout over 30s", {"--set", "webhook.timeoutSeconds=31"}},
       {"cert-manager and an own Secret",
-       {"--set", "certManager.enabled=true,webhook.existingSecret=s,webhook.caBundle=Q0E="}},
+       {"--set",
+        "webhook.certificate.mode=cert-manager,webhook.existingSecret=s,webhook.caBundle=Q0E="}},
       {"a config key the operator does not have", {"--set", "operator.extraConfig.foo=1"}},
       {"a Go duration that is not one", {"--set", "operator.sweepInterval=soon"}},
   };
@@ -344,6 +397,8 @@ kube::ResourceRef resourceNamed(const std::string& fn) {
       {"clusterRoles", kube::resources::clusterRoles},
       {"clusterRoleBindings", kube::resources::clusterRoleBindings},
       {"customResourceDefinitions", kube::resources::customResourceDefinitions},
+      {"mutatingWebhookConfigurations", kube::resources::mutatingWebhookConfigurations},
+      {"validatingWebhookConfigurations", kube::resources::validatingWebhookConfigurations},
       {"selfSubjectReviews", kube::resources::selfSubjectReviews},
       {"subjectAccessReviews", kube::resources::subjectAccessReviews},
       {"selfSubjectAccessReviews", kube::resources::selfSubjectAccessReviews},
@@ -502,6 +557,8 @@ TEST(Chart, OperatorRbacIsExactlyTheApiCallsItsCodeMakes) {
   collect(named(docs, "ClusterRole", "kubegrant-operator"), true);
   collect(named(docs, "Role", "kubegrant-operator-leader-election"), false);
   collect(named(docs, "Role", "kubegrant-operator-seal-keys"), false);
+  // The self-managed webhook certificate (the default mode): its Secret by name.
+  collect(named(docs, "Role", "kubegrant-operator-webhook-certificate"), false);
 
   const Permissions code = permissionsTheCodeUses();
   for (const auto& p : code)
@@ -514,6 +571,17 @@ TEST(Chart, OperatorRbacIsExactlyTheApiCallsItsCodeMakes) {
   EXPECT_FALSE(clusterWide.count("/secrets:list")) << "every Secret in the cluster";
   auto seal = named(docs, "Role", "kubegrant-operator-seal-keys");
   EXPECT_EQ(seal["rules"][0]["resourceNames"][0].as<std::string>(), "kubegrant-seal-keys");
+  EXPECT_FALSE(clusterWide.count("/secrets:update")) << "only the webhook certificate's Secret";
+  auto cert = named(docs, "Role", "kubegrant-operator-webhook-certificate");
+  for (const auto& rule : cert["rules"]) {
+    EXPECT_EQ(rule["resourceNames"][0].as<std::string>(), "kubegrant-webhook-tls");
+  }
+  // caBundle of kubegrant's two webhook configurations, by name, and nothing else of them.
+  for (const auto& rule : named(docs, "ClusterRole", "kubegrant-operator")["rules"]) {
+    if (rule["apiGroups"][0].as<std::string>() != "admissionregistration.k8s.io") continue;
+    ASSERT_EQ(rule["resourceNames"].size(), 1u);
+    EXPECT_EQ(rule["resourceNames"][0].as<std::string>(), "kubegrant");
+  }
   EXPECT_EQ(bindable, (std::set<std::string>{"clusterroles/view", "clusterroles/node-viewer",
                                              "roles/pod-debugger"}));
   // Bound to the one identity, never a group.

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -166,13 +167,93 @@ std::string OperatorHarness::base64File(const std::string& path) {
 void OperatorHarness::registerWebhooks() {
   auto reg = kubectl(env_, "admin", {"apply", "-f", "-"}, webhookYaml_);
   ASSERT_EQ(reg.exitCode, 0) << reg.err;
+  if (!selfManagedCertificate()) return;
+  // As `helm upgrade` renders them (the Secret's ca.crt), not blank until the operator's
+  // next resync.
+  const std::string ca = certificateSecretCaBundle();
+  if (ca.empty()) return;
+  for (const char* kind : {"mutatingwebhookconfiguration", "validatingwebhookconfiguration"}) {
+    auto n = kubectl(env_, "admin",
+                     {"get", kind, webhookConfig_, "-o", "jsonpath={range .webhooks[*]}x{end}"});
+    ASSERT_EQ(n.exitCode, 0) << n.err;
+    nlohmann::json ops = nlohmann::json::array();
+    for (std::size_t i = 0; i < n.out.size(); ++i) {
+      ops.push_back({{"op", "add"},
+                     {"path", fmt::format("/webhooks/{}/clientConfig/caBundle", i)},
+                     {"value", ca}});
+    }
+    auto patched =
+        kubectl(env_, "admin", {"patch", kind, webhookConfig_, "--type=json", "-p", ops.dump()});
+    ASSERT_EQ(patched.exitCode, 0) << patched.err;
+  }
+}
+
+bool OperatorHarness::selfManagedCertificate() const {
+  if (!chart_) return false;
+  for (const auto& kv : chart_->set) {
+    if (kv.starts_with("webhook.certificate.mode=")) {
+      return kv == "webhook.certificate.mode=self-managed";
+    }
+  }
+  return true;  // the chart's default
+}
+
+std::string OperatorHarness::certificateSecretCaBundle() const {
+  auto r = kubectl(env_, "admin",
+                   {"get", "secret", certificateSecretName(), "-n", certificateSecretNamespace(),
+                    "-o", "jsonpath={.data.ca\\.crt}"});
+  return r.exitCode == 0 ? r.out : std::string();
+}
+
+std::vector<std::string> OperatorHarness::caBundles() const {
+  std::vector<std::string> out;
+  for (const char* kind : {"mutatingwebhookconfiguration", "validatingwebhookconfiguration"}) {
+    auto r = kubectl(env_, "admin", {"get", kind, webhookConfig_, "-o", "json"});
+    if (r.exitCode != 0) continue;
+    for (const auto& w : nlohmann::json::parse(r.out).value("webhooks", nlohmann::json::array()))
+      out.push_back(w["clientConfig"].value("caBundle", ""));
+  }
+  return out;
+}
+
+void OperatorHarness::waitForCaBundle(std::chrono::milliseconds timeout) const {
+  std::string want;
+  std::vector<std::string> have;
+  bool synced = waitFor(
+      [&] {
+        want = certificateSecretCaBundle();
+        have = caBundles();
+        return !want.empty() && have.size() == 4 &&
+               std::all_of(have.begin(), have.end(), [&](const auto& b) { return b == want; });
+      },
+      timeout, 200ms);
+  EXPECT_TRUE(synced) << "caBundle of " << webhookConfig_ << " never became the Secret's ca.crt ("
+                      << have.size() << " webhooks)\n"
+                      << readFile(logPath_).substr(0, 20000);
 }
 
 void OperatorHarness::startOperator() {
+  ASSERT_NO_FATAL_FAILURE(launch(operator_, webhookPort_, healthPort_, logPath_));
+  // Self-managed: ready once it serves the Secret's pair; the API server trusts it once the
+  // leader (this operator, or with leader election the one holding the Lease) set caBundle.
+  if (selfManagedCertificate()) {
+    ASSERT_NO_FATAL_FAILURE(waitForCaBundle());
+  }
+}
+
+void OperatorHarness::startSecondReplica() {
+  secondWebhookPort_ = freeLoopbackPort();
+  secondHealthPort_ = freeLoopbackPort();
+  ASSERT_NO_FATAL_FAILURE(
+      launch(second_, secondWebhookPort_, secondHealthPort_, dir_ + "/operator-2.log"));
+}
+
+void OperatorHarness::launch(ChildProcess& process, int webhookPort, int healthPort,
+                             const std::string& logPath) {
   const std::vector<std::string> local = {
-      "--webhook-port",     std::to_string(webhookPort_),
+      "--webhook-port",     std::to_string(webhookPort),
       "--webhook-cert-dir", dir_ + "/certs",
-      "--health-addr",      fmt::format("127.0.0.1:{}", healthPort_),
+      "--health-addr",      fmt::format("127.0.0.1:{}", healthPort),
       "--metrics-addr",     "0",
       "--sweep-interval",   "2s",
       "--log-level",        "info"};
@@ -191,25 +272,25 @@ void OperatorHarness::startOperator() {
     args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
     const auto hostPort = env_.apiServer.substr(env_.apiServer.find("://") + 3);
     const auto colon = hostPort.rfind(':');
-    operator_.start(bins_.operatorBin, args, logPath_,
-                    {"KUBECONFIG",  // no '=': removed from the child's environment
-                     "KUBERNETES_SERVICE_HOST=" + hostPort.substr(0, colon),
-                     "KUBERNETES_SERVICE_PORT=" + hostPort.substr(colon + 1)});
+    process.start(bins_.operatorBin, args, logPath,
+                  {"KUBECONFIG",  // no '=': removed from the child's environment
+                   "KUBERNETES_SERVICE_HOST=" + hostPort.substr(0, colon),
+                   "KUBERNETES_SERVICE_PORT=" + hostPort.substr(colon + 1)});
   } else {
     std::vector<std::string> args = {"--kubeconfig", env_.kubeconfig("operator"),
                                      "--operator-identity", kOperatorIdentity};
     args.insert(args.end(), local.begin(), local.end());
     args.insert(args.end(), extraArgs_.begin(), extraArgs_.end());
-    operator_.start(bins_.operatorBin, args, logPath_);
+    process.start(bins_.operatorBin, args, logPath);
   }
   bool ready = waitFor(
       [&] {
         auto r = runCommand({"curl", "-fsS", "--max-time", "1",
-                             fmt::format("http://127.0.0.1:{}/readyz", healthPort_)});
+                             fmt::format("http://127.0.0.1:{}/readyz", healthPort)});
         return r.exitCode == 0;
       },
       30s);
-  ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(logPath_);
+  ASSERT_TRUE(ready) << "operator never became ready:\n" << readFile(logPath);
 }
 
 std::string OperatorHarness::fullname() const {
@@ -233,8 +314,12 @@ void OperatorHarness::setUpChart(const std::string& configPrefix) {
   std::vector<std::string> values = {
       "--namespace",  chart_->namespace_,
       "--set-string", "webhook.url=" + fmt::format("https://127.0.0.1:{}", webhookPort_),
-      "--set-string", "webhook.caBundle=" + base64File(dir_ + "/certs/ca.crt"),
       "--set-string", "webhook.configurationName=" + webhookConfig_};
+  if (!selfManagedCertificate()) {
+    // helm mode: the test's serving certificate (--webhook-cert-dir) and its CA.
+    values.insert(values.end(),
+                  {"--set-string", "webhook.caBundle=" + base64File(dir_ + "/certs/ca.crt")});
+  }
   for (const auto& kv : chart_->set) {
     values.push_back("--set");
     values.push_back(kv);

@@ -60,10 +60,13 @@ inline constexpr const char* kOperatorIdentity = "kubegrant-operator";
 // How kubegrant is installed around the operator.
 struct ChartInstall {
   // `helm upgrade --install RELEASE charts/kubegrant -n NAMESPACE` (KUBEGRANT_HELM) with these
-  // extra --set values; the webhook configurations point at this machine (webhook.url) with
-  // the test's serving certificate. The operator then runs as the chart's ServiceAccount: no
-  // kubeconfig, a token from the TokenRequest API written with the CA and namespace into a
-  // folder laid out like /var/run/secrets/kubernetes.io/serviceaccount
+  // extra --set values; the webhook configurations point at this machine (webhook.url). The
+  // serving certificate is the chart's default, self-managed by the operator (its host list
+  // gets 127.0.0.1 from webhook.url), unless `set` picks webhook.certificate.mode=helm: then
+  // the test's certificate (--webhook-cert-dir) and its CA (webhook.caBundle). The operator then
+  // runs as the chart's ServiceAccount: no kubeconfig, a token from the TokenRequest API written
+  // with the CA and namespace into a folder laid out like
+  // /var/run/secrets/kubernetes.io/serviceaccount
   // (--service-account-dir), KUBERNETES_SERVICE_HOST/PORT set, and the chart's own
   // configuration file (--config, from its ConfigMap) with local addresses on top.
   std::string release = "kgchart";
@@ -94,10 +97,30 @@ class OperatorHarness {
   void startOperator();
   // Stops it; returns its exit status (or -signal).
   int stopOperator(int sig = SIGTERM) { return operator_.stop(sig); }
-  // Removes this harness's webhook registrations; registerWebhooks() puts them back.
+  // A second replica (the same configuration; its own webhook and health ports and log
+  // operator-2.log), e.g. for leader election. Waits until it is ready. Records failures.
+  void startSecondReplica();
+  int stopSecondReplica(int sig = SIGTERM) { return second_.stop(sig); }
+  pid_t secondReplicaPid() const { return second_.pid(); }
+  int secondWebhookPort() const { return secondWebhookPort_; }
+  // Removes this harness's webhook registrations; registerWebhooks() puts them back (with
+  // the self-managed certificate, with the CA the operator wrote into its Secret).
   void unregisterWebhooks();
   void registerWebhooks();
   const std::string& webhookConfigName() const { return webhookConfig_; }
+  int webhookPort() const { return webhookPort_; }
+
+  // Chart mode with webhook.certificate.mode self-managed (the chart's default): the operator
+  // keeps its serving certificate in this Secret and caBundle equal to its ca.crt.
+  bool selfManagedCertificate() const;
+  std::string certificateSecretNamespace() const { return chart_ ? chart_->namespace_ : ""; }
+  std::string certificateSecretName() const { return fullname() + "-webhook-tls"; }
+  // The Secret's data["ca.crt"] (base64, i.e. what caBundle must be); "" when there is none.
+  std::string certificateSecretCaBundle() const;
+  // caBundle of every webhook of both configurations ("" when unset).
+  std::vector<std::string> caBundles() const;
+  // Waits until every webhook's caBundle is the Secret's ca.crt. Records failures.
+  void waitForCaBundle(std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
   const std::string& dir() const { return dir_; }          // temp folder of this run
   const std::string& logPath() const { return logPath_; }  // operator stdout (audit) + stderr
@@ -117,6 +140,7 @@ class OperatorHarness {
   std::string fullname() const;
   void setUpChart(const std::string& configPrefix);
   void writeServiceAccountDir();
+  void launch(ChildProcess& process, int webhookPort, int healthPort, const std::string& logPath);
   void removeStaleWebhooks(const std::string& configPrefix);
   static std::string base64File(const std::string& path);
   // kubectl ARGS as the chart's ServiceAccount (its token, the API server, the CA).
@@ -128,7 +152,9 @@ class OperatorHarness {
   std::string dir_, logPath_, webhookConfig_, webhookYaml_;
   std::vector<std::string> extraArgs_;
   int webhookPort_ = 0, healthPort_ = 0;
+  int secondWebhookPort_ = 0, secondHealthPort_ = 0;
   ChildProcess operator_;
+  ChildProcess second_;
 };
 
 }  // namespace kubegrant::testing

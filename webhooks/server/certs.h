@@ -5,9 +5,12 @@
 // test CA). Files written: tls.crt (leaf, then CA), tls.key (0600) and ca.crt. The API server
 // trusts the webhook through the caBundle (base64 of ca.crt) in the webhook configurations.
 
+#include <chrono>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "operator/common/clock.h"
 #include "operator/common/result.h"
 
 namespace kubegrant::webhooks {
@@ -31,5 +34,46 @@ struct GeneratedCertificates {
 };
 
 [[nodiscard]] Result<GeneratedCertificates> generateCertificates(const CertificateRequest& req);
+
+// In memory, for the self-managed certificate (self_managed_certificate.h): PEM text of one
+// certificate and its private key.
+struct CertificateAndKey {
+  std::string certPem;
+  std::string keyPem;
+};
+
+// How far notBefore is set back to tolerate clock skew: a tenth of the lifetime, at most five
+// minutes (a certificate living seconds, in a test, is not backdated by minutes).
+std::chrono::seconds backdateFor(std::chrono::seconds lifetime);
+
+// A self-signed CA (ECDSA P-256, CA:TRUE) valid from now - backdateFor(lifetime) to now +
+// lifetime.
+[[nodiscard]] Result<CertificateAndKey> issueCa(const std::string& commonName,
+                                                std::chrono::seconds lifetime);
+// A serving certificate (serverAuth, SANs: `dnsNames` and `ipAddresses`) signed by `ca`,
+// valid like issueCa's. The common name is the last DNS name.
+[[nodiscard]] Result<CertificateAndKey> issueServingCertificate(
+    const CertificateAndKey& ca, const std::vector<std::string>& dnsNames,
+    const std::vector<std::string>& ipAddresses, std::chrono::seconds lifetime);
+
+// What the rotation needs to know about one certificate.
+struct CertificateInfo {
+  TimePoint notBefore;
+  TimePoint notAfter;
+  std::string sha256;  // hex fingerprint of the DER
+  bool isCa = false;
+  std::vector<std::string> dnsNames;     // subjectAltName DNS entries
+  std::vector<std::string> ipAddresses;  // subjectAltName IP entries, as text
+};
+
+// The first certificate in `pem`; Invalid when there is none.
+[[nodiscard]] Result<CertificateInfo> inspectCertificate(std::string_view pem);
+// Whether the first certificate of `certPem` carries the public key of `keyPem`.
+bool keyMatchesCertificate(std::string_view certPem, std::string_view keyPem);
+// Whether the first certificate of `certPem` is signed by the first one of `caPem`.
+bool signedBy(std::string_view certPem, std::string_view caPem);
+// The certificates of a PEM bundle, each from BEGIN to END line (with a final newline), in
+// order; text outside them is dropped.
+std::vector<std::string> splitPemCertificates(std::string_view bundle);
 
 }  // namespace kubegrant::webhooks

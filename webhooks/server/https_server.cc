@@ -108,7 +108,11 @@ std::string HttpsServer::url() const {
 
 Result<void> HttpsServer::start() {
   if (impl_->listener) return ok();
-  if (auto loaded = impl_->tls.load(); !loaded) return fail(loaded.error());
+  // From files: the pair must be there now. In memory (a self-managed certificate), it is set
+  // when its Secret is read; until then handshakes fail and /readyz says why.
+  if (impl_->tls.fromFiles()) {
+    if (auto loaded = impl_->tls.load(); !loaded) return fail(loaded.error());
+  }
   http_listener_config config;
   TlsMaterial* tls = &impl_->tls;
   config.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) {

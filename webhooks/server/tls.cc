@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "operator/common/log.h"
+#include "webhooks/server/certs.h"
 
 namespace kubegrant::webhooks {
 
@@ -78,6 +79,12 @@ Result<std::shared_ptr<const TlsMaterial::Pair>> TlsMaterial::readPair() const {
   if (!okCert) return fail(ErrorCode::NotFound, "cannot read " + certFile());
   if (!okKey) return fail(ErrorCode::NotFound, "cannot read " + keyFile());
 
+  return parsePair(certPem, keyPem, certFile(), keyFile());
+}
+
+Result<std::shared_ptr<const TlsMaterial::Pair>> TlsMaterial::parsePair(
+    std::string_view certPem, std::string_view keyPem, const std::string& certWhere,
+    const std::string& keyWhere) {
   auto pair = std::make_shared<Pair>();
   BIO* cb = BIO_new_mem_buf(certPem.data(), static_cast<int>(certPem.size()));
   pair->leaf = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
@@ -89,27 +96,28 @@ Result<std::shared_ptr<const TlsMaterial::Pair>> TlsMaterial::readPair() const {
   BIO_free(cb);
   ERR_clear_error();  // the loop above ends on an expected "no start line"
   if (pair->leaf == nullptr) {
-    return fail(ErrorCode::Invalid, "no PEM certificate in " + certFile());
+    return fail(ErrorCode::Invalid, "no PEM certificate in " + certWhere);
   }
   BIO* kb = BIO_new_mem_buf(keyPem.data(), static_cast<int>(keyPem.size()));
   pair->key = PEM_read_bio_PrivateKey(kb, nullptr, nullptr, nullptr);
   BIO_free(kb);
   if (pair->key == nullptr) {
-    return fail(ErrorCode::Invalid, "no PEM private key in " + keyFile() + ": " + opensslError());
+    return fail(ErrorCode::Invalid, "no PEM private key in " + keyWhere + ": " + opensslError());
   }
   if (X509_check_private_key(pair->leaf, pair->key) != 1) {
     ERR_clear_error();
-    return fail(ErrorCode::Invalid, certFile() + " does not match " + keyFile());
+    return fail(ErrorCode::Invalid, certWhere + " does not match " + keyWhere);
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdLen = 0;
-  X509_digest(pair->leaf, EVP_sha256(), md, &mdLen);
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < mdLen; ++i) {
-    pair->fingerprint.push_back(kHex[md[i] >> 4]);
-    pair->fingerprint.push_back(kHex[md[i] & 15]);
-  }
+  if (auto info = inspectCertificate(certPem)) pair->fingerprint = info->sha256;
   return std::shared_ptr<const Pair>(std::move(pair));
+}
+
+Result<void> TlsMaterial::setPem(std::string_view certPem, std::string_view keyPem) {
+  auto pair = parsePair(certPem, keyPem, "the certificate", "the key");
+  if (!pair) return fail(pair.error());
+  std::lock_guard lock(mu_);
+  current_ = *pair;
+  return ok();
 }
 
 Result<void> TlsMaterial::load() {
@@ -127,6 +135,7 @@ Result<void> TlsMaterial::load() {
 }
 
 bool TlsMaterial::reloadIfChanged() {
+  if (!fromFiles()) return false;
   {
     std::lock_guard lock(mu_);
     auto now = std::chrono::steady_clock::now();

@@ -6,8 +6,12 @@
 // in for every later handshake. A broken or half-written pair keeps the last good one
 // serving (and logs why), so a rotation can never take the webhook down.
 //
+// Without a directory (certDir ""), the pair is held in memory and replaced by setPem(): the
+// self-managed certificate (self_managed_certificate.h) swaps in what its Secret holds.
+//
 // configure() is what the HTTPS listener calls for each new connection's SSL_CTX: it pins
-// TLS 1.2+ with AEAD ECDHE ciphers and installs the current chain and key.
+// TLS 1.2+ with AEAD ECDHE ciphers and installs the current chain and key. Connections
+// already open keep the pair they started with; none is dropped by a swap.
 
 #include <openssl/ssl.h>
 
@@ -16,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 
 #include "operator/common/result.h"
 
@@ -29,8 +34,13 @@ class TlsMaterial {
   TlsMaterial(const TlsMaterial&) = delete;
   TlsMaterial& operator=(const TlsMaterial&) = delete;
 
+  // Whether the pair comes from certDir (else from setPem()).
+  bool fromFiles() const { return !certDir_.empty(); }
   // Loads the pair now; fails when it is missing, unreadable or mismatched.
   [[nodiscard]] Result<void> load();
+  // Installs this pair (leaf then chain; key) for every later handshake, when it parses and
+  // matches; otherwise keeps the current one. Thread-safe.
+  [[nodiscard]] Result<void> setPem(std::string_view certPem, std::string_view keyPem);
   // Reloads when the files changed since the last successful load. Returns true on a swap.
   bool reloadIfChanged();
   // Applies protocol/cipher policy and the current pair to `ctx`. Thread-safe.
@@ -44,6 +54,10 @@ class TlsMaterial {
  private:
   struct Pair;
   Result<std::shared_ptr<const Pair>> readPair() const;
+  static Result<std::shared_ptr<const Pair>> parsePair(std::string_view certPem,
+                                                       std::string_view keyPem,
+                                                       const std::string& certWhere,
+                                                       const std::string& keyWhere);
 
   std::string certDir_;
   std::chrono::milliseconds recheckInterval_;

@@ -21,7 +21,7 @@ struct WebhookServer::Impl {
   std::shared_ptr<const Clock> clock;
   AccessRequestAdmission admission;
   AdmissionRouter router;
-  TlsMaterial tls;
+  std::shared_ptr<TlsMaterial> tls;
   HttpsServer https;
 
   explicit Impl(WebhookServerConfig c)
@@ -33,8 +33,8 @@ struct WebhookServer::Impl {
                                    config.requests.get(), config.audit, config.targets.get(),
                                    config.notifications.get(), config.metrics}),
         router(makeRouter(admission, config.maxBodyBytes, config.secretNamespaces)),
-        tls(config.certDir),
-        https(HttpsServerOptions{config.address, config.port}, router, tls) {}
+        tls(config.tls ? config.tls : std::make_shared<TlsMaterial>(config.certDir)),
+        https(HttpsServerOptions{config.address, config.port}, router, *tls) {}
 };
 
 WebhookServer::WebhookServer(WebhookServerConfig config)
@@ -46,8 +46,8 @@ Result<void> WebhookServer::start() {
   if (!impl_->config.policies) {
     return fail(ErrorCode::Invalid, "webhook server needs a PolicyLookup");
   }
-  if (impl_->config.certDir.empty()) {
-    return fail(ErrorCode::Invalid, "webhook server needs a certificate directory");
+  if (impl_->config.certDir.empty() && !impl_->config.tls) {
+    return fail(ErrorCode::Invalid, "webhook server needs a certificate directory or source");
   }
   return impl_->https.start();
 }

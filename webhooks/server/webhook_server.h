@@ -31,6 +31,7 @@
 #include "webhooks/access_request/lookup.h"
 #include "webhooks/server/admission.h"
 #include "webhooks/server/routes.h"
+#include "webhooks/server/tls.h"
 
 namespace kubegrant::webhooks {
 
@@ -38,6 +39,9 @@ struct WebhookServerConfig {
   std::string address = "0.0.0.0";
   int port = 9443;
   std::string certDir;  // tls.crt (leaf + chain) and tls.key, reloaded when they change
+  // Instead of certDir: the pair held in memory, replaced while serving (TlsMaterial::setPem;
+  // the self-managed certificate's Secret, self_managed_certificate.h).
+  std::shared_ptr<TlsMaterial> tls;
   OperatorIdentity operatorIdentity;              // trusted by the rules; "" = nobody
   std::vector<std::string> adminGroups;           // may delete requests and edit metadata
   std::shared_ptr<const PolicyLookup> policies;   // required

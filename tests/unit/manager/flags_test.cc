@@ -189,5 +189,39 @@ TEST(OperatorFlags, NotifyFlagsAreParsedAndDocumented) {
   }
 }
 
+TEST(OperatorFlags, SelfManagedCertificateFlags) {
+  auto f = parseFlags({"--webhook-cert-secret", "kg/kg-webhook-tls", "--webhook-cert-hosts",
+                       "svc.kg.svc,127.0.0.1", "--webhook-cert-lifetime=6s",
+                       "--webhook-ca-lifetime=20s", "--webhook-configuration-name=kg"});
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->webhookCertSecret, "kg/kg-webhook-tls");
+  EXPECT_EQ(f->webhookCertHosts, (std::vector<std::string>{"svc.kg.svc", "127.0.0.1"}));
+  EXPECT_EQ(f->webhookCertLifetime, std::chrono::seconds(6));
+  EXPECT_EQ(f->webhookCaLifetime, std::chrono::seconds(20));
+  EXPECT_EQ(f->webhookConfigurationName, "kg");
+
+  auto defaults = parseFlags({});
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->webhookCertSecret, "") << "files from --webhook-cert-dir by default";
+  EXPECT_EQ(defaults->webhookCertLifetime, std::chrono::hours(24 * 90));
+
+  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
+           {"--webhook-cert-secret=no-namespace", "--webhook-cert-hosts=a"},
+           {"--webhook-cert-secret=kg/s"},  // no hosts
+           {"--webhook-cert-secret=kg/s", "--webhook-cert-hosts=a", "--webhook-cert-lifetime=1s"},
+           {"--webhook-cert-secret=kg/s", "--webhook-cert-hosts=a,,b"},
+           {"--webhook-cert-secret=kg/s", "--webhook-cert-hosts=a", "--webhook-cert-lifetime=1h",
+            "--webhook-ca-lifetime=2h"}}) {
+    auto r = parseFlags(bad);
+    ASSERT_FALSE(r) << bad.front();
+    EXPECT_NE(r.error().message.find("--webhook-c"), std::string::npos) << r.error().message;
+  }
+  for (const char* flag :
+       {"--webhook-cert-secret", "--webhook-cert-hosts", "--webhook-cert-lifetime",
+        "--webhook-ca-lifetime", "--webhook-configuration-name"}) {
+    EXPECT_NE(helpText().find(flag), std::string::npos) << flag;
+  }
+}
+
 }  // namespace
 }  // namespace kubegrant::manager

@@ -181,6 +181,49 @@ TEST_F(HttpsServerTest, KeepsTheLastGoodCertificateWhenTheNewFilesAreBroken) {
   EXPECT_EQ(tls_->currentFingerprint(), before);
 }
 
+// In memory (the self-managed certificate's Secret): setPem swaps the pair for the next
+// handshake; a pair that does not match keeps the current one; none yet fails the handshake.
+TEST(TlsMaterial, InMemoryPairIsSwappedWhileServing) {
+  AdmissionRouter router;
+  router.add("/validate", [](const AdmissionRequest&) { return AdmissionResponse::allow({}); });
+  TlsMaterial tls("");
+  EXPECT_FALSE(tls.fromFiles());
+  const int port = ::kubegrant::testing::freeLoopbackPort();
+  HttpsServer server(HttpsServerOptions{"127.0.0.1", port}, router, tls);
+  ASSERT_TRUE(server.start()) << "starts without a pair";
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("kg-tls-memory-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto curlWith = [&](const CertificateAndKey& ca) {
+    const std::string caFile = (dir / "ca.crt").string();
+    std::ofstream(caFile, std::ios::trunc) << ca.certPem;
+    return runCommand({"curl", "-sS", "--max-time", "5", "--cacert", caFile,
+                       "https://127.0.0.1:" + std::to_string(port) + "/healthz"});
+  };
+  auto ca1 = issueCa("one", std::chrono::hours(1));
+  auto ca2 = issueCa("two", std::chrono::hours(1));
+  ASSERT_TRUE(ca1 && ca2);
+  EXPECT_NE(curlWith(*ca1).exitCode, 0) << "no pair yet: no handshake";
+
+  auto leaf1 = issueServingCertificate(*ca1, {"localhost"}, {"127.0.0.1"}, std::chrono::hours(1));
+  ASSERT_TRUE(leaf1);
+  ASSERT_TRUE(tls.setPem(leaf1->certPem, leaf1->keyPem));
+  auto r1 = curlWith(*ca1);
+  EXPECT_EQ(r1.exitCode, 0) << r1.err;
+  EXPECT_TRUE(r1.out.starts_with("ok")) << r1.out;
+
+  auto leaf2 = issueServingCertificate(*ca2, {"localhost"}, {"127.0.0.1"}, std::chrono::hours(1));
+  ASSERT_TRUE(leaf2);
+  EXPECT_FALSE(tls.setPem(leaf2->certPem, leaf1->keyPem)) << "a mismatched pair is refused";
+  EXPECT_EQ(curlWith(*ca1).exitCode, 0) << "and the current one kept";
+  ASSERT_TRUE(tls.setPem(leaf2->certPem, leaf2->keyPem));
+  EXPECT_EQ(curlWith(*ca2).exitCode, 0);
+  EXPECT_NE(curlWith(*ca1).exitCode, 0) << "the old CA no longer verifies it";
+  server.stop();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 TEST(TlsMaterial, MissingFilesFailToLoadWithTheirName) {
   TlsMaterial tls("/nonexistent-kubegrant-dir");
   auto r = tls.load();
