@@ -692,7 +692,7 @@ int main(int argc, char** argv) {
     sh(fmt::format("{}delete accesspolicy {}-backlog-{} --ignore-not-found >/dev/null", k, ns4, p));
   }
   sh(k + "delete namespace " + ns1 + " " + ns2 + " " + ns3 + " " + ns4 + " " + ns4 +
-     "-backlog --wait=false >/dev/null");
+     "-backlog --wait=false --ignore-not-found >/dev/null");
   std::filesystem::remove_all(dir);
   return 0;
 }

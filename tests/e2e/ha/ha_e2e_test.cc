@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "operator/common/time.h"
 #include "tests/support/operator_harness.h"
 #include "tests/support/test_env.h"
 
@@ -106,18 +107,18 @@ spec:
     return r.exitCode == 0 ? r.out : std::string();
   }
 
-  void requestAndApprove(const std::string& name) {
+  void requestAndApprove(const std::string& name, const std::string& duration = "30m") {
     auto created = kubectl(env_, "alice", {"create", "-f", "-"},
                            fmt::format(R"(apiVersion: kubegrant.io/v1alpha1
 kind: AccessRequest
 metadata: {{name: {}, namespace: {}}}
 spec:
   policy: {}
-  duration: 30m
+  duration: {}
   reason: "e2e: ha"
   roles: [{{kind: ClusterRole, name: view}}]
 )",
-                                       name, ns_, policy_));
+                                       name, ns_, policy_, duration));
     ASSERT_EQ(created.exitCode, 0) << created.err;
     ASSERT_TRUE(waitFor([&] { return accessRequestPhase(env_, ns_, name) == "Pending"; }, 20s));
     auto approved = kubectl(
@@ -220,8 +221,8 @@ TEST_F(HaE2ETest, KillingTheLeaderHandsOverWithinTheLeaseAndNothingIsGrantedTwic
         << "replica " << pid << ": " << answer;
   }
 
-  // Granted once, by the leader.
-  ASSERT_NO_FATAL_FAILURE(requestAndApprove("before"));
+  // Granted once, by the leader. It ends 50 s later, when the other replica leads.
+  ASSERT_NO_FATAL_FAILURE(requestAndApprove("before", "50s"));
   ASSERT_TRUE(waitFor([&] { return accessRequestPhase(env_, ns_, "before") == "Active"; }, 30s));
   EXPECT_EQ(grants(), 1);
 
@@ -274,6 +275,17 @@ TEST_F(HaE2ETest, KillingTheLeaderHandsOverWithinTheLeaseAndNothingIsGrantedTwic
       },
       10s))
       << have << " vs " << want;
+
+  // The grant made by the dead leader does not outlive its expiry: the new leader revokes it
+  // on time, and only the later request's binding is left.
+  ASSERT_TRUE(waitFor([&] { return accessRequestPhase(env_, ns_, "before") == "Expired"; }, 60s))
+      << accessRequestPhase(env_, ns_, "before");
+  EXPECT_EQ(grants(), 1);
+  const json status = testing::getAccessRequest(env_, ns_, "before")["status"];
+  const auto expiresAt = parseRfc3339(status.value("expiresAt", ""));
+  const auto endedAt = parseRfc3339(status.value("endedAt", ""));
+  ASSERT_TRUE(expiresAt && endedAt) << status.dump();
+  EXPECT_LE(*endedAt - *expiresAt, 2s) << status.dump();
   std::cout << "takeover after kill -9: " << takeover << " s\n";
 }
 
