@@ -309,7 +309,13 @@ TEST(Chart, AlertRulesPassPromtoolCheckAndTheirUnitTests) {
   if (!promtool) return;
   auto check = runCommand({*promtool, "check", "rules", kChart + "/files/alerts.yaml"});
   EXPECT_EQ(check.exitCode, 0) << check.out << check.err;
-  EXPECT_NE(check.out.find("SUCCESS: 10 rules found"), std::string::npos) << check.out;
+  std::size_t rules = 0;
+  for (const auto& group : YAML::LoadFile(kChart + "/files/alerts.yaml")["groups"]) {
+    rules += group["rules"].size();
+  }
+  EXPECT_GE(rules, 10u);
+  EXPECT_NE(check.out.find("SUCCESS: " + std::to_string(rules) + " rules found"), std::string::npos)
+      << check.out;
   auto unit = runCommand({*promtool, "test", "rules", kSource + "/tests/chart/alerts_test.yaml"});
   EXPECT_EQ(unit.exitCode, 0) << unit.out << unit.err;
   EXPECT_NE(unit.out.find("SUCCESS"), std::string::npos) << unit.out;
