@@ -316,16 +316,17 @@ kg_log "default namespace and bootstrap RBAC present after $(kg_elapsed "$t")"
 # kube-controller-manager (same Kubernetes version): the controllers a cluster has and the tests
 # rely on. Namespace deletion and garbage collection (ownerReferences cascade; kubegrant itself
 # revokes through finalizers, never through a cascade), ServiceAccounts (`default` in each
-# namespace, so the ServiceAccount admission plugin stays on) and the kube-root-ca.crt
-# ConfigMap, ClusterRole aggregation (view/edit/admin follow roles labelled aggregate-to-*,
+# namespace, so the ServiceAccount admission plugin stays on), ClusterRole aggregation (view/edit/admin follow roles labelled aggregate-to-*,
 # also the chart's), Deployments -> ReplicaSets -> Pods (Pending: no nodes, no scheduler) and
 # PodDisruptionBudget status. Each controller uses its own ServiceAccount's credentials, as in
-# kubeadm clusters. No leader election (one instance), no serving port.
+# kubeadm clusters. No leader election (one instance), no serving port. Not the root-CA
+# publisher: its kube-root-ca.crt ConfigMap in every namespace would be one more object in the
+# namespaces whose ConfigMaps the informer tests count.
 
 t=$(kg_now_ms)
 start_daemon kube-controller-manager "$LOGS/kube-controller-manager.log" "$KCM_BIN" \
   --kubeconfig="$DIR/kube-controller-manager.yaml" \
-  --controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller,deployment-controller,replicaset-controller,disruption-controller \
+  --controllers=namespace-controller,garbage-collector-controller,serviceaccount-controller,clusterrole-aggregation-controller,deployment-controller,replicaset-controller,disruption-controller \
   --use-service-account-credentials=true \
   --root-ca-file="$PKI/ca.crt" \
   --leader-elect=false \
