@@ -12,6 +12,7 @@
 #include "controllers/access_request/audit.h"
 #include "operator/common/clock.h"
 #include "operator/common/log.h"
+#include "operator/common/tls_trust.h"
 #include "operator/kube/config.h"
 #include "operator/kube/rest/rest_client.h"
 #include "operator/manager/flags.h"
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
   // MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ in the environment still win.
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) ::mallopt(M_ARENA_MAX, 2);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // Before any thread or TLS client exists: every connection then starts from an empty
+  // default trust, and each client installs the one it means (operator/common/tls_trust.h).
+  tls::takeOverDefaultTrust();
   // Before any thread starts, so every thread inherits the blocked mask and only the manager
   // sees SIGTERM/SIGINT.
   auto signals = runtime::StopSignals::block();

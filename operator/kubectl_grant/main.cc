@@ -9,9 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "operator/common/tls_trust.h"
 #include "operator/kubectl_grant/cli.h"
 
 int main(int argc, char** argv) {
+  // Each connection starts from an empty default trust; the kube client installs the
+  // cluster's CA (operator/common/tls_trust.h).
+  kubegrant::tls::takeOverDefaultTrust();
   std::vector<std::string> args(argv, argv + argc);
   winsize ws{};
   const bool outIsTty = ::isatty(STDOUT_FILENO) == 1;

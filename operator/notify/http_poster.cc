@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "operator/common/tls_trust.h"
+
 namespace kubegrant::notify {
 namespace {
 
@@ -16,6 +18,9 @@ class HttpPoster final : public Poster {
     try {
       web::http::client::http_client_config config;
       config.set_timeout(std::chrono::duration_cast<std::chrono::microseconds>(timeout));
+      // The system CAs, parsed once per process and shared (operator/common/tls_trust.h).
+      config.set_ssl_context_callback(
+          [](boost::asio::ssl::context& ctx) { tls::useSystemTrust(ctx.native_handle()); });
       web::http::client::http_client client(web::uri(url), config);
       web::http::http_request request(web::http::methods::POST);
       // A byte vector, not set_body(std::string), as in the kube client: cpprestsdk reads a

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "operator/common/log.h"
+#include "operator/common/tls_trust.h"
 #include "operator/kube/errors.h"
 #include "operator/kube/rate_limiter.h"
 #include "operator/kube/url.h"
@@ -93,27 +94,46 @@ Result<void> validateTlsMaterial(const ClusterConfig& config) {
   return ok();
 }
 
-// Installs the CA (replacing the system trust store: only the cluster's CA may vouch for the
-// API server) and the client certificate/key into cpprestsdk's TLS context.
-void configureTls(boost::asio::ssl::context& ctx, const ClusterConfig& config) {
-  SSL_CTX* ssl = ctx.native_handle();
-  if (!config.caPem.empty()) {
-    X509_STORE* store = X509_STORE_new();
-    for (auto& cert : readCertificates(config.caPem)) X509_STORE_add_cert(store, cert.get());
-    SSL_CTX_set_cert_store(ssl, store);  // takes ownership
-  }
-  if (!config.clientCertPem.empty()) {
-    auto chain = readCertificates(config.clientCertPem);
-    if (!chain.empty()) {
-      SSL_CTX_use_certificate(ssl, chain[0].get());
-      for (std::size_t i = 1; i < chain.size(); ++i) {
-        // add_extra_chain_cert takes ownership on success.
-        if (SSL_CTX_add_extra_chain_cert(ssl, chain[i].get()) == 1) chain[i].release();
-      }
+// The TLS material of one client, parsed once (not per connection) and handed to every
+// connection's context by reference: the cluster's CA as a trust store of its own (only the
+// cluster's CA may vouch for the API server; the system store only when the kubeconfig names
+// no CA), and the client certificate chain and key.
+struct TlsIdentity {
+  X509_STORE* trust = nullptr;  // owned; null: the system trust
+  std::vector<X509Ptr> chain;
+  PkeyPtr key;
+
+  explicit TlsIdentity(const ClusterConfig& config) {
+    if (!config.caPem.empty()) {
+      trust = X509_STORE_new();
+      for (auto& cert : readCertificates(config.caPem)) X509_STORE_add_cert(trust, cert.get());
     }
-    BioPtr bio = memBio(config.clientKeyPem);
-    PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-    if (key) SSL_CTX_use_PrivateKey(ssl, key.get());
+    if (!config.clientCertPem.empty()) {
+      chain = readCertificates(config.clientCertPem);
+      BioPtr bio = memBio(config.clientKeyPem);
+      key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+    }
+  }
+  ~TlsIdentity() { X509_STORE_free(trust); }
+  TlsIdentity(const TlsIdentity&) = delete;
+  TlsIdentity& operator=(const TlsIdentity&) = delete;
+};
+
+// Installs a client's TlsIdentity into the context cpprestsdk built for a new connection
+// (whose default trust is empty: tls::takeOverDefaultTrust). Everything is shared by
+// reference count; nothing is parsed here.
+void configureTls(boost::asio::ssl::context& ctx, const TlsIdentity& id) {
+  SSL_CTX* ssl = ctx.native_handle();
+  if (id.trust != nullptr) {
+    SSL_CTX_set1_cert_store(ssl, id.trust);
+  } else {
+    tls::useSystemTrust(ssl);
+  }
+  if (!id.chain.empty()) {
+    SSL_CTX_use_certificate(ssl, id.chain[0].get());
+    for (std::size_t i = 1; i < id.chain.size(); ++i)
+      SSL_CTX_add1_chain_cert(ssl, id.chain[i].get());
+    if (id.key) SSL_CTX_use_PrivateKey(ssl, id.key.get());
     if (SSL_CTX_check_private_key(ssl) != 1) {
       log::error(kLogger, "client certificate and key do not match", {{"error", opensslError()}});
     }
@@ -263,6 +283,7 @@ class RestClient final : public Client {
         clock_(options_.clock != nullptr ? *options_.clock : systemClock_),
         limiter_(clock_, options_.qps, options_.burst),
         tokens_(config_.token, config_.tokenFile),
+        tls_(std::make_shared<const TlsIdentity>(config_)),
         client_(web::uri(config_.server), makeConfig(options_.timeout)) {}
 
   Result<Object> get(const ResourceRef& ref, const ObjectKey& key) override {
@@ -375,8 +396,8 @@ class RestClient final : public Client {
     http_client_config cfg;
     cfg.set_timeout(timeout);
     cfg.set_validate_certificates(!config_.insecureSkipTlsVerify);
-    ClusterConfig tls = config_;
-    cfg.set_ssl_context_callback([tls](boost::asio::ssl::context& ctx) { configureTls(ctx, tls); });
+    cfg.set_ssl_context_callback(
+        [id = tls_](boost::asio::ssl::context& ctx) { configureTls(ctx, *id); });
     return cfg;
   }
 
@@ -497,7 +518,8 @@ class RestClient final : public Client {
   Clock& clock_;
   TokenBucket limiter_;
   TokenSource tokens_;
-  http_client client_;  // shared: keeps connections alive across requests
+  std::shared_ptr<const TlsIdentity> tls_;  // before client_: its config captures it
+  http_client client_;                      // shared: keeps connections alive across requests
 };
 
 Result<void> RestClient::watch(const ResourceRef& ref, std::string_view ns,
