@@ -49,24 +49,26 @@ std::string conditionName(std::string_view sqlstate) {
 void ignoreNotice(void*, const char*) {}
 
 struct ResultCloser {
-  void operator()(PGresult* r) const { PQclear(r); }
+  void operator()(PGresult* r) const { pq().PQclear(r); }
 };
 
 }  // namespace
 
+void Connection::Closer::operator()(PGconn* c) const { pq().PQfinish(c); }
+
 std::string PostgresQuoter::identifier(std::string_view name) const {
-  char* q = PQescapeIdentifier(conn_, name.data(), name.size());
+  char* q = pq().PQescapeIdentifier(conn_, name.data(), name.size());
   if (!q) return StandardQuoter{}.identifier(name);
   std::string out(q);
-  PQfreemem(q);
+  pq().PQfreemem(q);
   return out;
 }
 
 std::string PostgresQuoter::literal(std::string_view value) const {
-  char* q = PQescapeLiteral(conn_, value.data(), value.size());
+  char* q = pq().PQescapeLiteral(conn_, value.data(), value.size());
   if (!q) return StandardQuoter{}.literal(value);
   std::string out(q);
-  PQfreemem(q);
+  pq().PQfreemem(q);
   return out;
 }
 
@@ -76,11 +78,11 @@ Connection::Connection(std::unique_ptr<PGconn, Closer> conn, std::string target)
       target_(std::move(target)) {}
 
 bool Connection::idle() const {
-  return conn_ && PQstatus(conn_.get()) == CONNECTION_OK &&
-         PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+  return conn_ && pq().PQstatus(conn_.get()) == CONNECTION_OK &&
+         pq().PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
 }
 
-bool Connection::broken() const { return !conn_ || PQstatus(conn_.get()) == CONNECTION_BAD; }
+bool Connection::broken() const { return !conn_ || pq().PQstatus(conn_.get()) == CONNECTION_BAD; }
 
 Result<Connection> Connection::open(const TargetAccess& a, const std::string& caFile,
                                     std::optional<std::chrono::milliseconds> idleSessionTimeout) {
@@ -121,46 +123,52 @@ Result<Connection> Connection::open(const TargetAccess& a, const std::string& ca
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);
-  std::unique_ptr<PGconn, Closer> conn(PQconnectdbParams(keys.data(), values.data(), 0));
+  auto lib = loadLibpq();
+  if (!lib) {
+    return fail(lib.error().code, fmt::format("database {}: {}", a.target, lib.error().message));
+  }
+  std::unique_ptr<PGconn, Closer> conn(pq().PQconnectdbParams(keys.data(), values.data(), 0));
   if (!conn) return fail(ErrorCode::Internal, "libpq could not allocate a connection");
-  if (PQstatus(conn.get()) != CONNECTION_OK) {
-    std::string detail = trimmed(PQerrorMessage(conn.get()));
+  if (pq().PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string detail = trimmed(pq().PQerrorMessage(conn.get()));
     const bool auth = detail.find("authentication failed") != std::string::npos;
     return fail(auth ? ErrorCode::Unauthorized : ErrorCode::Unavailable,
                 fmt::format("database {}: cannot connect to {}:{}/{} as {}: {}", a.target, a.host,
                             a.port, a.database, a.adminUser, detail));
   }
-  PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
+  pq().PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
   return Connection(std::move(conn), a.target);
 }
 
 Result<std::vector<Row>> Connection::check(PGresult* raw, const std::string& what, bool secret) {
   std::unique_ptr<PGresult, ResultCloser> res(raw);
-  const ExecStatusType status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  const ExecStatusType status = res ? pq().PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY) return std::vector<Row>{};
   if (status == PGRES_TUPLES_OK) {
     std::vector<Row> rows;
-    const int n = PQntuples(res.get());
-    const int cols = PQnfields(res.get());
+    const int n = pq().PQntuples(res.get());
+    const int cols = pq().PQnfields(res.get());
     rows.reserve(n);
     for (int i = 0; i < n; ++i) {
       Row row;
       row.reserve(cols);
-      for (int c = 0; c < cols; ++c) row.emplace_back(PQgetvalue(res.get(), i, c));
+      for (int c = 0; c < cols; ++c) row.emplace_back(pq().PQgetvalue(res.get(), i, c));
       rows.push_back(std::move(row));
     }
     return rows;
   }
-  const char* state = res ? PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
-  if (!state || PQstatus(conn_.get()) == CONNECTION_BAD) {
-    return fail(ErrorCode::Unavailable,
-                fmt::format("database {}: {}: connection lost ({})", target_, what,
-                            secret ? "details withheld" : trimmed(PQerrorMessage(conn_.get()))));
+  const char* state = res ? pq().PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
+  if (!state || pq().PQstatus(conn_.get()) == CONNECTION_BAD) {
+    return fail(
+        ErrorCode::Unavailable,
+        fmt::format("database {}: {}: connection lost ({})", target_, what,
+                    secret ? "details withheld" : trimmed(pq().PQerrorMessage(conn_.get()))));
   }
   // The primary message of a secret statement could quote a piece of it (a syntax error
   // "at or near ..."): only its SQLSTATE is reported.
-  std::string primary = secret ? conditionName(state)
-                               : trimmed(PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
+  std::string primary = secret
+                            ? conditionName(state)
+                            : trimmed(pq().PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
   return fail(codeFor(state),
               fmt::format("database {}: {}: {} (SQLSTATE {})", target_, what, primary, state));
 }
@@ -169,29 +177,29 @@ Result<std::vector<Row>> Connection::run(const Statement& s) {
   std::vector<const char*> params;
   params.reserve(s.params.size());
   for (const auto& p : s.params) params.push_back(p.c_str());
-  return check(PQexecParams(conn_.get(), s.sql.c_str(), static_cast<int>(params.size()), nullptr,
-                            params.data(), nullptr, nullptr, 0),
+  return check(pq().PQexecParams(conn_.get(), s.sql.c_str(), static_cast<int>(params.size()),
+                                 nullptr, params.data(), nullptr, nullptr, 0),
                s.what, s.secret);
 }
 
 Result<void> Connection::lost(const std::string& what) {
   return fail(ErrorCode::Unavailable, fmt::format("database {}: {}: connection lost ({})", target_,
-                                                  what, trimmed(PQerrorMessage(conn_.get()))));
+                                                  what, trimmed(pq().PQerrorMessage(conn_.get()))));
 }
 
 Result<void> Connection::send(const std::vector<Statement>& statements) {
   PGconn* c = conn_.get();
-  if (PQenterPipelineMode(c) != 1) return lost("enter pipeline mode");
+  if (pq().PQenterPipelineMode(c) != 1) return lost("enter pipeline mode");
   for (const auto& s : statements) {
     std::vector<const char*> params;
     params.reserve(s.params.size());
     for (const auto& p : s.params) params.push_back(p.c_str());
-    if (PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr, params.data(),
-                          nullptr, nullptr, 0) != 1) {
+    if (pq().PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr,
+                               params.data(), nullptr, nullptr, 0) != 1) {
       return lost(s.what);
     }
   }
-  if (PQpipelineSync(c) != 1) return lost("sync");
+  if (pq().PQpipelineSync(c) != 1) return lost("sync");
   return ok();
 }
 
@@ -203,11 +211,11 @@ Result<std::vector<std::vector<Row>>> Connection::receive(
   std::vector<std::vector<Row>> out;
   std::optional<Error> first;
   for (const auto& s : statements) {
-    PGresult* r = PQgetResult(c);
+    PGresult* r = pq().PQgetResult(c);
     if (!r) return fail(lost(s.what).error());
-    const bool aborted = PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
+    const bool aborted = pq().PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
     auto rows = check(r, s.what, s.secret);
-    while (PGresult* extra = PQgetResult(c)) PQclear(extra);  // NULL ends this statement
+    while (PGresult* extra = pq().PQgetResult(c)) pq().PQclear(extra);  // NULL ends this statement
     if (aborted) continue;
     if (!rows) {
       if (!first) first = std::move(rows.error());
@@ -215,10 +223,10 @@ Result<std::vector<std::vector<Row>>> Connection::receive(
     }
     out.push_back(std::move(*rows));
   }
-  PGresult* sync = PQgetResult(c);
-  const bool synced = sync && PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-  PQclear(sync);
-  if (!synced || PQexitPipelineMode(c) != 1) return fail(lost("leave pipeline mode").error());
+  PGresult* sync = pq().PQgetResult(c);
+  const bool synced = sync && pq().PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  pq().PQclear(sync);
+  if (!synced || pq().PQexitPipelineMode(c) != 1) return fail(lost("leave pipeline mode").error());
   if (first) return fail(std::move(*first));
   return out;
 }
@@ -231,14 +239,14 @@ Result<std::vector<std::vector<Row>>> Connection::runAll(const std::vector<State
 
 Result<std::string> Connection::scramVerifier(const SecretString& password,
                                               const std::string& role) {
-  char* v =
-      PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(), "scram-sha-256");
+  char* v = pq().PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(),
+                                       "scram-sha-256");
   if (!v) {
     return fail(ErrorCode::Internal,
                 fmt::format("database {}: could not compute the password verifier", target_));
   }
   std::string out(v);
-  PQfreemem(v);
+  pq().PQfreemem(v);
   return out;
 }
 

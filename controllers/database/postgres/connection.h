@@ -5,14 +5,13 @@
 // Errors never carry statement text: they name the statement's `what`, the server's primary
 // message (not for secret statements) and the SQLSTATE.
 
-#include <libpq-fe.h>
-
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "controllers/database/postgres/libpq.h"
 #include "controllers/database/provider.h"
 #include "controllers/database/sql.h"
 
@@ -73,7 +72,7 @@ class Connection {
 
  private:
   struct Closer {
-    void operator()(PGconn* c) const { PQfinish(c); }
+    void operator()(PGconn* c) const;
   };
   Connection(std::unique_ptr<PGconn, Closer> conn, std::string target);
   Result<std::vector<Row>> check(PGresult* result, const std::string& what, bool secret);
