@@ -12,7 +12,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake ninja-build g++ make pkg-config \
       libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libfmt-dev \
-      libgtest-dev libgmock-dev libpq-dev libcli11-dev \
+      libgtest-dev libgmock-dev libpq-dev zlib1g-dev libcli11-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +23,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 FROM debian:12-slim
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libcpprest2.10 libyaml-cpp0.7 libfmt9 libssl3 libpq5 \
+      ca-certificates libcpprest2.10 libyaml-cpp0.7 libfmt9 libssl3 libpq5 zlib1g \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/operator/kubegrant-operator /usr/local/bin/kubegrant-operator
 COPY --from=build /build/webhooks/server/kubegrant-certs /usr/local/bin/kubegrant-certs

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ make pkg-config ccache
   libcpprest-dev libyaml-cpp-dev nlohmann-json3-dev libssl-dev libfmt-dev
-  libgtest-dev libgmock-dev libpq-dev
+  libgtest-dev libgmock-dev libpq-dev zlib1g-dev
   postgresql postgresql-client openssl curl
   kubectl clang-format libcli11-dev tmux
   wrk  # bench/webhook_bench.sh, bench/operator_webhook_bench.sh

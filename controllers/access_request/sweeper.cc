@@ -96,15 +96,16 @@ Result<bool> Sweeper::ownerGone(const kube::Object& rb, const std::string& uid) 
 Result<Sweeper::Report> Sweeper::sweepOnce() {
   Report report;
   const TimePoint now = clock_.now();
-  // Keyed by views of the uids of the requests the map holds (no copies of 10,000 uids).
-  std::unordered_map<std::string_view, runtime::TypedStore<v1::AccessRequest>::Ptr> byUid;
-  for (auto& r : requests_.list()) {
+  // One request at a time (get without remembering): the store holds most of them packed,
+  // and decoding all of them at once would be the operator's peak (bench/README.md, issue 15).
+  for (const auto& key : requests_.keys()) {
+    auto r = requests_.get(key, false);
+    if (!r) continue;
     const auto& st = r->status;
     if (st && st->phase == v1::Phase::Active && st->expiresAt && *st->expiresAt <= now) {
-      enqueue_({r->metadata.namespace_, r->metadata.name});
+      enqueue_(key);
       ++report.enqueued;
     }
-    byUid.emplace(r->metadata.uid, std::move(r));
   }
 
   for (const auto& swept : swept_) {
@@ -116,13 +117,21 @@ Result<Sweeper::Report> Sweeper::sweepOnce() {
       ++report.roleBindings;
       const std::string uid = valueOf(rb->labels(), kRequestUidLabel);
       std::string cause;
-      const v1::AccessRequest* owner = nullptr;
+      runtime::TypedStore<v1::AccessRequest>::Ptr owner;
       if (uid.empty()) {
         // Only RoleBindings: a role or ClusterRoleBinding without the uid label may be someone
         // else's who borrowed the managed-by label (an installer's own RBAC), never ours.
         if (!swept.removeUnlabelled) continue;
         cause = "unlabelled";
-      } else if (auto found = byUid.find(uid); found == byUid.end()) {
+      } else {
+        // The request the object names (annotations), if the cache has it with that uid.
+        const auto annotations = rb->annotations();
+        const runtime::NamespacedName ownerKey{valueOf(annotations, kRequestNamespaceAnnotation),
+                                               valueOf(annotations, kRequestNameAnnotation)};
+        if (!ownerKey.name.empty()) owner = requests_.get(ownerKey, false);
+        if (owner && owner->metadata.uid != uid) owner = nullptr;
+      }
+      if (!uid.empty() && !owner) {
         // The request cache may lag the RoleBinding cache: ask the API server.
         auto gone = ownerGone(*rb, uid);
         if (!gone) {
@@ -133,8 +142,7 @@ Result<Sweeper::Report> Sweeper::sweepOnce() {
           continue;
         }
         if (*gone) cause = "orphan";
-      } else {
-        owner = found->second.get();
+      } else if (owner) {
         const auto& st = owner->status;
         const v1::Phase phase = st && st->phase ? *st->phase : v1::Phase::Pending;
         if (v1::isTerminal(phase)) {
@@ -192,7 +200,9 @@ void Sweeper::sweepDatabases(Report& report) {
   if (listed.empty()) return;
 
   std::set<std::string> live;
-  for (const auto& r : requests_.list()) {
+  for (const auto& key : requests_.keys()) {
+    auto r = requests_.get(key, false);
+    if (!r) continue;
     const auto& st = r->status;
     const bool terminal = st && st->phase && v1::isTerminal(*st->phase);
     if (!terminal) {

@@ -17,6 +17,7 @@
 #include "operator/common/base64.h"
 #include "operator/common/log.h"
 #include "operator/manager/async_event_sink.h"
+#include "operator/manager/request_packing.h"
 #include "operator/notify/dispatcher.h"
 #include "operator/notify/http_poster.h"
 #include "operator/notify/signing.h"
@@ -168,13 +169,15 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   mgr.addReadyzCheck("seal-keys", [keyring] { return keyring->ready(); });
 
   // Typed views first: a reconcile woken by an event finds that event's object decoded.
-  // AccessRequests, the objects there are thousands of, are held once: decoded in the typed
-  // store, which every reader shares; the informer keeps only keys, resourceVersions and its
-  // indexes, which answer with keys (bench/README.md, issue 15).
+  // AccessRequests, the objects there are thousands of, are held once, in the typed store:
+  // packed (compressed JSON), with the few being worked on decoded and shared by every
+  // reader; the informer keeps only keys, resourceVersions and its indexes, which answer with
+  // keys (bench/README.md, issue 15).
   runtime::InformerOptions requestCache;
   requestCache.metadataOnly = true;
   auto& requests = mgr.typedStore<v1::AccessRequest>(kube::resources::accessRequests(),
-                                                     decoder<v1::AccessRequest>(), requestCache);
+                                                     decoder<v1::AccessRequest>(), requestCache,
+                                                     accessRequestPacking());
   auto& policies = mgr.typedStore<v1::AccessPolicy>(kube::resources::accessPolicies(),
                                                     decoder<v1::AccessPolicy>());
   // The webhook checks spec.databases against the targets (target and profile exist).

@@ -77,11 +77,16 @@ class Manager {
   // selectors = same informer). Add handlers and indexers before run().
   Informer& informer(const kube::ResourceRef& ref, const InformerOptions& options = {});
   // The shared typed view of that informer (create it before the handlers that enqueue).
+  // With `packing`, it holds the objects packed and only the hot ones decoded (typed_store.h).
   template <typename T>
   TypedStore<T>& typedStore(const kube::ResourceRef& ref, typename TypedStore<T>::Decode decode,
-                            const InformerOptions& options = {}) {
+                            const InformerOptions& options = {},
+                            std::optional<Packing<T>> packing = std::nullopt) {
     auto& slot = stores_[informerKey(ref, options)];
-    if (!slot) slot = std::make_shared<TypedStore<T>>(informer(ref, options), std::move(decode));
+    if (!slot) {
+      slot = std::make_shared<TypedStore<T>>(informer(ref, options), std::move(decode),
+                                             std::move(packing));
+    }
     return *std::static_pointer_cast<TypedStore<T>>(slot);
   }
   // A controller whose workers start once caches synced and this process leads. The
