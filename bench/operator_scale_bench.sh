@@ -13,6 +13,11 @@
 #
 #   bench/operator_scale_bench.sh [BUILD_DIR] [DIR] [N] [CLIENTS] [SETTLE]
 #   (defaults: build, /tmp/kg-scale, 10000, 4, 60)
+#   STEADY_MINUTES=M then runs M minutes of steady work beside the N requests and prints the
+#   RSS once a minute: each minute alice creates 50 requests under a policy that needs bob
+#   (he approves each with `kubectl patch --subresource=status`) and 50 that need no approval,
+#   all lasting 1 minute, so ~100 approvals and ~100 expiries a minute; requests that ended
+#   are deleted (their finalizer path runs), so the population stays level.
 #   HEAPTRACK=1 runs the operator under heaptrack (Debian's heaptrack) and prints where its
 #   memory is held at the end: DIR.heaptrack.zst, read with heaptrack_print.
 # The control plane is stopped at the end (tests/controlplane/down.sh --purge DIR).
@@ -96,6 +101,14 @@ for c in $(seq 0 $((clients - 1))); do
   done >"$work/c$c.yaml"
 done
 echo "load average before the creates: $(cut -d' ' -f1-3 /proc/loadavg)"
+cpu() { # CPU seconds (utime + stime) of a pid
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+declare -A cpu0
+procs=(kube-apiserver etcd kube-controller-manager)
+for p in "${procs[@]}"; do cpu0[$p]=$(cpu "$(cat "$dir/pids/$p.pid" 2>/dev/null)"); done
+cpu0[operator]=$(cpu "$opid")
+children0=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($16 + $17) / hz}' /proc/$$/stat)
 t0=$(date +%s.%N)
 for c in $(seq 0 $((clients - 1))); do
   kubectl --kubeconfig "$KUBEGRANT_KUBECONFIG_ALICE" create -f "$work/c$c.yaml" \
@@ -108,6 +121,15 @@ created=$(cat "$work"/c*.out | grep -c ' created$' || true)
 awk -v n="$created" -v t0="$t0" -v t1="$t1" -v c="$clients" \
   'BEGIN {printf "created %d AccessRequests with %d clients in %.1f s (%.0f/s)\n", n, c, t1 - t0, n / (t1 - t0)}'
 [ "$wait_failed" = 0 ] || { echo "some creates failed:" >&2; grep -v ' created$' "$work"/c*.out | head >&2; }
+# Where the time went: CPU seconds each process spent during the creates (kubectl: the
+# script's waited-for children).
+spent="CPU during the creates:"
+for p in "${procs[@]}"; do
+  spent+=" $p $(awk -v a="${cpu0[$p]}" -v b="$(cpu "$(cat "$dir/pids/$p.pid" 2>/dev/null)")" 'BEGIN {printf "%.1f", b - a}') s,"
+done
+spent+=" kubegrant-operator $(awk -v a="${cpu0[operator]}" -v b="$(cpu "$opid")" 'BEGIN {printf "%.1f", b - a}') s,"
+spent+=" kubectl $(awk -v a="$children0" -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($16 + $17) / hz - a}' /proc/$$/stat) s"
+awk -v t0="$t0" -v t1="$t1" -v s="$spent" 'BEGIN {printf "%s (wall %.1f s, 2 cores)\n", s, t1 - t0}'
 rm -rf "$work"
 
 t0=$(date +%s)
@@ -126,6 +148,55 @@ sleep "$settle"
 echo "after $settle s more: RSS $(status VmRSS), peak $(status VmHWM)," \
   "Events dropped $(metric kubegrant_events_dropped)"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+steady=${STEADY_MINUTES:-0}
+if [ "$steady" -gt 0 ]; then
+  k create namespace steady --dry-run=client -o yaml | k apply -f - >/dev/null
+  for required in 0 1; do
+    k apply -f - >/dev/null <<YAML
+apiVersion: kubegrant.io/v1alpha1
+kind: AccessPolicy
+metadata: {name: steady-$required}
+spec:
+  requesters: {groups: [payments-devs]}
+  namespaces: [steady]
+  roles: [{kind: ClusterRole, name: view}]
+  defaultDuration: 1m
+  maxDuration: 1m
+  maxOpenRequests: 1000
+  approval: {approvers: {groups: [payments-leads]}, required: $required}
+YAML
+  done
+  work=$(mktemp -d)
+  approve='[{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"steady"}}]'
+  echo "steady: $steady minutes of ~100 approvals and ~100 expiries a minute"
+  for m in $(seq 1 "$steady"); do
+    start=$(date +%s)
+    for j in $(seq 0 99); do
+      printf -- '---\napiVersion: kubegrant.io/v1alpha1\nkind: AccessRequest\nmetadata: {name: s-%d-%d, namespace: steady}\nspec: {policy: steady-%d, reason: steady bench, roles: [{kind: ClusterRole, name: view}]}\n' \
+        "$m" "$j" $((j % 2))
+    done >"$work/m.yaml"
+    kubectl --kubeconfig "$KUBEGRANT_KUBECONFIG_ALICE" create -f "$work/m.yaml" >/dev/null 2>&1 || true
+    # bob approves the 50 that wait for him, once the operator has written their first status.
+    sleep 3
+    seq 1 2 99 | xargs -P 4 -I{} kubectl --kubeconfig "$KUBEGRANT_KUBECONFIG_BOB" patch \
+      accessrequest "s-$m-{}" -n steady --subresource=status --type=json -p "$approve" \
+      >/dev/null 2>&1 || true
+    # Requests that ended (expired a minute later) go; the finalizer path runs for each.
+    ended=$(k get accessrequests -n steady --no-headers \
+      -o custom-columns=N:.metadata.name,P:.status.phase | awk '$2 == "Expired" {print $1}')
+    # shellcheck disable=SC2086
+    [ -z "$ended" ] || k delete accessrequests -n steady $ended --wait=false >/dev/null 2>&1 || true
+    echo "steady minute $m: RSS $(status VmRSS), peak $(status VmHWM)," \
+      "requests in steady $(k get accessrequests -n steady --no-headers 2>/dev/null | wc -l)," \
+      "approved $(metric kubegrant_accessrequest_transitions_total 'phase="Active"')," \
+      "expired $(metric kubegrant_accessrequest_transitions_total 'phase="Expired"')," \
+      "load $(cut -d' ' -f1 /proc/loadavg)"
+    left=$((start + 60 - $(date +%s)))
+    [ "$left" -le 0 ] || sleep "$left"
+  done
+  rm -rf "$work"
+fi
 if [ "${HEAPTRACK:-0}" = 1 ]; then
   # SIGTERM to the operator itself: it shuts down cleanly and heaptrack (its parent) writes out.
   kill "$opid" 2>/dev/null || true

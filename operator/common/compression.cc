@@ -7,7 +7,12 @@
 namespace kubegrant {
 namespace {
 
-constexpr int kRawDeflate = -15;  // no zlib header or checksum: the cache's own bytes
+// Raw DEFLATE (no zlib header or checksum: only this process reads what it packs) with a 4 KiB
+// window and small hash tables: enough for objects of a few KiB plus their dictionary, and
+// the stream's state is ~20 KiB instead of ~270 KiB, which halves the time per object
+// (measured: 60 -> 33 us for a 1.5 KiB AccessRequest, 338 bytes packed either way).
+constexpr int kRawDeflate = -12;
+constexpr int kMemLevel = 5;
 
 const Bytef* bytes(std::string_view s) { return reinterpret_cast<const Bytef*>(s.data()); }
 
@@ -15,8 +20,8 @@ const Bytef* bytes(std::string_view s) { return reinterpret_cast<const Bytef*>(s
 
 std::string compress(std::string_view data, std::string_view dictionary) {
   z_stream z{};
-  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, kRawDeflate, 9, Z_DEFAULT_STRATEGY) !=
-      Z_OK) {
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kRawDeflate, kMemLevel,
+                   Z_DEFAULT_STRATEGY) != Z_OK) {
     return {};
   }
   if (!dictionary.empty()) {

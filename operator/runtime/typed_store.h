@@ -7,7 +7,7 @@
 // once, here (the operator's AccessRequests; bench/README.md, issue 15).
 //
 // With a Packing, the store holds each object packed (Packing::pack, e.g. compressed JSON:
-// ~0.5 KiB for an AccessRequest that takes ~2.4 KiB decoded) and keeps only the `hot` most
+// ~0.35 KiB for an AccessRequest that takes ~2.4 KiB decoded) and keeps only the `hot` most
 // recently changed or read objects decoded; a reader of any other object gets a decoded copy
 // of its own. Thousands of requests wait (Pending) or run (Active) untouched for hours, while a
 // reconcile reads the object whose event woke it, which the store has just decoded.
