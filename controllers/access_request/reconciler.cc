@@ -58,7 +58,11 @@ Result<runtime::Action> AccessRequestReconciler::reconcile(const runtime::Namesp
   if (fresh) {
     auto read = readRequest(key);
     if (!read) return std::unexpected(read.error());
-    if (!*read) return runtime::Action::awaitChange();
+    if (!*read) {
+      std::lock_guard<std::mutex> g(revokedMu_);
+      revoked_.erase(key);  // gone between the two passes of revokeFirst()
+      return runtime::Action::awaitChange();
+    }
     request = std::move(*read);
   }
   return runtime::reconcileWithFinalizer<v1::AccessRequest>(
@@ -201,6 +205,9 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr request, bool f
   }
   log::debug(kLogger, "plan",
              {{"request", keyOf(*request).toString()}, {"effects", describe(p.effects)}});
+  auto deferred = revokeFirst(*request, p.effects);
+  if (!deferred) return std::unexpected(deferred.error());
+  if (*deferred) return **deferred;
   auto done = executor_.run(*request, p.effects);
   if (done && *done) {
     const auto notify = notifyContext(*request);
@@ -215,6 +222,48 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr request, bool f
   }
   if (deleting) return runtime::Action::awaitChange();
   return after(p.requeueAt, clock_.now());
+}
+
+Result<std::optional<runtime::Action>> AccessRequestReconciler::revokeFirst(
+    const v1::AccessRequest& request, std::vector<Effect>& effects) {
+  const auto key = keyOf(request);
+  const auto& rv = request.metadata.resourceVersion;
+  std::size_t removals = 0;  // the leading Kubernetes removals, up to the first status write
+  while (removals < effects.size() &&
+         (std::holds_alternative<RemoveRoleBinding>(effects[removals]) ||
+          std::holds_alternative<RemoveLabelled>(effects[removals]))) {
+    ++removals;
+  }
+  const bool writesStatusNext = removals > 0 && removals < effects.size() &&
+                                std::holds_alternative<WriteStatus>(effects[removals]);
+  bool verified = false;
+  {
+    std::lock_guard<std::mutex> g(revokedMu_);
+    auto it = revoked_.find(key);
+    if (it != revoked_.end()) {
+      verified = it->second == rv;
+      revoked_.erase(it);
+    }
+  }
+  if (!writesStatusNext) return std::nullopt;
+  if (verified) {
+    // The previous pass removed these and the API server confirmed each one gone.
+    effects.erase(effects.begin(), effects.begin() + static_cast<std::ptrdiff_t>(removals));
+    return std::nullopt;
+  }
+  // Alone in the queue, nothing competes with the status write. Never while deleting: the
+  // finalizer goes once this pass returns, and with it the chance of a next one.
+  if (!options_.othersWaiting || !options_.othersWaiting()) return std::nullopt;
+  if (request.metadata.deletionTimestamp) return std::nullopt;
+  const std::vector<Effect> first(effects.begin(),
+                                  effects.begin() + static_cast<std::ptrdiff_t>(removals));
+  auto done = executor_.run(request, first);
+  if (!done) return std::unexpected(done.error());
+  {
+    std::lock_guard<std::mutex> g(revokedMu_);
+    revoked_.insert_or_assign(key, rv);
+  }
+  return std::optional<runtime::Action>(runtime::Action::requeueAfter(Duration::zero()));
 }
 
 }  // namespace kubegrant::controllers::access_request

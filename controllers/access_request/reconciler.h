@@ -35,7 +35,11 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "controllers/access_request/audit.h"
 #include "controllers/access_request/executor.h"
@@ -80,6 +84,9 @@ struct ReconcilerOptions {
   RequestReader requestReader;          // empty = always GET from the API server
   TargetReader targetReader;            // empty = always GET from the API server
   RoleBindingReader roleBindingReader;  // empty = GET each binding before creating it
+  // Whether other requests are waiting for a worker (the controller's queue). While they are,
+  // a revocation's status write waits behind them (revokeFirst below); empty = never.
+  std::function<bool()> othersWaiting;
   // Lifecycle notifications (notifications.h): planned only with both set.
   std::optional<NotifyOptions> notify;
   std::shared_ptr<notify::Sink> notifications;
@@ -111,11 +118,25 @@ class AccessRequestReconciler final : public runtime::Reconciler {
   // The notifications context of `request` (what was delivered, as its sealed annotation
   // says), or nullopt when notifications are off.
   std::optional<NotifyContext> notifyContext(const v1::AccessRequest& request) const;
+  // Revocation first, bookkeeping after: when a plan removes Kubernetes grants before it
+  // writes the status and other requests are waiting (options_.othersWaiting), the removals
+  // run, the request goes to the back of the work queue, and the status write (with its
+  // audit line, Events, metrics, notifications) runs on that next pass. In a herd of expiries every
+  // grant is gone before the first status write competes with the remaining DELETEs
+  // (bench/README.md, issue 15). The next pass skips the removals when the request is still at the
+  // resourceVersion whose removals the API server verified. Returns the action when it deferred,
+  // nullopt when `effects` are to run as planned (after dropping verified removals from them), or
+  // the error of a removal.
+  Result<std::optional<runtime::Action>> revokeFirst(const v1::AccessRequest& request,
+                                                     std::vector<Effect>& effects);
 
   kube::Client& client_;
   Clock& clock_;
   ReconcilerOptions options_;
   Executor executor_;
+  // Requests whose removals were verified, by the resourceVersion they were planned from.
+  std::mutex revokedMu_;
+  std::unordered_map<runtime::NamespacedName, std::string, runtime::NamespacedNameHash> revoked_;
 };
 
 }  // namespace kubegrant::controllers::access_request

@@ -287,6 +287,10 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
     return roleBindings.store().get(key);
   };
   ro.sealer = sealer;
+  // A revocation's status write waits while other requests wait for a worker (a herd of
+  // expiries: every DELETE first). The controller is created below.
+  auto othersWaiting = std::make_shared<std::function<bool()>>();
+  ro.othersWaiting = [othersWaiting] { return *othersWaiting && (*othersWaiting)(); };
   auto reconciler = std::make_unique<ar::AccessRequestReconciler>(
       mgr.client(), clock, audit,
       [sink](const v1::AccessRequest& r, const ar::RequestEvent& e) { sink->record(r, e); },
@@ -295,6 +299,7 @@ Result<void> setupOperator(runtime::Manager& mgr, Clock& clock, ar::AuditLog* au
   co.workers = flags.workers;
   runtime::Controller& controller = mgr.addController("accessrequest", std::move(reconciler), co);
   *controllerBusy = [&controller] { return controller.queue().dueWorkPending(); };
+  *othersWaiting = [&controller] { return controller.queue().hasWaitingWork(); };
 
   requestInformer.addEventHandler(runtime::enqueueObject(controller.queue()));
   // Live policies: any change re-checks every request under the policy.

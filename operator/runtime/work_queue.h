@@ -153,6 +153,12 @@ class BasicWorkQueue {
     std::lock_guard<std::mutex> g(mu_);
     return processing_.size();
   }
+  // True while some key waits to be handed out: ready, or delayed and now due (what a worker
+  // could take next).
+  bool hasWaitingWork() const {
+    std::lock_guard<std::mutex> g(mu_);
+    return !queue_.empty() || (!waiting_.empty() && waiting_.begin()->first <= clock_.now());
+  }
   // True while work that was scheduled for a time (addAfter, addRateLimited: an expiry, a
   // timeout, a retry) is due and not yet handed out, ready, or in flight until done(): what
   // lower-priority work (Events) waits for. Keys added by events (add) do not count, so a

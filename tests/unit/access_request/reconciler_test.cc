@@ -415,6 +415,85 @@ TEST_F(ReconcilerTest, ExpiryTrustsTheDeleteAnswerAndNeedsNoExtraRead) {
   EXPECT_EQ(roleBindingCalls, std::vector<std::string>{"delete"});
 }
 
+// Revocation first, bookkeeping after (issue 15): while other requests wait for a worker, an
+// expiry's DELETE runs at once and its status write on the request's next pass, which does not
+// DELETE again.
+TEST_F(ReconcilerTest, WhileOthersWaitAnExpiryDeletesFirstAndWritesItsStatusOnTheNextPass) {
+  const auto rbKey = activeRequest();
+  ReconcilerOptions options;
+  options.othersWaiting = [] { return true; };
+  AccessRequestReconciler herd(client_, clock_, &audit_, nullptr, &metrics_, options);
+  clock_.advance(std::chrono::minutes(30));
+  client_.clearActions();
+  auto first = herd.reconcile(kKey);
+  ASSERT_TRUE(first) << first.error().describe();
+  EXPECT_EQ(*first, runtime::Action::requeueAfter(Duration::zero())) << "to the back of the queue";
+  EXPECT_EQ(writes(), std::vector<std::string>{"delete rolebindings.rbac.authorization.k8s.io"});
+  EXPECT_FALSE(client_.peek(kube::resources::roleBindings(), rbKey)) << "access is gone already";
+  EXPECT_EQ(stored().status->phase, v1::Phase::Active) << "its status waits";
+  EXPECT_NE(auditEvents().back(), "expired");
+
+  auto second = herd.reconcile(kKey);
+  ASSERT_TRUE(second) << second.error().describe();
+  EXPECT_EQ(writes(), std::vector<std::string>{"updateStatus accessrequests.kubegrant.io/status"})
+      << "the removal the API server verified is not repeated";
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+  EXPECT_EQ(auditEvents().back(), "expired");
+}
+
+TEST_F(ReconcilerTest, ARequestChangedBetweenTheTwoPassesIsPlannedAgainInFull) {
+  activeRequest();
+  ReconcilerOptions options;
+  bool others = true;
+  options.othersWaiting = [&others] { return others; };
+  AccessRequestReconciler herd(client_, clock_, &audit_, nullptr, &metrics_, options);
+  clock_.advance(std::chrono::minutes(30));
+  ASSERT_TRUE(herd.reconcile(kKey));
+  // Someone labels the request meanwhile: a new resourceVersion, so nothing of the first pass
+  // is taken for granted (its DELETE is repeated and answered NotFound).
+  auto obj = *client_.peek(kube::resources::accessRequests(), kKey);
+  obj.body["metadata"]["labels"]["team"] = "payments";
+  ASSERT_TRUE(client_.update(kube::resources::accessRequests(), obj));
+  others = false;
+  client_.clearActions();
+  ASSERT_TRUE(herd.reconcile(kKey));
+  EXPECT_EQ(writes(),
+            (std::vector<std::string>{"delete rolebindings.rbac.authorization.k8s.io",
+                                      "updateStatus accessrequests.kubegrant.io/status"}));
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+}
+
+TEST_F(ReconcilerTest, AloneOrBeingDeletedARevocationWritesItsStatusInTheSamePass) {
+  activeRequest();
+  ReconcilerOptions options;
+  options.othersWaiting = [] { return false; };
+  AccessRequestReconciler alone(client_, clock_, &audit_, nullptr, &metrics_, options);
+  clock_.advance(std::chrono::minutes(30));
+  client_.clearActions();
+  auto r = alone.reconcile(kKey);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(writes(),
+            (std::vector<std::string>{"delete rolebindings.rbac.authorization.k8s.io",
+                                      "updateStatus accessrequests.kubegrant.io/status"}));
+  EXPECT_EQ(stored().status->phase, v1::Phase::Expired);
+
+  // Being deleted, even with others waiting: the finalizer goes at the end of this pass, so
+  // everything happens in it.
+  seedRequest(json{{"metadata", {{"name", "second"}}}});
+  const kube::ObjectKey second{"payments", "second"};
+  ASSERT_TRUE(alone.reconcile(second));  // finalizer
+  ASSERT_TRUE(alone.reconcile(second));  // Active
+  ASSERT_TRUE(client_.remove(kube::resources::accessRequests(), second));
+  ReconcilerOptions herdOptions;
+  herdOptions.othersWaiting = [] { return true; };
+  AccessRequestReconciler herd(client_, clock_, &audit_, nullptr, &metrics_, herdOptions);
+  auto deleted = herd.reconcile(second);
+  ASSERT_TRUE(deleted) << deleted.error().describe();
+  EXPECT_EQ(*deleted, runtime::Action::awaitChange());
+  EXPECT_FALSE(client_.peek(kube::resources::accessRequests(), second)) << "finalizer removed";
+  EXPECT_EQ(auditEvents().back(), "revoked");
+}
+
 TEST_F(ReconcilerTest, ABindingHeldBySomeonesFinalizerIsNotRevokedYet) {
   const auto rbKey = activeRequest();
   // Someone else holds the binding: deleting it only sets deletionTimestamp, and RBAC keeps

@@ -317,5 +317,28 @@ TEST(WorkQueue, TimedWorkIsPendingFromItsDueTimeUntilDoneAndEventWorkIsNot) {
   EXPECT_FALSE(q.dueWorkPending());
 }
 
+TEST(WorkQueue, HasWaitingWorkWhileAKeyIsReadyOrDueButNotForKeysInFlight) {
+  FakeClock clock(kStart);
+  WorkQueue q(clock);
+  const NamespacedName a{"ns", "a"}, b{"ns", "b"};
+  EXPECT_FALSE(q.hasWaitingWork());
+  q.add(a);
+  EXPECT_TRUE(q.hasWaitingWork()) << "ready";
+  EXPECT_EQ(q.get(), a);
+  EXPECT_FALSE(q.hasWaitingWork()) << "in flight is not waiting";
+  q.addAfter(b, 1s);
+  EXPECT_FALSE(q.hasWaitingWork()) << "not due yet";
+  clock.advance(1s);
+  EXPECT_TRUE(q.hasWaitingWork()) << "due, not yet promoted";
+  q.add(a);  // while a is in flight: ready again only after done()
+  q.done(a);
+  EXPECT_EQ(q.get(), a);
+  EXPECT_TRUE(q.hasWaitingWork()) << "b, promoted";
+  EXPECT_EQ(q.get(), b);
+  EXPECT_FALSE(q.hasWaitingWork());
+  q.done(a);
+  q.done(b);
+}
+
 }  // namespace
 }  // namespace kubegrant::runtime
