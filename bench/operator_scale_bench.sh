@@ -16,8 +16,8 @@
 #   STEADY_MINUTES=M then runs M minutes of steady work beside the N requests and prints the
 #   RSS once a minute: each minute alice creates 50 requests under a policy that needs bob
 #   (he approves each with `kubectl patch --subresource=status`) and 50 that need no approval,
-#   all lasting 1 minute, so ~100 approvals and ~100 expiries a minute; requests that ended
-#   are deleted (their finalizer path runs), so the population stays level.
+#   all lasting 1 minute, so ~100 approvals and ~100 expiries a minute; the policies'
+#   retainFor of 1 minute has the operator delete the ended ones, so the population stays level.
 #   HEAPTRACK=1 runs the operator under heaptrack (Debian's heaptrack) and prints where its
 #   memory is held at the end: DIR.heaptrack.zst, read with heaptrack_print.
 # The control plane is stopped at the end (tests/controlplane/down.sh --purge DIR).
@@ -74,24 +74,30 @@ echo "operator pid $opid, idle: RSS $(status VmRSS), peak $(status VmHWM), threa
 
 policies=$(((n + 999) / 1000))
 k create namespace scale --dry-run=client -o yaml | k apply -f - >/dev/null
-for i in $(seq 0 $((policies - 1))); do
-  required=$((i % 2)) # even: no approval needed (Active), odd: bob's (Pending)
+policy() { # NAME NAMESPACE REQUIRED DURATION [RETAIN_FOR]: alice asks, bob approves
+  local retain=${5:+"retainFor: $5"}
   for _ in $(seq 1 50); do
-    k apply -f - >/dev/null 2>&1 <<YAML && break
+    k apply -f - >/dev/null 2>&1 <<YAML && return 0
 apiVersion: kubegrant.io/v1alpha1
 kind: AccessPolicy
-metadata: {name: scale-$i}
+metadata: {name: $1}
 spec:
   requesters: {groups: [payments-devs]}
-  namespaces: [scale]
+  namespaces: [$2]
   roles: [{kind: ClusterRole, name: view}]
-  defaultDuration: 4h
-  maxDuration: 4h
+  defaultDuration: $4
+  maxDuration: $4
   maxOpenRequests: 1000
-  approval: {approvers: {groups: [payments-leads]}, required: $required}
+  $retain
+  approval: {approvers: {groups: [payments-leads]}, required: $3}
 YAML
     sleep 0.2
   done
+  echo "cannot apply policy $1" >&2
+  return 1
+}
+for i in $(seq 0 $((policies - 1))); do
+  policy "scale-$i" scale $((i % 2)) 4h # even: no approval needed (Active), odd: bob's (Pending)
 done
 work=$(mktemp -d)
 for c in $(seq 0 $((clients - 1))); do
@@ -152,21 +158,9 @@ echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 steady=${STEADY_MINUTES:-0}
 if [ "$steady" -gt 0 ]; then
   k create namespace steady --dry-run=client -o yaml | k apply -f - >/dev/null
-  for required in 0 1; do
-    k apply -f - >/dev/null <<YAML
-apiVersion: kubegrant.io/v1alpha1
-kind: AccessPolicy
-metadata: {name: steady-$required}
-spec:
-  requesters: {groups: [payments-devs]}
-  namespaces: [steady]
-  roles: [{kind: ClusterRole, name: view}]
-  defaultDuration: 1m
-  maxDuration: 1m
-  maxOpenRequests: 1000
-  approval: {approvers: {groups: [payments-leads]}, required: $required}
-YAML
-  done
+  # Ended requests are kept for retainFor (the audit record), then the operator deletes them:
+  # with 1m the population stays level.
+  for required in 0 1; do policy "steady-$required" steady "$required" 1m 1m; done
   work=$(mktemp -d)
   approve='[{"op":"add","path":"/status/approvals/-","value":{"decision":"Approve","comment":"steady"}}]'
   echo "steady: $steady minutes of ~100 approvals and ~100 expiries a minute"
@@ -182,11 +176,6 @@ YAML
     seq 1 2 99 | xargs -P 4 -I{} kubectl --kubeconfig "$KUBEGRANT_KUBECONFIG_BOB" patch \
       accessrequest "s-$m-{}" -n steady --subresource=status --type=json -p "$approve" \
       >/dev/null 2>&1 || true
-    # Requests that ended (expired a minute later) go; the finalizer path runs for each.
-    ended=$(k get accessrequests -n steady --no-headers \
-      -o custom-columns=N:.metadata.name,P:.status.phase | awk '$2 == "Expired" {print $1}')
-    # shellcheck disable=SC2086
-    [ -z "$ended" ] || k delete accessrequests -n steady $ended --wait=false >/dev/null 2>&1 || true
     echo "steady minute $m: RSS $(status VmRSS), peak $(status VmHWM)," \
       "requests in steady $(k get accessrequests -n steady --no-headers 2>/dev/null | wc -l)," \
       "approved $(metric kubegrant_accessrequest_transitions_total 'phase="Active"')," \
