@@ -18,6 +18,8 @@
 #   (he approves each with `kubectl patch --subresource=status`) and 50 that need no approval,
 #   all lasting 1 minute, so ~100 approvals and ~100 expiries a minute; the policies'
 #   retainFor of 1 minute has the operator delete the ended ones, so the population stays level.
+#   IDLE_SWEEPS=M first watches the idle operator for M minutes (each with a sweep of the
+#   example DatabaseTarget): RSS after each minute and how often libpq was mapped.
 #   HEAPTRACK=1 runs the operator under heaptrack (Debian's heaptrack) and prints where its
 #   memory is held at the end: DIR.heaptrack.zst, read with heaptrack_print.
 # The control plane is stopped at the end (tests/controlplane/down.sh --purge DIR).
@@ -71,6 +73,19 @@ metric() { # sum of a metric's samples whose labels contain $2
 }
 sleep 5
 echo "operator pid $opid, idle: RSS $(status VmRSS), peak $(status VmHWM), threads $(status Threads)"
+if [ "${IDLE_SWEEPS:-0}" -gt 0 ]; then
+  # The example DatabaseTarget is swept once a minute: libpq is mapped only while the sweep's
+  # connection is open. Sample the maps every 50 ms and read the RSS after each minute.
+  for minute in $(seq 1 "$IDLE_SWEEPS"); do
+    mapped=0
+    for _ in $(seq 1 1200); do
+      grep -q 'libpq\.so' "/proc/$opid/maps" && mapped=$((mapped + 1))
+      sleep 0.05
+    done
+    echo "idle minute $minute: RSS $(status VmRSS), libpq mapped in $mapped of 1200 samples, now $(grep -c 'libpq\.so' "/proc/$opid/maps" || true) mappings"
+  done
+fi
+[ "$n" -gt 0 ] || exit 0 # N=0: the idle figures only
 
 policies=$(((n + 999) / 1000))
 k create namespace scale --dry-run=client -o yaml | k apply -f - >/dev/null

@@ -170,6 +170,8 @@ Result<Sweeper::Report> Sweeper::sweepOnce() {
     }
   }
   sweepDatabases(report);
+  // Nothing held between passes: no idle admin connection, and no libpq in a quiet operator.
+  if (databases_.provider) databases_.provider->closeIdleConnections();
   return report;
 }
 

@@ -125,6 +125,10 @@ class CredentialProvider {
   // After a DatabaseTarget change: re-creates the profile's masking views and re-applies its
   // grants to each active role, in one transaction.
   [[nodiscard]] virtual Result<ReapplyReport> reapplyProfile(const ReapplyInput& input) = 0;
+  // Closes whatever it holds between calls (never a connection a call is using). The sweeper
+  // calls it after each pass, so a quiet operator holds no database connection (and
+  // postgres/ no libpq, issue 15); the next call connects again.
+  virtual void closeIdleConnections() {}
 };
 
 }  // namespace kubegrant::database

@@ -2,8 +2,8 @@
 
 // Raw DEFLATE (zlib) with a preset dictionary, for objects a cache holds by the thousand
 // (runtime::TypedStore's packed form, issue 15). Small objects of one kind share most of
-// their text (field names, fixed values): a dictionary of that shared text lets a 1.5 KiB AccessRequest
-// compress to ~340 bytes.
+// their text (field names, fixed values): a dictionary of that shared text lets a 1.5 KiB
+// AccessRequest compress to ~340 bytes.
 
 #include <string>
 #include <string_view>

@@ -49,40 +49,42 @@ std::string conditionName(std::string_view sqlstate) {
 void ignoreNotice(void*, const char*) {}
 
 struct ResultCloser {
-  void operator()(PGresult* r) const { pq().PQclear(r); }
+  const Libpq* lib;
+  void operator()(PGresult* r) const { lib->PQclear(r); }
 };
 
 }  // namespace
 
-void Connection::Closer::operator()(PGconn* c) const { pq().PQfinish(c); }
+void Connection::Closer::operator()(PGconn* c) const { lib->PQfinish(c); }
 
 std::string PostgresQuoter::identifier(std::string_view name) const {
-  char* q = pq().PQescapeIdentifier(conn_, name.data(), name.size());
+  char* q = lib_.PQescapeIdentifier(conn_, name.data(), name.size());
   if (!q) return StandardQuoter{}.identifier(name);
   std::string out(q);
-  pq().PQfreemem(q);
+  lib_.PQfreemem(q);
   return out;
 }
 
 std::string PostgresQuoter::literal(std::string_view value) const {
-  char* q = pq().PQescapeLiteral(conn_, value.data(), value.size());
+  char* q = lib_.PQescapeLiteral(conn_, value.data(), value.size());
   if (!q) return StandardQuoter{}.literal(value);
   std::string out(q);
-  pq().PQfreemem(q);
+  lib_.PQfreemem(q);
   return out;
 }
 
-Connection::Connection(std::unique_ptr<PGconn, Closer> conn, std::string target)
-    : conn_(std::move(conn)),
-      quoter_(std::make_unique<PostgresQuoter>(conn_.get())),
+Connection::Connection(LibpqRef lib, std::unique_ptr<PGconn, Closer> conn, std::string target)
+    : lib_(std::move(lib)),
+      conn_(std::move(conn)),
+      quoter_(std::make_unique<PostgresQuoter>(*lib_, conn_.get())),
       target_(std::move(target)) {}
 
 bool Connection::idle() const {
-  return conn_ && pq().PQstatus(conn_.get()) == CONNECTION_OK &&
-         pq().PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
+  return conn_ && lib_->PQstatus(conn_.get()) == CONNECTION_OK &&
+         lib_->PQtransactionStatus(conn_.get()) == PQTRANS_IDLE;
 }
 
-bool Connection::broken() const { return !conn_ || pq().PQstatus(conn_.get()) == CONNECTION_BAD; }
+bool Connection::broken() const { return !conn_ || lib_->PQstatus(conn_.get()) == CONNECTION_BAD; }
 
 Result<Connection> Connection::open(const TargetAccess& a, const std::string& caFile,
                                     std::optional<std::chrono::milliseconds> idleSessionTimeout) {
@@ -97,26 +99,16 @@ Result<Connection> Connection::open(const TargetAccess& a, const std::string& ca
   if (idleSessionTimeout) {
     options += fmt::format(" -c idle_session_timeout={}", idleSessionTimeout->count());
   }
-  std::vector<const char*> keys = {"host",
-                                   "port",
-                                   "dbname",
-                                   "user",
-                                   "password",
-                                   "sslmode",
-                                   "connect_timeout",
-                                   "options",
-                                   "application_name",
-                                   "client_encoding"};
-  std::vector<const char*> values = {a.host.c_str(),
-                                     port.c_str(),
-                                     a.database.c_str(),
-                                     a.adminUser.c_str(),
-                                     a.adminPassword.reveal().c_str(),
-                                     a.sslMode.c_str(),
-                                     timeout.c_str(),
-                                     options.c_str(),
-                                     "kubegrant-operator",
-                                     "UTF8"};
+  std::vector<const char*> keys = {
+      "host",           "port",       "dbname",          "user",    "password",
+      "sslmode",        "gssencmode", "connect_timeout", "options", "application_name",
+      "client_encoding"};
+  std::vector<const char*> values = {
+      a.host.c_str(), port.c_str(), a.database.c_str(), a.adminUser.c_str(),
+      a.adminPassword.reveal().c_str(), a.sslMode.c_str(),
+      // Password authentication only: no Kerberos credential
+      // lookup before each connection.
+      "disable", timeout.c_str(), options.c_str(), "kubegrant-operator", "UTF8"};
   if (!caFile.empty()) {
     keys.push_back("sslrootcert");
     values.push_back(caFile.c_str());
@@ -127,48 +119,50 @@ Result<Connection> Connection::open(const TargetAccess& a, const std::string& ca
   if (!lib) {
     return fail(lib.error().code, fmt::format("database {}: {}", a.target, lib.error().message));
   }
-  std::unique_ptr<PGconn, Closer> conn(pq().PQconnectdbParams(keys.data(), values.data(), 0));
+  const Libpq& pq = **lib;
+  std::unique_ptr<PGconn, Closer> conn(pq.PQconnectdbParams(keys.data(), values.data(), 0),
+                                       Closer{&pq});
   if (!conn) return fail(ErrorCode::Internal, "libpq could not allocate a connection");
-  if (pq().PQstatus(conn.get()) != CONNECTION_OK) {
-    std::string detail = trimmed(pq().PQerrorMessage(conn.get()));
+  if (pq.PQstatus(conn.get()) != CONNECTION_OK) {
+    std::string detail = trimmed(pq.PQerrorMessage(conn.get()));
     const bool auth = detail.find("authentication failed") != std::string::npos;
     return fail(auth ? ErrorCode::Unauthorized : ErrorCode::Unavailable,
                 fmt::format("database {}: cannot connect to {}:{}/{} as {}: {}", a.target, a.host,
                             a.port, a.database, a.adminUser, detail));
   }
-  pq().PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
-  return Connection(std::move(conn), a.target);
+  pq.PQsetNoticeProcessor(conn.get(), ignoreNotice, nullptr);
+  return Connection(std::move(*lib), std::move(conn), a.target);
 }
 
 Result<std::vector<Row>> Connection::check(PGresult* raw, const std::string& what, bool secret) {
-  std::unique_ptr<PGresult, ResultCloser> res(raw);
-  const ExecStatusType status = res ? pq().PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  std::unique_ptr<PGresult, ResultCloser> res(raw, ResultCloser{lib_.get()});
+  const ExecStatusType status = res ? lib_->PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
   if (status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY) return std::vector<Row>{};
   if (status == PGRES_TUPLES_OK) {
     std::vector<Row> rows;
-    const int n = pq().PQntuples(res.get());
-    const int cols = pq().PQnfields(res.get());
+    const int n = lib_->PQntuples(res.get());
+    const int cols = lib_->PQnfields(res.get());
     rows.reserve(n);
     for (int i = 0; i < n; ++i) {
       Row row;
       row.reserve(cols);
-      for (int c = 0; c < cols; ++c) row.emplace_back(pq().PQgetvalue(res.get(), i, c));
+      for (int c = 0; c < cols; ++c) row.emplace_back(lib_->PQgetvalue(res.get(), i, c));
       rows.push_back(std::move(row));
     }
     return rows;
   }
-  const char* state = res ? pq().PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
-  if (!state || pq().PQstatus(conn_.get()) == CONNECTION_BAD) {
+  const char* state = res ? lib_->PQresultErrorField(res.get(), PG_DIAG_SQLSTATE) : nullptr;
+  if (!state || lib_->PQstatus(conn_.get()) == CONNECTION_BAD) {
     return fail(
         ErrorCode::Unavailable,
         fmt::format("database {}: {}: connection lost ({})", target_, what,
-                    secret ? "details withheld" : trimmed(pq().PQerrorMessage(conn_.get()))));
+                    secret ? "details withheld" : trimmed(lib_->PQerrorMessage(conn_.get()))));
   }
   // The primary message of a secret statement could quote a piece of it (a syntax error
   // "at or near ..."): only its SQLSTATE is reported.
   std::string primary = secret
                             ? conditionName(state)
-                            : trimmed(pq().PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
+                            : trimmed(lib_->PQresultErrorField(res.get(), PG_DIAG_MESSAGE_PRIMARY));
   return fail(codeFor(state),
               fmt::format("database {}: {}: {} (SQLSTATE {})", target_, what, primary, state));
 }
@@ -177,29 +171,30 @@ Result<std::vector<Row>> Connection::run(const Statement& s) {
   std::vector<const char*> params;
   params.reserve(s.params.size());
   for (const auto& p : s.params) params.push_back(p.c_str());
-  return check(pq().PQexecParams(conn_.get(), s.sql.c_str(), static_cast<int>(params.size()),
-                                 nullptr, params.data(), nullptr, nullptr, 0),
+  return check(lib_->PQexecParams(conn_.get(), s.sql.c_str(), static_cast<int>(params.size()),
+                                  nullptr, params.data(), nullptr, nullptr, 0),
                s.what, s.secret);
 }
 
 Result<void> Connection::lost(const std::string& what) {
-  return fail(ErrorCode::Unavailable, fmt::format("database {}: {}: connection lost ({})", target_,
-                                                  what, trimmed(pq().PQerrorMessage(conn_.get()))));
+  return fail(ErrorCode::Unavailable,
+              fmt::format("database {}: {}: connection lost ({})", target_, what,
+                          trimmed(lib_->PQerrorMessage(conn_.get()))));
 }
 
 Result<void> Connection::send(const std::vector<Statement>& statements) {
   PGconn* c = conn_.get();
-  if (pq().PQenterPipelineMode(c) != 1) return lost("enter pipeline mode");
+  if (lib_->PQenterPipelineMode(c) != 1) return lost("enter pipeline mode");
   for (const auto& s : statements) {
     std::vector<const char*> params;
     params.reserve(s.params.size());
     for (const auto& p : s.params) params.push_back(p.c_str());
-    if (pq().PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr,
-                               params.data(), nullptr, nullptr, 0) != 1) {
+    if (lib_->PQsendQueryParams(c, s.sql.c_str(), static_cast<int>(params.size()), nullptr,
+                                params.data(), nullptr, nullptr, 0) != 1) {
       return lost(s.what);
     }
   }
-  if (pq().PQpipelineSync(c) != 1) return lost("sync");
+  if (lib_->PQpipelineSync(c) != 1) return lost("sync");
   return ok();
 }
 
@@ -211,11 +206,12 @@ Result<std::vector<std::vector<Row>>> Connection::receive(
   std::vector<std::vector<Row>> out;
   std::optional<Error> first;
   for (const auto& s : statements) {
-    PGresult* r = pq().PQgetResult(c);
+    PGresult* r = lib_->PQgetResult(c);
     if (!r) return fail(lost(s.what).error());
-    const bool aborted = pq().PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
+    const bool aborted = lib_->PQresultStatus(r) == PGRES_PIPELINE_ABORTED;
     auto rows = check(r, s.what, s.secret);
-    while (PGresult* extra = pq().PQgetResult(c)) pq().PQclear(extra);  // NULL ends this statement
+    while (PGresult* extra = lib_->PQgetResult(c))
+      lib_->PQclear(extra);  // NULL ends this statement
     if (aborted) continue;
     if (!rows) {
       if (!first) first = std::move(rows.error());
@@ -223,10 +219,10 @@ Result<std::vector<std::vector<Row>>> Connection::receive(
     }
     out.push_back(std::move(*rows));
   }
-  PGresult* sync = pq().PQgetResult(c);
-  const bool synced = sync && pq().PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
-  pq().PQclear(sync);
-  if (!synced || pq().PQexitPipelineMode(c) != 1) return fail(lost("leave pipeline mode").error());
+  PGresult* sync = lib_->PQgetResult(c);
+  const bool synced = sync && lib_->PQresultStatus(sync) == PGRES_PIPELINE_SYNC;
+  lib_->PQclear(sync);
+  if (!synced || lib_->PQexitPipelineMode(c) != 1) return fail(lost("leave pipeline mode").error());
   if (first) return fail(std::move(*first));
   return out;
 }
@@ -239,14 +235,14 @@ Result<std::vector<std::vector<Row>>> Connection::runAll(const std::vector<State
 
 Result<std::string> Connection::scramVerifier(const SecretString& password,
                                               const std::string& role) {
-  char* v = pq().PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(),
-                                       "scram-sha-256");
+  char* v = lib_->PQencryptPasswordConn(conn_.get(), password.reveal().c_str(), role.c_str(),
+                                        "scram-sha-256");
   if (!v) {
     return fail(ErrorCode::Internal,
                 fmt::format("database {}: could not compute the password verifier", target_));
   }
   std::string out(v);
-  pq().PQfreemem(v);
+  lib_->PQfreemem(v);
   return out;
 }
 

@@ -23,11 +23,12 @@ namespace kubegrant::database::postgres {
 // invalid bytes.
 class PostgresQuoter final : public Quoter {
  public:
-  explicit PostgresQuoter(PGconn* conn) : conn_(conn) {}
+  PostgresQuoter(const Libpq& lib, PGconn* conn) : lib_(lib), conn_(conn) {}
   std::string identifier(std::string_view name) const override;
   std::string literal(std::string_view value) const override;
 
  private:
+  const Libpq& lib_;
   PGconn* conn_;
 };
 
@@ -72,12 +73,14 @@ class Connection {
 
  private:
   struct Closer {
+    const Libpq* lib;
     void operator()(PGconn* c) const;
   };
-  Connection(std::unique_ptr<PGconn, Closer> conn, std::string target);
+  Connection(LibpqRef lib, std::unique_ptr<PGconn, Closer> conn, std::string target);
   Result<std::vector<Row>> check(PGresult* result, const std::string& what, bool secret);
   Result<void> lost(const std::string& what);
 
+  LibpqRef lib_;  // first: released after the connection is finished
   std::unique_ptr<PGconn, Closer> conn_;
   std::unique_ptr<PostgresQuoter> quoter_;
   std::string target_;

@@ -48,6 +48,17 @@ void ConnectionPool::release(Lease lease) {
   list.push_back(Idle{std::move(lease.conn), std::chrono::steady_clock::now()});
 }
 
+size_t ConnectionPool::closeIdle() {
+  std::map<std::string, std::vector<Idle>> closing;
+  {
+    std::lock_guard lock(mu_);
+    closing.swap(idle_);
+  }
+  size_t n = 0;
+  for (const auto& [key, list] : closing) n += list.size();
+  return n;  // closed here, outside the lock, as `closing` goes
+}
+
 size_t ConnectionPool::idleCount() const {
   std::lock_guard lock(mu_);
   size_t n = 0;

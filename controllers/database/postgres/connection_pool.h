@@ -13,6 +13,8 @@
 //   connection;
 // - a call whose pooled connection turns out dead (database restarted) is retried once on a
 //   fresh connection by the provider, so a database coming back works on the first try.
+// - closeIdle() empties it (the sweeper does after each pass): a quiet operator holds no
+//   connection, and with the last one closed libpq is unloaded (libpq.h);
 // maxIdlePerTarget = 0 turns pooling off: every call connects and disconnects.
 
 #include <chrono>
@@ -46,6 +48,8 @@ class ConnectionPool {
                                       bool fresh);
   // Back to the pool if still clean and there is room; closed otherwise.
   void release(Lease lease);
+  // Closes every idle connection (none checked out is touched); how many it closed.
+  size_t closeIdle();
 
   size_t idleCount() const;
 

@@ -3,23 +3,31 @@
 #include <dlfcn.h>
 #include <fmt/format.h>
 
-#include <atomic>
 #include <mutex>
 
 namespace kubegrant::database::postgres {
 namespace {
 
 std::mutex mu;
-Libpq table;
-std::atomic<const Libpq*> loaded{nullptr};
+std::weak_ptr<const Libpq> current;  // guarded by mu
+
+struct Unloader {
+  void* handle;
+  void operator()(const Libpq* table) const {
+    delete table;
+    // The last Connection has closed (each holds a reference): nothing calls into the pages
+    // unmapped here. A loadLibpq() that dlopen()ed it again meanwhile holds glibc's own count,
+    // so for it the library stays.
+    ::dlclose(handle);
+  }
+};
 
 }  // namespace
 
-Result<const Libpq*> loadLibpq() {
-  if (const Libpq* l = loaded.load(std::memory_order_acquire)) return l;
+Result<LibpqRef> loadLibpq() {
   std::lock_guard lock(mu);
-  if (const Libpq* l = loaded.load(std::memory_order_relaxed)) return l;
-  // RTLD_LOCAL: libpq's symbols stay out of the global namespace. Never closed.
+  if (auto held = current.lock()) return held;
+  // RTLD_LOCAL: libpq's symbols stay out of the global namespace.
   void* handle = ::dlopen(kLibpqFile, RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = ::dlerror();
@@ -27,21 +35,25 @@ Result<const Libpq*> loadLibpq() {
                 fmt::format("cannot load {} (PostgreSQL's client library): {}", kLibpqFile,
                             why ? why : "unknown error"));
   }
-  Libpq resolved;
+  auto resolved = std::make_unique<Libpq>();
 #define KUBEGRANT_LIBPQ_RESOLVE(name)                                                          \
-  resolved.name = reinterpret_cast<decltype(resolved.name)>(::dlsym(handle, #name));           \
-  if (resolved.name == nullptr) {                                                              \
+  resolved->name = reinterpret_cast<decltype(resolved->name)>(::dlsym(handle, #name));         \
+  if (resolved->name == nullptr) {                                                             \
+    ::dlclose(handle);                                                                         \
     return fail(ErrorCode::Unavailable,                                                        \
                 fmt::format("{} has no {}: PostgreSQL's client library 14 or later is needed", \
                             kLibpqFile, #name));                                               \
   }
   KUBEGRANT_LIBPQ_FUNCTIONS(KUBEGRANT_LIBPQ_RESOLVE)
 #undef KUBEGRANT_LIBPQ_RESOLVE
-  table = resolved;
-  loaded.store(&table, std::memory_order_release);
-  return &table;
+  LibpqRef held(resolved.release(), Unloader{handle});
+  current = held;
+  return held;
 }
 
-const Libpq& pq() { return *loaded.load(std::memory_order_acquire); }
+bool libpqLoaded() {
+  std::lock_guard lock(mu);
+  return !current.expired();
+}
 
 }  // namespace kubegrant::database::postgres

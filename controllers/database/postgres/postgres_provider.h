@@ -34,6 +34,7 @@ class PostgresProvider final : public CredentialProvider {
   Result<RoleState> inspect(const TargetAccess& access, const std::string& role) override;
   Result<std::vector<DatabaseRole>> listRoles(const TargetAccess& access) override;
   Result<ReapplyReport> reapplyProfile(const ReapplyInput& input) override;
+  void closeIdleConnections() override { pool_.closeIdle(); }
 
  private:
   Result<std::string> caFileFor(const std::string& pem);

@@ -68,6 +68,11 @@ Result<std::vector<DatabaseRole>> FakeProvider::listRoles(const TargetAccess&) {
   return out;
 }
 
+void FakeProvider::closeIdleConnections() {
+  std::lock_guard lock(mu_);
+  calls_.push_back("closeIdleConnections");
+}
+
 Result<ReapplyReport> FakeProvider::reapplyProfile(const ReapplyInput& input) {
   std::lock_guard lock(mu_);
   if (auto e = take(Op::Reapply, "reapply " + input.profile.name)) return fail(*e);

@@ -31,6 +31,7 @@ class FakeProvider final : public CredentialProvider {
   Result<RoleState> inspect(const TargetAccess& access, const std::string& role) override;
   Result<std::vector<DatabaseRole>> listRoles(const TargetAccess& access) override;
   Result<ReapplyReport> reapplyProfile(const ReapplyInput& input) override;
+  void closeIdleConnections() override;
 
   // The next call of `op` fails with `error` (once).
   void failNext(Op op, Error error);
@@ -42,7 +43,8 @@ class FakeProvider final : public CredentialProvider {
   void openSession(const std::string& role);
 
   std::map<std::string, Role> roles() const;
-  // "issue kg_...", "revoke kg_...", "inspect kg_...", "listRoles", "reapply <profile>".
+  // "issue kg_...", "revoke kg_...", "inspect kg_...", "listRoles", "reapply <profile>",
+  // "closeIdleConnections".
   std::vector<std::string> calls() const;
 
  private:

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "controllers/database/postgres/connection.h"
+#include "controllers/database/postgres/libpq.h"
 #include "controllers/database/postgres/postgres_provider.h"
 #include "controllers/database/sql.h"
 #include "operator/common/crypto.h"
@@ -390,6 +391,31 @@ TEST_F(PostgresProviderTest, WithoutPoolingNoAdminConnectionOutlivesACall) {
     after = adminScalar(count);
   }
   EXPECT_EQ(after, before);
+}
+
+TEST_F(PostgresProviderTest, ClosingIdleConnectionsLeavesNoAdminSessionAndUnloadsLibpq) {
+  const std::string count =
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'kubegrant-operator' AND "
+      "pid <> pg_backend_pid()";
+  const std::string before = adminScalar(count);
+  auto in = input(readonly());
+  ASSERT_TRUE(provider_->issue(in).has_value());  // its connection goes back to the pool
+  EXPECT_TRUE(libpqLoaded()) << "the pooled connection holds libpq";
+  EXPECT_NE(adminScalar(count), before);
+
+  provider_->closeIdleConnections();
+  EXPECT_FALSE(libpqLoaded()) << "no connection left: unloaded";
+  std::string after = adminScalar(count);
+  for (int i = 0; i < 50 && after != before; ++i) {  // backends exit asynchronously
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    after = adminScalar(count);
+  }
+  EXPECT_EQ(after, before);
+
+  // The next call loads it again and connects as the first did.
+  auto report = provider_->revoke({access_, in.role});
+  ASSERT_TRUE(report.has_value()) << report.error().message;
+  EXPECT_TRUE(report->roleExisted);
 }
 
 TEST_F(PostgresProviderTest, ConcurrentIssuesOfANewProfileAllSucceedAndShareItsRole) {

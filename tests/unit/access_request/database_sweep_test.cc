@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "controllers/access_request/executor.h"
 #include "controllers/access_request/sweeper.h"
 #include "controllers/database/sql.h"
@@ -111,6 +113,18 @@ TEST_F(DatabaseSweepTest, RolesOfNoLiveRequestAreRevokedAndLiveOnesKept) {
   EXPECT_THAT(provider_->calls(), ::testing::IsSupersetOf(revoked));
   EXPECT_THAT(metrics_.render(),
               ::testing::HasSubstr("kubegrant_sweep_removed_total{cause=\"database-orphan\"} 3"));
+}
+
+TEST_F(DatabaseSweepTest, APassEndsByClosingTheIdleConnectionsItsRevokesLeft) {
+  seedRequest("active", "uid-active", "Active");
+  provider_->addRole("kg_by_hand");
+  auto report = sweep();
+  ASSERT_TRUE(report) << report.error().describe();
+  ASSERT_EQ(report->databaseRolesRevoked, 1);
+  const auto calls = provider_->calls();
+  ASSERT_FALSE(calls.empty());
+  EXPECT_EQ(calls.back(), "closeIdleConnections") << "after the listing and the revoke";
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "closeIdleConnections"), 1);
 }
 
 TEST_F(DatabaseSweepTest, ADatabaseThatIsDownLeavesTheRolesForTheNextSweep) {
