@@ -347,11 +347,39 @@ std::string reportHtml(const std::vector<ReportRow>& rows, const ReportMeta& met
       std::max(1.0, std::chrono::duration<double>(meta.now - t0).count());  // seconds
   std::vector<std::string> people;
   for (const auto& s : summaryBy(rows, false)) people.push_back(s.key);
-  constexpr int kLabel = 160, kWidth = 760, kRow = 28, kTop = 24;
-  const int height = kTop + static_cast<int>(people.size()) * kRow + 24;
+  constexpr int kLabel = 160, kWidth = 760, kTop = 24, kBar = 18, kLane = 22, kGap = 8;
   auto x = [&](TimePoint t) {
     return kLabel + std::chrono::duration<double>(t - t0).count() / span * kWidth;
   };
+  // Each person's windows in lanes: a window goes in the first lane whose last window ended
+  // before it began, so windows that overlap in time are drawn one under the other, none hidden.
+  struct Bar {
+    const ReportRow* row;
+    double x1, x2;
+    int lane;
+  };
+  std::vector<std::vector<Bar>> bars(people.size());
+  std::vector<int> lanes(people.size(), 1);
+  for (std::size_t i = 0; i < people.size(); ++i) {
+    for (const auto& r : rows) {
+      if (r.requester != people[i] || !r.active) continue;
+      const double x1 = x(*r.active);
+      bars[i].push_back({&r, x1, std::max(x1 + 6.0, x(r.ended.value_or(meta.now))), 0});
+    }
+    std::stable_sort(bars[i].begin(), bars[i].end(),
+                     [](const Bar& a, const Bar& b) { return a.x1 < b.x1; });
+    std::vector<double> laneEnds;
+    for (auto& b : bars[i]) {
+      auto free =
+          std::find_if(laneEnds.begin(), laneEnds.end(), [&](double e) { return e <= b.x1; });
+      if (free == laneEnds.end()) free = laneEnds.insert(laneEnds.end(), 0.0);
+      *free = b.x2;
+      b.lane = static_cast<int>(free - laneEnds.begin());
+    }
+    lanes[i] = std::max<int>(1, static_cast<int>(laneEnds.size()));
+  }
+  int height = kTop + 24;
+  for (int n : lanes) height += n * kLane + kGap;
 
   std::string svg = fmt::format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"timeline\" width=\"{}\" height=\"{}\" "
@@ -361,24 +389,24 @@ std::string reportHtml(const std::vector<ReportRow>& rows, const ReportMeta& met
       "<text x=\"{}\" y=\"14\" class=\"axis\">{}</text><text x=\"{}\" y=\"14\" class=\"axis\" "
       "text-anchor=\"end\">{}</text>\n",
       kLabel, html(formatRfc3339(t0)), kLabel + kWidth, html(formatRfc3339(meta.now)));
+  int y = kTop;
   for (std::size_t i = 0; i < people.size(); ++i) {
-    const int y = kTop + static_cast<int>(i) * kRow;
+    const int rowHeight = lanes[i] * kLane + kGap;
     svg += fmt::format(
         "<text x=\"4\" y=\"{}\" class=\"person\">{}</text><line x1=\"{}\" y1=\"{}\" x2=\"{}\" "
         "y2=\"{}\" class=\"lane\"/>\n",
-        y + 18, html(people[i]), kLabel, y + kRow - 2, kLabel + kWidth, y + kRow - 2);
-    for (const auto& r : rows) {
-      if (r.requester != people[i] || !r.active) continue;
-      const double x1 = x(*r.active);
-      const double x2 = std::max(x1 + 6.0, x(r.ended.value_or(meta.now)));
+        y + 18, html(people[i]), kLabel, y + rowHeight - 2, kLabel + kWidth, y + rowHeight - 2);
+    for (const auto& b : bars[i]) {
+      const ReportRow& r = *b.row;
       svg += fmt::format(
-          "<rect class=\"window{}\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"18\" "
+          "<rect class=\"window{}\" x=\"{:.1f}\" y=\"{}\" width=\"{:.1f}\" height=\"{}\" "
           "fill=\"{}\" data-request=\"{}/{}\"><title>{}/{}: {} ({}{})</title></rect>\n",
-          r.breakGlass ? " breakglass" : "", x1, y + 4, x2 - x1,
+          r.breakGlass ? " breakglass" : "", b.x1, y + 4 + b.lane * kLane, b.x2 - b.x1, kBar,
           r.breakGlass ? "#d62728" : "#1f77b4", html(r.namespace_), html(r.name),
           html(r.namespace_), html(r.name), html(r.outcome), heldText(r.held),
           r.breakGlass ? ", break-glass" : "");
     }
+    y += rowHeight;
   }
   svg += "</svg>\n";
 

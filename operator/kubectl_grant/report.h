@@ -75,7 +75,8 @@ std::string reportCsv(const std::vector<ReportRow>& rows);
 std::string reportTable(const std::vector<ReportRow>& rows, const ReportMeta& meta);
 // One page: the summaries, a timeline from the first access window to now (an SVG
 // <rect class="window"> 18 px high per access window per person, blue, or red with class
-// "breakglass"), and the table.
+// "breakglass"; a person's windows that overlap in time go in lanes one under the other, so
+// none hides another), and the table.
 std::string reportHtml(const std::vector<ReportRow>& rows, const ReportMeta& meta);
 
 }  // namespace kubegrant::kubectl_grant

@@ -173,5 +173,37 @@ TEST(Report, TheHtmlPageIsSelfContainedWithABarPerAccessWindow) {
   EXPECT_NE(page.find("orders, &quot;stuck&quot;"), std::string::npos) << "escaped";
 }
 
+TEST(Report, WindowsOfOnePersonThatOverlapAreDrawnInLanesNoneHidden) {
+  auto window = [](const char* name, const char* from, const char* to, bool glass) {
+    ReportRow r;
+    r.namespace_ = "payments";
+    r.name = name;
+    r.requester = "alice";
+    r.active = at(from);
+    r.ended = at(to);
+    r.breakGlass = glass;
+    r.outcome = "Expired";
+    return r;
+  };
+  // a and the break-glass window overlap; c begins after a ended and reuses a's lane.
+  const std::vector<ReportRow> rows = {
+      window("a", "2026-11-29T09:00:00Z", "2026-11-29T09:20:00Z", false),
+      window("glass", "2026-11-29T09:10:00Z", "2026-11-29T09:50:00Z", true),
+      window("c", "2026-11-29T09:30:00Z", "2026-11-29T09:40:00Z", false)};
+  const std::string page =
+      reportHtml(rows, {.now = kNow, .since = 24h, .scope = "namespace payments"});
+  auto yOf = [&](const std::string& name) {
+    std::smatch m;
+    const std::regex re(
+        "<rect class=\"window[^\"]*\" x=\"[0-9.]+\" y=\"([0-9]+)\"[^>]*data-request=\"payments/" +
+        name + "\"");
+    EXPECT_TRUE(std::regex_search(page, m, re)) << name << " has no bar:\n" << page;
+    return m.empty() ? -1 : std::stoi(m[1]);
+  };
+  EXPECT_NE(yOf("a"), yOf("glass")) << "overlapping windows share no lane";
+  EXPECT_EQ(yOf("c"), yOf("a")) << "a window after another ended reuses its lane";
+  EXPECT_GE(std::abs(yOf("glass") - yOf("a")), 18) << "the bars (18 px) do not overlap";
+}
+
 }  // namespace
 }  // namespace kubegrant::kubectl_grant
