@@ -330,6 +330,16 @@ int main(int argc, char** argv) {
                 rbacDeny[p].summary().c_str());
   }
   Stats approveToAccess[kProbes], revokeToForbidden[kProbes], approvePatch, revokePatch;
+  // KG_BENCH_TRACE=FILE: per GET-probe approval, the request's name and the wall-clock
+  // microseconds when bob's patch was sent, when it returned and when alice was allowed; with
+  // KG_BENCH_LOG_LEVEL=debug, bench/approval_profile.py joins them to the operator's plan lines.
+  FILE* trace =
+      std::getenv("KG_BENCH_TRACE") ? std::fopen(std::getenv("KG_BENCH_TRACE"), "w") : nullptr;
+  auto wallUs = [] {
+    return static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch())
+                                      .count());
+  };
   for (int p = 0; p < kProbes; ++p) {
     const auto probe = static_cast<Probe>(p);
     for (int i = 0; i < samples(probe, n); ++i) {
@@ -346,6 +356,7 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(2ms);
       }
       auto t0 = Clk::now();
+      const long long w0 = wallUs();
       auto approved =
           bob->patch(areq, {ns1, name}, kube::PatchType::Json,
                      json::array({{{"op", "add"},
@@ -357,7 +368,10 @@ int main(int argc, char** argv) {
         continue;
       }
       approvePatch.add(msSince(t0));
+      const long long w1 = wallUs();
       approveToAccess[p].add(poll(probe, ns1, true, t0));
+      if (trace && p == kGet)
+        std::fprintf(trace, "%s %lld %lld %lld\n", name.c_str(), w0, w1, wallUs());
       auto t1 = Clk::now();
       (void)alice->patch(areq, {ns1, name}, kube::PatchType::Merge,
                          json{{"spec", {{"revoke", true}}}});
@@ -373,6 +387,7 @@ int main(int argc, char** argv) {
     std::printf("revoke-to-forbidden (spec.revoke sent -> Forbidden),    %-14s %s\n", probeNames[p],
                 revokeToForbidden[p].summary().c_str());
   }
+  if (trace) std::fclose(trace);
   std::printf("  of which the approval patch call itself (API server + webhooks):       %s\n",
               approvePatch.summary().c_str());
   std::printf("  of which the revoke patch call itself (API server + webhooks):         %s\n",
@@ -693,6 +708,11 @@ int main(int argc, char** argv) {
   }
   sh(k + "delete namespace " + ns1 + " " + ns2 + " " + ns3 + " " + ns4 + " " + ns4 +
      "-backlog --wait=false --ignore-not-found >/dev/null");
+  if (const char* t = std::getenv("KG_BENCH_TRACE")) {  // the plan lines, kept with the trace
+    std::error_code ec;
+    std::filesystem::copy_file(dir + "/operator.log", std::string(t) + ".operator.log",
+                               std::filesystem::copy_options::overwrite_existing, ec);
+  }
   std::filesystem::remove_all(dir);
   return 0;
 }
