@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace kubegrant::database::postgres {
 
@@ -99,19 +100,25 @@ Result<Connection> Connection::open(const TargetAccess& a, const std::string& ca
   if (idleSessionTimeout) {
     options += fmt::format(" -c idle_session_timeout={}", idleSessionTimeout->count());
   }
-  std::vector<const char*> keys = {
-      "host",           "port",       "dbname",          "user",    "password",
-      "sslmode",        "gssencmode", "connect_timeout", "options", "application_name",
-      "client_encoding"};
-  std::vector<const char*> values = {
-      a.host.c_str(), port.c_str(), a.database.c_str(), a.adminUser.c_str(),
-      a.adminPassword.reveal().c_str(), a.sslMode.c_str(),
-      // Password authentication only: no Kerberos credential
-      // lookup before each connection.
-      "disable", timeout.c_str(), options.c_str(), "kubegrant-operator", "UTF8"};
-  if (!caFile.empty()) {
-    keys.push_back("sslrootcert");
-    values.push_back(caFile.c_str());
+  // Each keyword next to its value, so the two lists handed to libpq cannot drift apart.
+  std::vector<std::pair<const char*, const char*>> params = {
+      {"host", a.host.c_str()},
+      {"port", port.c_str()},
+      {"dbname", a.database.c_str()},
+      {"user", a.adminUser.c_str()},
+      {"password", a.adminPassword.reveal().c_str()},
+      {"sslmode", a.sslMode.c_str()},
+      // Password authentication only: no Kerberos credential lookup before each connection.
+      {"gssencmode", "disable"},
+      {"connect_timeout", timeout.c_str()},
+      {"options", options.c_str()},
+      {"application_name", "kubegrant-operator"},
+      {"client_encoding", "UTF8"}};
+  if (!caFile.empty()) params.emplace_back("sslrootcert", caFile.c_str());
+  std::vector<const char*> keys, values;
+  for (const auto& [key, value] : params) {
+    keys.push_back(key);
+    values.push_back(value);
   }
   keys.push_back(nullptr);
   values.push_back(nullptr);

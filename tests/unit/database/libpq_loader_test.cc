@@ -3,7 +3,7 @@
 // kg_database_postgres and nothing that links libpq, as the operator does, so libpq being
 // absent until the first open() shows the operator starts without it. No server is needed:
 // the connection is refused on a closed loopback port. (A pooled connection holding it between
-// calls is in tests/integration/database/connection_pool_it.cc.)
+// calls, and the pool emptied: tests/integration/database/postgres_provider_it.cc.)
 
 #include <gtest/gtest.h>
 #include <link.h>
