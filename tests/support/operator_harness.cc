@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "tests/support/free_port.h"
+#include "tests/support/spawn.h"
 
 namespace kubegrant::testing {
 
@@ -39,21 +40,15 @@ std::string readFile(const std::string& path) {
 
 void ChildProcess::start(const std::string& bin, const std::vector<std::string>& args,
                          const std::string& logPath, const std::vector<std::string>& extraEnv) {
-  pid_ = ::fork();
-  if (pid_ == 0) {
-    int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    ::dup2(fd, 2);
-    ::dup2(fd, 1);
-    for (const auto& kv : extraEnv) ::putenv(const_cast<char*>(kv.c_str()));
-    std::vector<char*> argv;
-    std::string copyBin = bin;
-    argv.push_back(copyBin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp(copyBin.c_str(), argv.data());
-    ::_exit(127);
-  }
+  std::vector<std::string> argv = {bin};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string error;
+  pid_ = Spawn(std::move(argv))
+             .open(1, logPath, O_WRONLY | O_CREAT | O_APPEND)
+             .dup(1, 2)
+             .env(extraEnv)
+             .start(&error);
+  if (pid_ < 0) ADD_FAILURE() << "cannot start " << bin << ": " << error;
 }
 
 namespace {

@@ -15,6 +15,8 @@
 #include <regex>
 #include <sstream>
 
+#include "tests/support/spawn.h"
+
 namespace kubegrant::testing {
 namespace {
 
@@ -130,16 +132,14 @@ CommandResult runCommand(const std::vector<std::string>& argv, std::string_view 
     result.err = std::string("pipe: ") + std::strerror(errno);
     return result;
   }
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(inPipe[0], 0);
-    dup2(outPipe[1], 1);
-    dup2(errPipe[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
+  std::string spawnError;
+  const pid_t pid =
+      Spawn(argv).dup(inPipe[0], 0).dup(outPipe[1], 1).dup(errPipe[1], 2).start(&spawnError);
+  if (pid < 0) {
+    for (int fd : {inPipe[0], inPipe[1], outPipe[0], outPipe[1], errPipe[0], errPipe[1]}) close(fd);
+    result.exitCode = 127;  // as a shell reports a command it cannot run
+    result.err = spawnError;
+    return result;
   }
   close(inPipe[0]);
   close(outPipe[1]);

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 
 #include <fstream>
 #include <mutex>
@@ -12,8 +11,7 @@
 #include "operator/common/clock.h"
 #include "operator/runtime/informer.h"
 #include "tests/integration/runtime/it_util.h"
-
-extern char** environ;
+#include "tests/support/spawn.h"
 
 namespace kubegrant::runtime {
 namespace {
@@ -394,23 +392,14 @@ void restartApiServer(const testing::TestEnv& env) {
   ASSERT_EQ(::kill(pid, SIGKILL), 0) << "cannot kill kube-apiserver pid " << pid;
   ASSERT_TRUE(eventually([&] { return ::kill(pid, 0) != 0; }, 10s));
 
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   const std::string log = env.dir + "/logs/kube-apiserver.log";
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t child = -1;
-  int rc = posix_spawn(&child, args[0], &fa, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  ASSERT_EQ(rc, 0) << "cannot start kube-apiserver again";
+  const pid_t child = ::kubegrant::testing::Spawn(argv)
+                          .open(0, "/dev/null", O_RDONLY)
+                          .open(1, log, O_WRONLY | O_CREAT | O_APPEND)
+                          .dup(1, 2)
+                          .newSession()
+                          .start();
+  ASSERT_GT(child, 0) << "cannot start kube-apiserver again";
   std::ofstream(pidFile) << child << "\n";
 
   auto probe = it::clientFor(env);

@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <fstream>
@@ -12,8 +11,7 @@
 
 #include "operator/runtime/kube_lease_lock.h"
 #include "tests/integration/runtime/it_util.h"
-
-extern char** environ;
+#include "tests/support/spawn.h"
 
 namespace kubegrant::runtime {
 namespace {
@@ -31,15 +29,7 @@ long long nowMs() {
 class Elector {
  public:
   Elector(const std::vector<std::string>& argv, std::string outPath) : out_(std::move(outPath)) {
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) pid_ = -1;
+    pid_ = ::kubegrant::testing::Spawn(argv).open(1, out_, O_WRONLY | O_CREAT | O_TRUNC).start();
   }
   ~Elector() {
     if (pid_ > 0) {

@@ -18,6 +18,7 @@
 
 #include "operator/kube/rest/rest_client.h"
 #include "tests/support/free_port.h"
+#include "tests/support/spawn.h"
 #include "tests/support/test_env.h"
 
 namespace kubegrant::kube {
@@ -25,6 +26,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using ::kubegrant::testing::Spawn;
 
 std::string readFile(const fs::path& p) {
   std::ifstream in(p);
@@ -104,20 +106,12 @@ class TlsServer {
       for (std::string a : {"-Verify", "1", "-CAfile"}) args.push_back(a);
       args.push_back(pki.path("ca.crt").string());
     }
-    std::string www = pki.path("www").string();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      if (::chdir(www.c_str()) != 0) _exit(127);
-      int devnull = ::open("/dev/null", O_RDWR);
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execvp("openssl", argv.data());
-      _exit(127);
-    }
+    pid_ = Spawn(std::move(args))
+               .chdir(pki.path("www").string())
+               .open(0, "/dev/null", O_RDONLY)
+               .open(1, "/dev/null", O_WRONLY)
+               .dup(1, 2)
+               .start();
     auto deadline = std::chrono::steady_clock::now() + 10s;
     while (!accepting(port_) && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(20ms);
