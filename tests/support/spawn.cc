@@ -35,9 +35,11 @@ Spawn& Spawn::chdir(const std::string& dir) {
 
 Spawn& Spawn::env(const std::vector<std::string>& entries) {
   for (const auto& entry : entries) {
-    const auto name = entry.substr(0, entry.find('=') + 1);
-    std::erase_if(env_, [&](const std::string& e) { return e.starts_with(name); });
-    env_.push_back(entry);
+    // NAME=VALUE sets NAME; a bare NAME removes it (as putenv does).
+    const auto eq = entry.find('=');
+    const std::string prefix = entry.substr(0, eq) + "=";
+    std::erase_if(env_, [&](const std::string& e) { return e.starts_with(prefix); });
+    if (eq != std::string::npos) env_.push_back(entry);
   }
   return *this;
 }

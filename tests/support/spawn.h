@@ -28,7 +28,8 @@ class Spawn {
   Spawn& open(int target, const std::string& path, int flags, mode_t mode = 0644);
   // The child starts in `dir`.
   Spawn& chdir(const std::string& dir);
-  // NAME=VALUE entries added to (or replacing) the parent's environment.
+  // NAME=VALUE entries added to (or replacing) the parent's environment; a bare NAME removes
+  // that variable.
   Spawn& env(const std::vector<std::string>& entries);
   // The child leads a new session (and process group).
   Spawn& newSession();

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -31,15 +32,20 @@ TEST(Spawn, GivesTheChildItsDirectoryEnvironmentAndFiles) {
   const auto dir = std::filesystem::temp_directory_path() / uniqueName("kg-spawn");
   std::filesystem::create_directories(dir);
   const std::string out = (dir / "out.txt").string();
-  const pid_t pid = Spawn({"sh", "-c", "pwd; echo \"$KG_SPAWN_A $KG_SPAWN_B\"; echo err >&2"})
-                        .chdir(dir.string())
-                        .env({"KG_SPAWN_A=one", "KG_SPAWN_B=two", "KG_SPAWN_A=three"})
-                        .open(1, out, O_WRONLY | O_CREAT | O_TRUNC)
-                        .dup(1, 2)
-                        .start();
+  ::setenv("KG_SPAWN_GONE", "inherited", 1);
+  const pid_t pid =
+      Spawn({"sh", "-c",
+             "pwd; echo \"$KG_SPAWN_A $KG_SPAWN_B ${KG_SPAWN_GONE-unset}\"; "
+             "echo err >&2"})
+          .chdir(dir.string())
+          .env({"KG_SPAWN_A=one", "KG_SPAWN_B=two", "KG_SPAWN_A=three", "KG_SPAWN_GONE"})
+          .open(1, out, O_WRONLY | O_CREAT | O_TRUNC)
+          .dup(1, 2)
+          .start();
   ASSERT_GT(pid, 0);
   EXPECT_EQ(waitExit(pid), 0);
-  EXPECT_EQ(readFile(out), dir.string() + "\nthree two\nerr\n");
+  EXPECT_EQ(readFile(out), dir.string() + "\nthree two unset\nerr\n");
+  ::unsetenv("KG_SPAWN_GONE");
   std::filesystem::remove_all(dir);
 }
 
