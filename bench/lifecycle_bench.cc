@@ -18,11 +18,11 @@
 //      per RoleBinding, from expiresAt to its DELETED watch event, and the time until all are
 //      gone.
 //
-//      With BACKLOG > 0, BACKLOG Pending requests are created first (in another namespace;
-//      each queues a "Requested" Event, and the herd's own creations queue two each), so
-//      the herd expires while thousands of Events are still queued in the operator; the
-//      bench reads the operator's kubegrant_events_pending at expiresAt (issue 15: Events
-//      never delay revocation).
+//      With BACKLOG > 0, up to BACKLOG Pending requests are created (in another namespace,
+//      each queueing a "Requested" Event) after the herd is Active and until a second before
+//      its expiresAt (which is BACKLOG/80 s later to leave the time), so the herd expires while
+//      thousands of Events are still queued in the operator; the bench reads the operator's
+//      kubegrant_events_pending at expiresAt (issue 15: Events never delay revocation).
 //
 // Usage (after `source DIR/env` of tests/controlplane/up.sh):
 //   build/bench/lifecycle_bench [N=200] [M=1000] [operator workers=8] [BACKLOG=0]
@@ -299,7 +299,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(100ms);
   }
   // Baseline without kubegrant: admin creates/deletes a RoleBinding for alice directly; how
-  // long until the API server's authorizer agrees. The lifecycle figures include this.
+  // long until the API server's authorizer agrees. The lifecycle figures include this; as many
+  // samples as the approvals below, so that their tails compare.
   Stats rbacAllow[kProbes], rbacDeny[kProbes];
   json rb = {
       {"apiVersion", "rbac.authorization.k8s.io/v1"},
@@ -312,7 +313,7 @@ int main(int argc, char** argv) {
            {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "User"}, {"name", "alice"}}})}};
   for (int p = 0; p < kProbes; ++p) {
     const auto probe = static_cast<Probe>(p);
-    for (int i = 0; i < samples(probe, std::min(n, 50)); ++i) {
+    for (int i = 0; i < samples(probe, n); ++i) {
       auto t0 = Clk::now();
       if (!adminC->create(kube::resources::roleBindings(), kube::Object(rb))) break;
       rbacAllow[p].add(poll(probe, ns1, true, t0));
@@ -403,9 +404,13 @@ int main(int argc, char** argv) {
   };
   // `count` requests in `ns`; with `pace` > 0 one is created every `pace` with `duration`
   // (expiries spread out), otherwise as fast as possible, all aimed at one expiresAt second.
+  // A herd's expiresAt is `lead` later than its creation needs; `beforeTarget` runs once all
+  // are Active, before that moment (given it), and `atTarget` at it.
   auto expiryRun = [&](const std::string& ns, int count, std::chrono::milliseconds pace,
                        std::chrono::seconds duration,
-                       const std::function<void()>& atTarget = nullptr) {
+                       const std::function<void()>& atTarget = nullptr,
+                       const std::function<void(TimePoint)>& beforeTarget = nullptr,
+                       std::chrono::seconds lead = 0s) {
     ExpiryRun out;
     makeNamespace(ns);
     (void)adminC->create(kube::resources::accessPolicies(), kube::Object(policyJson(ns, ns, 0)));
@@ -430,7 +435,7 @@ int main(int argc, char** argv) {
     const bool herd = pace.count() == 0;
     // Creation takes a while: aim the common expiry far enough ahead.
     const auto target = std::chrono::floor<std::chrono::seconds>(WallClock::now()) +
-                        std::chrono::seconds(20 + count / 10);
+                        std::chrono::seconds(20 + count / 10) + lead;
     auto tc = Clk::now();
     for (int i = 0; i < count; ++i) {
       std::string d = fmt::format("{}s", duration.count());
@@ -468,6 +473,7 @@ int main(int argc, char** argv) {
     for (const auto& [name, e] : expiresAt) out.sameSecond += (e == target) ? 1 : 0;
     TimePoint last{};
     for (const auto& [name, e] : expiresAt) last = std::max(last, e);
+    if (beforeTarget) beforeTarget(target);
     if (atTarget) {
       std::this_thread::sleep_until(target);
       atTarget();
@@ -631,43 +637,60 @@ int main(int argc, char** argv) {
       }
       return v;
     };
+    // The backlog: Pending requests, each queueing a "Requested" Event (paced at 20/s), created
+    // by 4 clients after the herd is Active, at the latest until a second before its
+    // expiresAt, so that thousands of Events are still queued when the herd expires.
+    const std::string nsb = ns4 + "-backlog";
+    auto createBacklog = [&](TimePoint target) {
+      // Started so that it would end a second before expiresAt at 100 creates/s (4 clients
+      // manage ~160/s here): then the Event queue, paced at 20/s, is still full at expiresAt.
+      std::this_thread::sleep_until(target - 1s - std::chrono::seconds(backlog / 100));
+      auto tb = Clk::now();
+      std::atomic<int> created{0};
+      std::vector<std::jthread> creators;
+      for (int c = 0; c < 4; ++c) {
+        creators.emplace_back([&, c] {
+          for (int i = c; i < backlog && WallClock::now() < target - 1s; i += 4) {
+            auto r = alice->create(
+                areq, kube::Object(requestJson(fmt::format("backlog-{}", i), nsb,
+                                               fmt::format("{}-{}", nsb, i / 1000), "1h")));
+            if (r) {
+              ++created;
+            } else {
+              std::fprintf(stderr, "create backlog-%d: %s\n", i, r.error().describe().c_str());
+            }
+          }
+        });
+      }
+      creators.clear();  // joins
+      const double left = std::chrono::duration<double>(target - WallClock::now()).count();
+      std::printf(
+          "created %d Pending requests (the Event backlog) in %.1f s, %.1f s before the herd's "
+          "expiresAt; Events queued: %.0f\n",
+          created.load(), msSince(tb) / 1000, left, operatorMetric("kubegrant_events_pending"));
+      std::fflush(stdout);
+    };
     if (backlog > 0) {
-      // Pending requests whose "Requested" Events queue up (paced at 20/s) before the herd.
-      const std::string nsb = ns4 + "-backlog";
       makeNamespace(nsb);
       for (int p = 0; p * 1000 < backlog; ++p) {
         (void)adminC->create(kube::resources::accessPolicies(),
                              kube::Object(policyJson(fmt::format("{}-{}", nsb, p), nsb, 1)));
       }
-      auto tb = Clk::now();
-      std::vector<std::jthread> creators;
-      for (int c = 0; c < 4; ++c) {
-        creators.emplace_back([&, c] {
-          for (int i = c; i < backlog; i += 4) {
-            auto r = alice->create(
-                areq, kube::Object(requestJson(fmt::format("backlog-{}", i), nsb,
-                                               fmt::format("{}-{}", nsb, i / 1000), "1h")));
-            if (!r)
-              std::fprintf(stderr, "create backlog-%d: %s\n", i, r.error().describe().c_str());
-          }
-        });
-      }
-      creators.clear();  // joins
-      std::printf(
-          "created %d Pending requests (the Event backlog) in %.1f s; Events queued: %.0f\n",
-          backlog, msSince(tb) / 1000, operatorMetric("kubegrant_events_pending"));
-      std::fflush(stdout);
     }
     // Sampled when the herd's expiresAt comes (expiryRun reports it), and after.
     std::atomic<bool> sampled{false};
     double queuedAtExpiry = -1;
-    auto run = expiryRun(ns4, m, 0ms, 0s, [&] {
-      cpu0[0] = cpuSeconds(op);
-      cpu0[1] = cpuSeconds(apiserver);
-      cpu0[2] = cpuSeconds(etcd);
-      sampled = true;
-      queuedAtExpiry = operatorMetric("kubegrant_events_pending");
-    });
+    auto run = expiryRun(
+        ns4, m, 0ms, 0s,
+        [&] {
+          cpu0[0] = cpuSeconds(op);
+          cpu0[1] = cpuSeconds(apiserver);
+          cpu0[2] = cpuSeconds(etcd);
+          sampled = true;
+          queuedAtExpiry = operatorMetric("kubegrant_events_pending");
+        },
+        backlog > 0 ? std::function<void(TimePoint)>(createBacklog) : nullptr,
+        std::chrono::seconds(backlog / 80));
     std::printf(
         "operator Events: %.0f queued at the herd's expiresAt, %.0f queued now; dropped %.0f "
         "(of which too old %.0f)\n",
