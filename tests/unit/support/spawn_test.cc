@@ -1,5 +1,5 @@
-// The tests' way of starting processes (tests/support/spawn.h): what the child gets, and that
-// a multithreaded test process can start children while its threads allocate.
+// The tests' way of starting processes (tests/support/spawn.h): what the child gets, how a
+// program that cannot start is reported, and that no code of this process runs in the child.
 
 #include "tests/support/spawn.h"
 
