@@ -26,7 +26,8 @@
 //
 // Usage (after `source DIR/env` of tests/controlplane/up.sh):
 //   build/bench/lifecycle_bench [N=200] [M=1000] [operator workers=8] [BACKLOG=0]
-// N=0 runs only the herd (4).
+// N=0 runs only the herd (4). KG_BENCH_OPERATOR_ARGS="--flag value ..." adds operator flags (A/B
+// runs); KG_BENCH_LOG_LEVEL and KG_BENCH_TRACE are described where they are read.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -48,6 +49,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -214,6 +216,11 @@ int main(int argc, char** argv) {
         fmt::format("127.0.0.1:{}", metricsPort), "--workers", workers, "--kube-api-qps", "5000",
         "--kube-api-burst", "10000", "--log-level",
         std::getenv("KG_BENCH_LOG_LEVEL") ? std::getenv("KG_BENCH_LOG_LEVEL") : "warn"};
+    // KG_BENCH_OPERATOR_ARGS: more operator flags, space-separated (A/B runs, bench/README.md).
+    if (const char* extra = std::getenv("KG_BENCH_OPERATOR_ARGS")) {
+      std::istringstream in(extra);
+      for (std::string a; in >> a;) args.push_back(a);
+    }
     std::vector<char*> av;
     for (auto& a : args) av.push_back(a.data());
     av.push_back(nullptr);
@@ -715,9 +722,21 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
   }
 
-  // Cleanup: requests first (the operator removes their finalizers), then the rest.
+  // Cleanup: requests first (the operator removes their finalizers), then the rest. Deleted
+  // without kubectl's --wait, which with thousands of objects kept waiting for minutes after
+  // none was left; the bench lists until none is (at most 300 s).
   for (const auto& ns : {ns1, ns2, ns3, ns4, ns4 + "-backlog"}) {
-    sh(k + "delete accessrequests --all -n " + ns + " --wait=true --timeout=300s >/dev/null");
+    sh(k + "delete accessrequests --all -n " + ns + " --wait=false >/dev/null");
+  }
+  for (const auto tc = Clk::now(); msSince(tc) < 300'000; std::this_thread::sleep_for(500ms)) {
+    std::size_t left = 0;
+    for (const auto& ns : {ns1, ns2, ns3, ns4, ns4 + "-backlog"}) {
+      kube::ListOptions lo;
+      lo.limit = 1;
+      auto l = adminC->list(areq, ns, lo);
+      left += l ? l->items.size() : 1;
+    }
+    if (left == 0) break;
   }
   ::kill(op, SIGTERM);
   int status = 0;
