@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
+
 #include "operator/common/log.h"
 #include "operator/seal/trust.h"
 
@@ -131,6 +133,21 @@ Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& 
     return std::unexpected(got.error());
   }
   return std::make_shared<const kube::Object>(std::move(*got));
+}
+
+bool Executor::grantsInPlace(const v1::AccessRequest& request,
+                             const std::vector<Effect>& effects) const {
+  return std::all_of(effects.begin(), effects.end(), [&](const Effect& effect) {
+    if (std::holds_alternative<EnsureTemporaryRole>(effect) ||
+        std::holds_alternative<EnsureDatabaseUser>(effect)) {
+      return false;
+    }
+    const auto* e = std::get_if<EnsureRoleBinding>(&effect);
+    if (e == nullptr) return true;
+    if (!options_.roleBindings || e->binding.namespace_.empty()) return false;
+    auto cached = options_.roleBindings({e->binding.namespace_, e->binding.name});
+    return cached && roleBindingMatches(cached->body, e->binding, request);
+  });
 }
 
 Executor::Outcome Executor::perform(const v1::AccessRequest& request,

@@ -67,6 +67,14 @@ class Executor {
   [[nodiscard]] Result<std::optional<GrantRefused>> run(const v1::AccessRequest& request,
                                                         const std::vector<Effect>& effects) const;
 
+  // Whether performing `effects` would create no grant: each grant effect is a RoleBinding the
+  // cache already holds exactly as desired (what perform() leaves alone). False when any grant
+  // is missing, differs, or is not cached (a ClusterRoleBinding, a temporary role, a database
+  // user): then a grant may be created, and the reconciler first confirms the request with the
+  // API server.
+  [[nodiscard]] bool grantsInPlace(const v1::AccessRequest& request,
+                                   const std::vector<Effect>& effects) const;
+
   // The admin access to a DatabaseTarget (from its Secrets), or why not. Also what the sweep
   // reaches targets with.
   Result<std::variant<database::TargetAccess, GrantRefused>> targetAccessFor(

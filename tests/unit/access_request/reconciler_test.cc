@@ -566,6 +566,40 @@ TEST_F(ReconcilerTest, AStaleCachedApprovedCopyAfterARevokeCreatesNoRoleBinding)
   EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "")->items.empty());
 }
 
+// The fresh read guards the creation of a grant, nothing else: a pass over an Active request
+// whose RoleBinding the cache holds as desired (its own status write echoed back, the binding's
+// own event, a resync) reads nothing from the API server and writes nothing.
+TEST_F(ReconcilerTest, APassThatFindsEveryGrantInPlaceReadsNothing) {
+  const auto rbKey = activeRequest();
+  ReconcilerOptions options;
+  options.requestReader = cachedCopy(*client_.peek(kube::resources::accessRequests(), kKey));
+  options.policyReader = [this](const std::string& name) -> PolicyPtr {
+    auto p = client_.peek(kube::resources::accessPolicies(), {"", name});
+    return p ? std::make_shared<const v1::AccessPolicy>(*v1::fromJson<v1::AccessPolicy>(p->body))
+             : nullptr;
+  };
+  options.roleBindingReader = [this](const kube::ObjectKey& key) -> runtime::ObjectPtr {
+    auto rb = client_.peek(kube::resources::roleBindings(), key);
+    return rb ? std::make_shared<const kube::Object>(*rb) : nullptr;
+  };
+  AccessRequestReconciler cached(client_, clock_, &audit_, nullptr, &metrics_, options);
+  client_.clearActions();
+  auto r = cached.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  for (const auto& a : client_.actions()) ADD_FAILURE() << a.verb << " " << a.resource;
+
+  // The binding gone from the cache (deleted by someone): recreating it is a grant, so the
+  // request is confirmed with the API server first.
+  ASSERT_TRUE(client_.remove(kube::resources::roleBindings(), rbKey));
+  client_.clearActions();
+  r = cached.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  std::vector<std::string> calls;
+  for (const auto& a : client_.actions()) calls.push_back(a.verb + " " + a.resource);
+  EXPECT_EQ(calls, (std::vector<std::string>{"get accessrequests.kubegrant.io",
+                                             "create rolebindings.rbac.authorization.k8s.io"}));
+}
+
 TEST_F(ReconcilerTest, AFailedTestOpOnTheFinalizerPatchIsRetriedAsAConflict) {
   seedPolicy();
   seedRequest();
