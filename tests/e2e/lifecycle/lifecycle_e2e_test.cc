@@ -153,6 +153,14 @@ spec:
     return waitFor([&] { return phase(name) == want; }, timeout, 50ms);
   }
 
+  // alice requests `name` under the policy, bob approves it, and it is Active.
+  void activeAfterBobApproves(const std::string& name, const std::string& duration) {
+    request(name, duration);
+    ASSERT_TRUE(waitPhase(name, "Pending"));
+    ASSERT_EQ(patchStatus("bob", name, kApprove).exitCode, 0);
+    ASSERT_TRUE(waitPhase(name, "Active"));
+  }
+
   // alice's real call: kubectl get pods in the namespace.
   bool aliceCanListPods() {
     auto r = kubectl(env_, "alice", {"get", "pods", "-n", ns_});
@@ -586,10 +594,7 @@ TEST_F(LifecycleTest, ADenyEndsTheRequestWithoutAccess) {
 
 TEST_F(LifecycleTest, RevokeEndsAccessEarly) {
   createPolicy();
-  request("early", "5m");
-  ASSERT_TRUE(waitPhase("early", "Pending"));
-  ASSERT_EQ(patchStatus("bob", "early", kApprove).exitCode, 0);
-  ASSERT_TRUE(waitPhase("early", "Active"));
+  ASSERT_NO_FATAL_FAILURE(activeAfterBobApproves("early", "5m"));
   ASSERT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
   auto r = kubectl(
       env_, "alice",
@@ -599,6 +604,38 @@ TEST_F(LifecycleTest, RevokeEndsAccessEarly) {
   EXPECT_TRUE(roleBindings().empty());
   EXPECT_FALSE(aliceCanListPods());
   EXPECT_EQ(auditEvents("early").back(), "revoked");
+}
+
+// A grant removed or altered behind the operator's back during the grant is put back as the
+// request says: the binding's event re-checks the request, which is read from the API server
+// again before anything is created (a pass that finds every grant in place reads nothing).
+TEST_F(LifecycleTest, ABindingDeletedOrWidenedDuringTheGrantIsPutBack) {
+  createPolicy();
+  ASSERT_NO_FATAL_FAILURE(activeAfterBobApproves("heal", "5m"));
+  auto rbs = roleBindings();
+  ASSERT_EQ(rbs.size(), 1u);
+  const std::string name = rbs[0]["metadata"]["name"];
+  const std::string uid = rbs[0]["metadata"]["uid"];
+
+  mustAdmin({"delete", "rolebinding", name, "-n", ns_});
+  auto replaced = [&](const std::string& previousUid) {
+    auto now = roleBindings();
+    return now.size() == 1 && now[0]["metadata"]["name"] == name &&
+           now[0]["metadata"]["uid"] != previousUid;
+  };
+  ASSERT_TRUE(waitFor([&] { return replaced(uid); }, 10s)) << roleBindings().dump(2);
+  EXPECT_TRUE(waitFor([&] { return aliceCanListPods(); }, 5s));
+
+  // Widened to a second subject: replaced by exactly the requester again.
+  const std::string second = roleBindings()[0]["metadata"]["uid"];
+  mustAdmin(
+      {"patch", "rolebinding", name, "-n", ns_, "--type=json", "-p",
+       R"([{"op":"add","path":"/subjects/-","value":{"apiGroup":"rbac.authorization.k8s.io","kind":"User","name":"mallory"}}])"});
+  ASSERT_TRUE(waitFor([&] { return replaced(second); }, 10s)) << roleBindings().dump(2);
+  auto healed = roleBindings()[0];
+  ASSERT_EQ(healed["subjects"].size(), 1u) << healed.dump(2);
+  EXPECT_EQ(healed["subjects"][0]["name"], "alice");
+  EXPECT_EQ(phase("heal"), "Active");
 }
 
 TEST_F(LifecycleTest, DeletingAnActiveRequestRemovesItsGrantsFirst) {
