@@ -124,9 +124,14 @@ void Executor::count(const char* operation, const char* result) const {
   if (grantOps_) grantOps_->with({operation, result}).inc();
 }
 
-Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& key) const {
+std::optional<runtime::ObjectPtr> Executor::cachedRoleBinding(const kube::ObjectKey& key) const {
   // The cache holds RoleBindings only: a ClusterRoleBinding is read from the API server.
-  if (options_.roleBindings && !key.namespace_.empty()) return options_.roleBindings(key);
+  if (!options_.roleBindings || key.namespace_.empty()) return std::nullopt;
+  return options_.roleBindings(key);
+}
+
+Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& key) const {
+  if (auto cached = cachedRoleBinding(key)) return *cached;
   auto got = client_.get(bindingResource(key.namespace_), key);
   if (!got) {
     if (got.error().code == ErrorCode::NotFound) return nullptr;
@@ -135,18 +140,13 @@ Result<runtime::ObjectPtr> Executor::existingRoleBinding(const kube::ObjectKey& 
   return std::make_shared<const kube::Object>(std::move(*got));
 }
 
-bool Executor::grantsInPlace(const v1::AccessRequest& request,
-                             const std::vector<Effect>& effects) const {
+bool Executor::nothingToDo(const v1::AccessRequest& request,
+                           const std::vector<Effect>& effects) const {
   return std::all_of(effects.begin(), effects.end(), [&](const Effect& effect) {
-    if (std::holds_alternative<EnsureTemporaryRole>(effect) ||
-        std::holds_alternative<EnsureDatabaseUser>(effect)) {
-      return false;
-    }
     const auto* e = std::get_if<EnsureRoleBinding>(&effect);
-    if (e == nullptr) return true;
-    if (!options_.roleBindings || e->binding.namespace_.empty()) return false;
-    auto cached = options_.roleBindings({e->binding.namespace_, e->binding.name});
-    return cached && roleBindingMatches(cached->body, e->binding, request);
+    if (e == nullptr) return false;
+    auto cached = cachedRoleBinding({e->binding.namespace_, e->binding.name});
+    return cached && *cached && roleBindingMatches((*cached)->body, e->binding, request);
   });
 }
 

@@ -67,13 +67,12 @@ class Executor {
   [[nodiscard]] Result<std::optional<GrantRefused>> run(const v1::AccessRequest& request,
                                                         const std::vector<Effect>& effects) const;
 
-  // Whether performing `effects` would create no grant: each grant effect is a RoleBinding the
-  // cache already holds exactly as desired (what perform() leaves alone). False when any grant
-  // is missing, differs, or is not cached (a ClusterRoleBinding, a temporary role, a database
-  // user): then a grant may be created, and the reconciler first confirms the request with the
-  // API server.
-  [[nodiscard]] bool grantsInPlace(const v1::AccessRequest& request,
-                                   const std::vector<Effect>& effects) const;
+  // Whether performing `effects` would do nothing at all: each is a RoleBinding the cache
+  // already holds exactly as desired (what perform() leaves alone). False as soon as one would
+  // create or replace a grant, write a status, or record anything; then the reconciler first
+  // confirms the request with the API server.
+  [[nodiscard]] bool nothingToDo(const v1::AccessRequest& request,
+                                 const std::vector<Effect>& effects) const;
 
   // The admin access to a DatabaseTarget (from its Secrets), or why not. Also what the sweep
   // reaches targets with.
@@ -96,6 +95,9 @@ class Executor {
   Outcome perform(const v1::AccessRequest& request, const ObserveLatency& e) const;
   Outcome perform(const v1::AccessRequest& request, const Notify& e) const;
   Result<runtime::ObjectPtr> existingRoleBinding(const kube::ObjectKey& key) const;
+  // The cache's copy of a binding (nullptr: not there); nullopt when the cache does not hold
+  // that kind (no cache, or a ClusterRoleBinding).
+  std::optional<runtime::ObjectPtr> cachedRoleBinding(const kube::ObjectKey& key) const;
   // Deletes `key` (when not `recorded`: only if it carries the request's uid label) and
   // verifies it is gone; NotFound is success.
   Outcome removeOurs(const kube::ResourceRef& ref, const kube::ObjectKey& key,

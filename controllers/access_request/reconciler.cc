@@ -193,12 +193,11 @@ Result<runtime::Action> AccessRequestReconciler::sync(RequestPtr request, bool f
   auto planned = planBelieved(*request, policy->get(), *targets, clock_.now());
   if (!planned) return std::unexpected(planned.error());
   Plan p = std::move(*planned);
-  if (!fresh && p.grants() && !executor_.grantsInPlace(*request, p.effects)) {
+  if (!fresh && p.grants() && !executor_.nothingToDo(*request, p.effects)) {
     // About to grant: the cached copy may predate a revoke. Only the API server's copy may
     // confirm the request still allows access; a newer one is planned afresh. A pass that finds
-    // every grant in place (its own status write echoed back, a RoleBinding event, a resync)
-    // creates nothing, so it reads nothing either; any status it writes is still conditional
-    // on the cached copy's resourceVersion.
+    // every grant in place and nothing else to do (its own status write echoed back, a
+    // RoleBinding event, a resync) acts on nothing, so it reads nothing either.
     auto current = readRequest(keyOf(*request));
     if (!current) return std::unexpected(current.error());
     if (!*current) return runtime::Action::awaitChange();

@@ -92,6 +92,22 @@ class ReconcilerTest : public ::testing::Test {
         std::make_shared<const v1::AccessRequest>(*v1::fromJson<v1::AccessRequest>(copy.body));
     return [decoded](const runtime::NamespacedName&) { return decoded; };
   }
+  // Readers as the manager wires them: the request as `copy` says, the policy and the
+  // RoleBindings as the fake API server holds them now.
+  ReconcilerOptions cachedReaders(const kube::Object& copy) {
+    ReconcilerOptions options;
+    options.requestReader = cachedCopy(copy);
+    options.policyReader = [this](const std::string& name) -> PolicyPtr {
+      auto p = client_.peek(kube::resources::accessPolicies(), {"", name});
+      return p ? std::make_shared<const v1::AccessPolicy>(*v1::fromJson<v1::AccessPolicy>(p->body))
+               : nullptr;
+    };
+    options.roleBindingReader = [this](const kube::ObjectKey& key) -> runtime::ObjectPtr {
+      auto rb = client_.peek(kube::resources::roleBindings(), key);
+      return rb ? std::make_shared<const kube::Object>(*rb) : nullptr;
+    };
+    return options;
+  }
   std::vector<std::string> auditEvents() {
     std::vector<std::string> out;
     for (const auto& l : audit_lines_) out.push_back(json::parse(l)["event"]);
@@ -571,18 +587,9 @@ TEST_F(ReconcilerTest, AStaleCachedApprovedCopyAfterARevokeCreatesNoRoleBinding)
 // own event, a resync) reads nothing from the API server and writes nothing.
 TEST_F(ReconcilerTest, APassThatFindsEveryGrantInPlaceReadsNothing) {
   const auto rbKey = activeRequest();
-  ReconcilerOptions options;
-  options.requestReader = cachedCopy(*client_.peek(kube::resources::accessRequests(), kKey));
-  options.policyReader = [this](const std::string& name) -> PolicyPtr {
-    auto p = client_.peek(kube::resources::accessPolicies(), {"", name});
-    return p ? std::make_shared<const v1::AccessPolicy>(*v1::fromJson<v1::AccessPolicy>(p->body))
-             : nullptr;
-  };
-  options.roleBindingReader = [this](const kube::ObjectKey& key) -> runtime::ObjectPtr {
-    auto rb = client_.peek(kube::resources::roleBindings(), key);
-    return rb ? std::make_shared<const kube::Object>(*rb) : nullptr;
-  };
-  AccessRequestReconciler cached(client_, clock_, &audit_, nullptr, &metrics_, options);
+  AccessRequestReconciler cached(
+      client_, clock_, &audit_, nullptr, &metrics_,
+      cachedReaders(*client_.peek(kube::resources::accessRequests(), kKey)));
   client_.clearActions();
   auto r = cached.reconcile(kKey);
   ASSERT_TRUE(r) << r.error().describe();
@@ -598,6 +605,44 @@ TEST_F(ReconcilerTest, APassThatFindsEveryGrantInPlaceReadsNothing) {
   for (const auto& a : client_.actions()) calls.push_back(a.verb + " " + a.resource);
   EXPECT_EQ(calls, (std::vector<std::string>{"get accessrequests.kubegrant.io",
                                              "create rolebindings.rbac.authorization.k8s.io"}));
+}
+
+// Only a pass with nothing at all to do skips the read: one that would also write the status
+// and record the grant (an activation whose status write failed after its RoleBinding was
+// created) reads the request first, so a stale approved copy after a revoke records nothing.
+TEST_F(ReconcilerTest, AStaleApprovedCopyWithItsBindingInPlaceIsReadAgainAndRecordsNoGrant) {
+  seedPolicy();
+  seedRequest();
+  addFinalizer();
+  ASSERT_TRUE(reconcile());  // Pending
+  approve("bob");
+  bool failOnce = true;
+  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
+    if (a.verb == "updateStatus" && failOnce) {
+      failOnce = false;
+      return makeError(ErrorCode::Unavailable, "etcd leader changed");
+    }
+    return std::nullopt;
+  });
+  ASSERT_FALSE(reconcile()) << "the status write fails after the RoleBinding was created";
+  ASSERT_EQ(client_.list(kube::resources::roleBindings(), "")->items.size(), 1u);
+  const kube::Object cached = *client_.peek(kube::resources::accessRequests(), kKey);
+  auto live = cached;
+  live.body["spec"]["revoke"] = true;
+  ASSERT_TRUE(client_.update(kube::resources::accessRequests(), live));
+  audit_lines_.clear();
+  client_.clearActions();
+
+  AccessRequestReconciler fromCache(client_, clock_, &audit_, nullptr, &metrics_,
+                                    cachedReaders(cached));
+  auto r = fromCache.reconcile(kKey);
+  ASSERT_TRUE(r) << r.error().describe();
+  ASSERT_FALSE(client_.actions().empty());
+  EXPECT_EQ(client_.actions()[0].verb + " " + client_.actions()[0].resource,
+            "get accessrequests.kubegrant.io");
+  EXPECT_EQ(auditEvents(), std::vector<std::string>{"revoked"});
+  EXPECT_EQ(stored().status->phase, v1::Phase::Revoked);
+  EXPECT_TRUE(client_.list(kube::resources::roleBindings(), "")->items.empty());
 }
 
 TEST_F(ReconcilerTest, AFailedTestOpOnTheFinalizerPatchIsRetriedAsAConflict) {
