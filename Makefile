@@ -35,7 +35,7 @@ unit: build ## Unit tests only (no control plane)
 .PHONY: test-asan
 test-asan: deps ## Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DKUBEGRANT_SANITIZE=ON
-	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS) --target unit-tests
 	ASAN_OPTIONS=fast_unwind_on_malloc=0 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  ctest --test-dir $(ASAN_BUILD_DIR) -L unit --output-on-failure -j $(JOBS)
