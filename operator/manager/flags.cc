@@ -544,7 +544,8 @@ Behaviour:
   --config PATH                YAML file with any of these flags as keys (without "--");
                                flags given on the command line win.
   --log-level LEVEL            debug, info (default), warn or error. Logs are JSON lines on
-                               stderr.
+                               stderr; debug adds each pass's plan and every API request
+                               (method, path, status, milliseconds; never a body).
   -h, --help                   This text.
 
 Security:

@@ -470,9 +470,11 @@ class RestClient final : public Client {
       http::http_response resp;
       Response out;
       std::string retryAfter;
+      const auto started = std::chrono::steady_clock::now();
       try {
         resp = client_.request(makeRequest(method, pathAndQuery, body, contentType)).get();
         out.status = resp.status_code();
+        logRequest(method, pathAndQuery, out.status, started);
         if (out.status >= 200 && out.status < 300) {
           reportWarnings(resp);
           return resp;
@@ -503,6 +505,22 @@ class RestClient final : public Client {
       }
       return std::unexpected(std::move(err));
     }
+  }
+
+  // At debug level, one line per request as client-go's at -v=6: method, path, status and the
+  // time to the response's headers (a watch's or a paged list's body streams after). Never the
+  // body: it may hold a Secret.
+  static void logRequest(const http::method& method, const std::string& pathAndQuery, int status,
+                         std::chrono::steady_clock::time_point started) {
+    if (log::level() > log::Level::Debug) return;
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+    log::debug(kLogger, "request",
+               {{"method", method},
+                {"path", pathAndQuery},
+                {"status", status},
+                {"ms", static_cast<double>(us) / 1000.0}});
   }
 
   void reportWarnings(const http::http_response& resp) const {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "operator/common/log.h"
 #include "operator/kube/rest/rest_client.h"
 #include "tests/unit/kube/scripted_server.h"
 
@@ -129,6 +130,42 @@ TEST(RestTransport, HandsTheServersWarningsToOnWarning) {
   ASSERT_TRUE(created.has_value()) << created.error().describe();
   EXPECT_EQ(warnings,
             (std::vector<std::string>{"policy p matched", "needs 1 approval, from leads"}));
+}
+
+TEST(RestTransport, LogsEachRequestAtDebugLevelWithoutItsBody) {
+  const char secret[] =
+      R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"db","namespace":"ns"},)"
+      R"("data":{"password":"aHVudGVyMg=="}})";
+  ScriptedServer server([&](const HttpRequest& r, Connection& c) {
+    if (r.method == "GET") return c.respond(200, secret);
+    return c.respond(404, status(404, "NotFound", "gone"));
+  });
+  auto client = clientFor(server);
+  std::vector<nlohmann::json> lines;
+  log::setSink([&](std::string_view line) { lines.push_back(nlohmann::json::parse(line)); });
+  const log::Level before = log::level();
+  auto readAndDelete = [&] {
+    EXPECT_TRUE(client->get(resources::secrets(), {"ns", "db"}).has_value());
+    EXPECT_FALSE(client->remove(resources::secrets(), {"ns", "db"}).has_value());
+  };
+  log::setLevel(log::Level::Info);
+  readAndDelete();
+  const auto atInfo = lines.size();
+  log::setLevel(log::Level::Debug);
+  readAndDelete();
+  log::setLevel(before);
+  log::setSink(nullptr);
+
+  EXPECT_EQ(atInfo, 0u) << "request lines are debug only";
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0]["msg"], "request");
+  EXPECT_EQ(lines[0]["method"], "GET");
+  EXPECT_EQ(lines[0]["path"], "/api/v1/namespaces/ns/secrets/db");
+  EXPECT_EQ(lines[0]["status"], 200);
+  EXPECT_TRUE(lines[0]["ms"].is_number());
+  EXPECT_EQ(lines[1]["method"], "DELETE");
+  EXPECT_EQ(lines[1]["status"], 404);
+  for (const auto& l : lines) EXPECT_EQ(l.dump().find("aHVudGVyMg"), std::string::npos) << l;
 }
 
 TEST(RestTransport, SendsEncodedSelectorsHeadersAndBodies) {
