@@ -124,7 +124,11 @@ TEST(Informer, WatchEventsUpdateTheStoreAndReachHandlersInOrder) {
             (std::vector<std::string>{"add a/one", "add a/two", "update a/one", "delete a/two"}));
   EXPECT_EQ(inf.store().get({"a", "one"})->body["data"]["key"], "changed");
   EXPECT_EQ(inf.store().keys(), freshListKeys(client));
-  EXPECT_EQ(inf.lastResourceVersion(), std::to_string(client.currentResourceVersion()));
+  // The informer records an event's resourceVersion once its handlers have returned, so the
+  // last one may land just after the recorder saw the event.
+  const std::string current = std::to_string(client.currentResourceVersion());
+  EXPECT_TRUE(eventually([&] { return inf.lastResourceVersion() == current; }))
+      << "last resourceVersion " << inf.lastResourceVersion() << ", server at " << current;
 }
 
 TEST(Informer, AnIndexFindsObjectsByLabelValueAndFollowsLabelChanges) {
@@ -174,7 +178,9 @@ TEST(Informer, ANormallyEndedWatchResumesFromTheLastResourceVersionWithoutRelist
   ASSERT_TRUE(eventually([&] { return client.openWatches() == 1; }));
   ASSERT_TRUE(client.create(kConfigMaps, configMap("a", "one")));
   ASSERT_TRUE(eventually([&] { return rec.size() == 1; }));
-  const std::string rvBefore = inf.lastResourceVersion();
+  // Recorded once the handlers have returned: wait for it rather than read it at once.
+  const std::string rvBefore = std::to_string(client.currentResourceVersion());
+  ASSERT_TRUE(eventually([&] { return inf.lastResourceVersion() == rvBefore; }));
 
   client.closeWatches();
   ASSERT_TRUE(eventually([&] { return client.openWatches() == 0; }));
