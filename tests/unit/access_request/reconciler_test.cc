@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "controllers/access_request/sweeper.h"
 #include "operator/common/base64.h"
 #include "operator/runtime/testing/fake_client.h"
@@ -69,6 +71,15 @@ class ReconcilerTest : public ::testing::Test {
     return out;
   }
   Result<runtime::Action> reconcile() { return reconciler_.reconcile(kKey); }
+  // The API server refuses the next `verb` (on `resource`, when given) once, with `err`.
+  void failOnce(std::string verb, std::string resource, Error err) {
+    auto pending = std::make_shared<std::atomic<bool>>(true);
+    client_.addReactor([=](const FakeAction& a) -> std::optional<Error> {
+      if (a.verb != verb || (!resource.empty() && a.resource != resource)) return std::nullopt;
+      if (!pending->exchange(false)) return std::nullopt;
+      return err;
+    });
+  }
   // The first reconcile of a new request: only the finalizer is added.
   void addFinalizer() {
     auto r = reconcile();
@@ -235,14 +246,7 @@ TEST_F(ReconcilerTest, AnInterruptedActivationIsAdoptedNotDuplicated) {
   seedRequest();
   addFinalizer();
   // Crash simulation: the status write of the activation fails once.
-  bool failOnce = true;
-  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
-    if (a.verb == "updateStatus" && failOnce) {
-      failOnce = false;
-      return makeError(ErrorCode::Unavailable, "connection reset");
-    }
-    return std::nullopt;
-  });
+  failOnce("updateStatus", "", makeError(ErrorCode::Unavailable, "connection reset"));
   EXPECT_FALSE(reconcile());
   ASSERT_TRUE(reconcile());
   auto req = stored();
@@ -616,14 +620,7 @@ TEST_F(ReconcilerTest, AStaleApprovedCopyWithItsBindingInPlaceIsReadAgainAndReco
   addFinalizer();
   ASSERT_TRUE(reconcile());  // Pending
   approve("bob");
-  bool failOnce = true;
-  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
-    if (a.verb == "updateStatus" && failOnce) {
-      failOnce = false;
-      return makeError(ErrorCode::Unavailable, "etcd leader changed");
-    }
-    return std::nullopt;
-  });
+  failOnce("updateStatus", "", makeError(ErrorCode::Unavailable, "etcd leader changed"));
   ASSERT_FALSE(reconcile()) << "the status write fails after the RoleBinding was created";
   ASSERT_EQ(client_.list(kube::resources::roleBindings(), "")->items.size(), 1u);
   const kube::Object cached = *client_.peek(kube::resources::accessRequests(), kKey);
@@ -650,16 +647,10 @@ TEST_F(ReconcilerTest, AFailedTestOpOnTheFinalizerPatchIsRetriedAsAConflict) {
   seedRequest();
   // The API server answers a failed JSON-patch `test` (the object changed since the read)
   // with 422 Invalid.
-  bool failOnce = true;
-  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
-    if (a.verb == "patch" && a.resource == "accessrequests.kubegrant.io" && failOnce) {
-      failOnce = false;
-      return makeError(ErrorCode::Invalid,
-                       "the server rejected our request due to an error "
-                       "in our request: test operation failed");
-    }
-    return std::nullopt;
-  });
+  failOnce("patch", "accessrequests.kubegrant.io",
+           makeError(ErrorCode::Invalid,
+                     "the server rejected our request due to an error "
+                     "in our request: test operation failed"));
   auto r = reconcile();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::Conflict);
@@ -671,14 +662,8 @@ TEST_F(ReconcilerTest, AFailedTestOpOnTheFinalizerPatchIsRetriedAsAConflict) {
 TEST_F(ReconcilerTest, ATransientForbiddenOnTheDeleteAtExpiryIsRetriedWithinTheBackoff) {
   const auto rbKey = activeRequest();
   // RBAC caches settling, an admission plugin's hiccup: the DELETE is refused once.
-  bool failOnce = true;
-  client_.addReactor([&](const FakeAction& a) -> std::optional<Error> {
-    if (a.verb == "delete" && a.resource == "rolebindings.rbac.authorization.k8s.io" && failOnce) {
-      failOnce = false;
-      return makeError(ErrorCode::Forbidden, "rolebindings is forbidden (transient)");
-    }
-    return std::nullopt;
-  });
+  failOnce("delete", "rolebindings.rbac.authorization.k8s.io",
+           makeError(ErrorCode::Forbidden, "rolebindings is forbidden (transient)"));
   runtime::Controller controller("accessrequest", reconciler_, clock_);
   clock_.advance(std::chrono::minutes(30));
   controller.start();
